@@ -1,0 +1,40 @@
+//! The library's top-level error and the exit codes it maps to.
+
+use crate::git::GitError;
+use crate::policy::PolicyError;
+use crate::settings::SettingsError;
+
+/// Exit codes shared by every command.
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Something unexpected (a bug or the environment), not the user's input.
+    pub const INTERNAL: u8 = 1;
+    /// Usage or bad input: unknown revision, not a repository, invalid policy or config.
+    pub const BAD_INPUT: u8 = 2;
+    /// `assess --fail-above T` and the score is above T.
+    pub const RISK_ABOVE_THRESHOLD: u8 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Git(GitError::Spawn(_)) => exit::INTERNAL,
+            Error::Git(GitError::Command { .. } | GitError::Parse { .. }) => exit::INTERNAL,
+            Error::Git(_) | Error::Policy(_) | Error::Settings(_) | Error::Usage(_) => {
+                exit::BAD_INPUT
+            }
+        }
+    }
+}

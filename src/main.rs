@@ -1,0 +1,103 @@
+//! The `deploy-agent` binary: parse, set up tracing, call the library, map exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use deploy_agent::assess::{AssessRequest, LlmMode};
+use deploy_agent::report::Format;
+use deploy_agent::{exit, AssessCommand};
+
+/// An LLM-driven deployment agent whose every action passes deterministic guardrails.
+#[derive(Parser)]
+#[command(name = "deploy-agent", version, about, propagate_version = true)]
+struct Cli {
+    /// Config file (default: ./deploy-agent.toml when present). Env: DEPLOY_AGENT_* with `__` nesting.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Score how risky a commit is, with evidence, a rollout strategy and the approval rule.
+    ///
+    /// Works offline in any git repository. Exit codes: 0 ok, 2 bad input,
+    /// 3 when --fail-above is given and the score is above it.
+    Assess {
+        /// The revision to assess (sha, branch, tag, HEAD~2, ...).
+        rev: String,
+        /// The repository (default: the current directory).
+        #[arg(long, default_value = ".", value_name = "PATH")]
+        repo: PathBuf,
+        /// Compare against the merge base with this revision instead of the first parent.
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Exit with code 3 when the final score is above this value (0..1).
+        #[arg(long, value_name = "SCORE")]
+        fail_above: Option<f64>,
+        /// Ask an OpenAI-compatible model for a second opinion (auto: when configured).
+        #[arg(long, value_enum, default_value_t = LlmMode::Auto)]
+        llm: LlmMode,
+        /// Policy file (default: `policy` in the config, else the embedded default).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of a machine-readable output (`assess`).
+    Schema {
+        /// Which output.
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
+    match cli.command {
+        Command::Assess {
+            rev,
+            repo,
+            base,
+            format,
+            fail_above,
+            llm,
+            policy,
+        } => {
+            let cmd = AssessCommand {
+                request: AssessRequest { rev, base, llm },
+                repo,
+                config: cli.config,
+                policy,
+                format,
+                fail_above,
+            };
+            let outcome = deploy_agent::run_assess(&cmd).await?;
+            print!("{}", outcome.rendered);
+            Ok(outcome.exit_code)
+        }
+        Command::Schema { name } => {
+            print!("{}", deploy_agent::output_schema(&name)?);
+            Ok(exit::OK)
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Policy: the TOML file that holds every weight, floor, threshold and rule.
+//!
+//! Loaded once, validated into typed values; the rest of the crate never parses
+//! policy text. The embedded default is `policies/default.toml`.
+
+mod categories;
+
+pub use categories::{Category, CategoryMatcher, CategoryRule};
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The policy compiled into the binary, used when none is configured.
+pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
+
+/// A risk level, from the score and the policy's thresholds.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+/// How to roll a change out, as the policy recommends it for a level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Strategy {
+    /// Shift all traffic at once.
+    Direct,
+    /// Shift traffic in steps, baking at each one while the canary is judged.
+    Canary {
+        /// Percent of traffic on the canary at the first step.
+        first_weight: u8,
+        /// Percent added at each later step.
+        step: u8,
+        /// Seconds to wait and judge at each step before the next.
+        bake_seconds: u32,
+    },
+}
+
+impl Strategy {
+    /// The weights the canary goes through, ending at 100.
+    pub fn weights(&self) -> Vec<u8> {
+        match *self {
+            Strategy::Direct => vec![100],
+            Strategy::Canary {
+                first_weight, step, ..
+            } => {
+                let mut out = vec![first_weight.min(100)];
+                let mut w = u16::from(first_weight);
+                while w < 100 {
+                    w = (w + u16::from(step.max(1))).min(100);
+                    out.push(w as u8);
+                }
+                out
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskModel {
+    pub intercept: f64,
+    pub weights: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub floors: BTreeMap<Category, f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryPolicy {
+    pub max_commits: usize,
+    pub max_age_days: u32,
+    pub recent_days: u32,
+    pub young_days: u32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationPolicy {
+    pub enabled: bool,
+    pub min_reverts: usize,
+    pub prior_strength: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelThresholds {
+    pub medium: f64,
+    pub high: f64,
+    pub critical: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyTable {
+    pub low: Strategy,
+    pub medium: Strategy,
+    pub high: Strategy,
+    pub critical: Strategy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPolicy {
+    #[serde(default)]
+    pub levels: Vec<Level>,
+    #[serde(default)]
+    pub categories: Vec<Category>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmPolicy {
+    pub max_below_deterministic: f64,
+}
+
+/// The policy as written in TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: String,
+    version: u32,
+    risk: RiskModel,
+    history: HistoryPolicy,
+    calibration: CalibrationPolicy,
+    levels: LevelThresholds,
+    strategy: StrategyTable,
+    approval: ApprovalPolicy,
+    llm: LlmPolicy,
+    categories: Vec<CategoryRule>,
+}
+
+/// A validated policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub name: String,
+    pub version: u32,
+    /// First 12 hex digits of the SHA-256 of the policy text, recorded in every report.
+    pub hash: String,
+    pub risk: RiskModel,
+    pub history: HistoryPolicy,
+    pub calibration: CalibrationPolicy,
+    pub levels: LevelThresholds,
+    pub strategy: StrategyTable,
+    pub approval: ApprovalPolicy,
+    pub llm: LlmPolicy,
+    pub categories: CategoryMatcher,
+}
+
+/// Why a policy could not be used. Messages name the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {path}: {source} (check the path given by --policy or `policy` in deploy-agent.toml)")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("policy {origin} is not valid TOML for a policy: {message}")]
+    Parse { origin: String, message: String },
+    #[error("policy {origin} is invalid: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+/// Feature names the risk model knows; a weight for any other name is a typo.
+pub const KNOWN_FEATURES: &[&str] = &[
+    "touches_migration",
+    "touches_security",
+    "touches_infra",
+    "touches_config",
+    "touches_api_contract",
+    "touches_dependency",
+    "touches_ci",
+    "touches_source",
+    "touches_other",
+    "binary_files",
+    "submodule_bump",
+    "tests_only",
+    "docs_only",
+    "log_lines",
+    "log_files",
+    "subsystems",
+    "entropy",
+    "history_reverts",
+    "history_fixes",
+    "history_churn",
+    "history_authors",
+    "young_files",
+    "author_experience",
+    "message_revert",
+    "message_hotfix",
+    "message_fix",
+    "message_wip",
+];
+
+impl Policy {
+    /// The embedded default policy.
+    pub fn embedded() -> Result<Self, PolicyError> {
+        Self::parse(DEFAULT_POLICY, "policies/default.toml (embedded)")
+    }
+
+    /// Loads a policy file.
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates policy text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, PolicyError> {
+        let raw: RawPolicy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let invalid = |message: String| PolicyError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        validate(&raw).map_err(invalid)?;
+        let categories =
+            CategoryMatcher::new(&raw.categories).map_err(|m| PolicyError::Invalid {
+                origin: origin.to_string(),
+                message: m,
+            })?;
+        let digest = Sha256::digest(text.as_bytes());
+        let hash = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        Ok(Policy {
+            name: raw.name,
+            version: raw.version,
+            hash,
+            risk: raw.risk,
+            history: raw.history,
+            calibration: raw.calibration,
+            levels: raw.levels,
+            strategy: raw.strategy,
+            approval: raw.approval,
+            llm: raw.llm,
+            categories,
+        })
+    }
+
+    /// The weight of a feature (0 when the policy leaves it out).
+    pub fn weight(&self, feature: &str) -> f64 {
+        self.risk.weights.get(feature).copied().unwrap_or(0.0)
+    }
+
+    pub fn level_for(&self, score: f64) -> Level {
+        let t = &self.levels;
+        if score >= t.critical {
+            Level::Critical
+        } else if score >= t.high {
+            Level::High
+        } else if score >= t.medium {
+            Level::Medium
+        } else {
+            Level::Low
+        }
+    }
+
+    pub fn strategy_for(&self, level: Level) -> &Strategy {
+        match level {
+            Level::Low => &self.strategy.low,
+            Level::Medium => &self.strategy.medium,
+            Level::High => &self.strategy.high,
+            Level::Critical => &self.strategy.critical,
+        }
+    }
+}
+
+fn validate(raw: &RawPolicy) -> Result<(), String> {
+    for name in raw.risk.weights.keys() {
+        if !KNOWN_FEATURES.contains(&name.as_str()) {
+            return Err(format!(
+                "unknown feature `{name}` in [risk.weights]; known features: {}",
+                KNOWN_FEATURES.join(", ")
+            ));
+        }
+    }
+    for (name, w) in &raw.risk.weights {
+        if !w.is_finite() {
+            return Err(format!("weight `{name}` must be a finite number"));
+        }
+    }
+    for (cat, floor) in &raw.risk.floors {
+        if !(0.0..=1.0).contains(floor) {
+            return Err(format!(
+                "floor for `{}` must be in [0, 1], got {floor}",
+                cat.as_str()
+            ));
+        }
+    }
+    let l = &raw.levels;
+    if !(0.0 < l.medium && l.medium < l.high && l.high < l.critical && l.critical <= 1.0) {
+        return Err("[levels] must satisfy 0 < medium < high < critical <= 1".into());
+    }
+    for (level, s) in [
+        ("low", &raw.strategy.low),
+        ("medium", &raw.strategy.medium),
+        ("high", &raw.strategy.high),
+        ("critical", &raw.strategy.critical),
+    ] {
+        if let Strategy::Canary {
+            first_weight, step, ..
+        } = s
+        {
+            if *first_weight == 0 || *first_weight > 100 || *step == 0 || *step > 100 {
+                return Err(format!(
+                    "[strategy.{level}] needs 1 <= first_weight <= 100 and 1 <= step <= 100"
+                ));
+            }
+        }
+    }
+    if raw.history.max_commits == 0 {
+        return Err("[history] max_commits must be at least 1".into());
+    }
+    if !(0.0..=1.0).contains(&raw.llm.max_below_deterministic) {
+        return Err("[llm] max_below_deterministic must be in [0, 1]".into());
+    }
+    if raw.calibration.prior_strength <= 0.0 || !raw.calibration.prior_strength.is_finite() {
+        return Err("[calibration] prior_strength must be a positive number".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_policy_is_valid() {
+        let p = Policy::embedded().unwrap();
+        assert_eq!(p.level_for(0.1), Level::Low);
+        assert_eq!(p.level_for(0.8), Level::Critical);
+        assert_eq!(p.hash.len(), 12);
+    }
+
+    #[test]
+    fn canary_weights_end_at_100() {
+        let s = Strategy::Canary {
+            first_weight: 5,
+            step: 30,
+            bake_seconds: 1,
+        };
+        assert_eq!(s.weights(), vec![5, 35, 65, 95, 100]);
+        assert_eq!(Strategy::Direct.weights(), vec![100]);
+    }
+
+    #[test]
+    fn unknown_weight_is_named() {
+        let text = DEFAULT_POLICY.replace("touches_ci = 0.8", "touches_cj = 0.8");
+        let err = Policy::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("touches_cj"), "{err}");
+    }
+}

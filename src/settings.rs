@@ -1,0 +1,158 @@
+//! Configuration: `deploy-agent.toml` layered with `DEPLOY_AGENT_*` environment variables.
+//!
+//! Two stages: the raw layers (config crate) are read once and validated into
+//! [`Settings`], which the rest of the crate receives explicitly. Secrets never
+//! come from the file: the API key is read from `OPENAI_API_KEY` only.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::policy::{Policy, PolicyError};
+
+/// The default config file name, looked up in the current directory.
+pub const CONFIG_FILE: &str = "deploy-agent.toml";
+
+/// Settings for the OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmSettings {
+    /// `llm.base_url`, else `OPENAI_BASE_URL`; `None` means the OpenAI default.
+    pub base_url: Option<String>,
+    /// From `OPENAI_API_KEY` only.
+    pub api_key: Option<String>,
+    pub model: String,
+    pub timeout_secs: u64,
+    pub max_retries: u32,
+    /// Bytes of diff shown to the model at most.
+    pub excerpt_bytes: usize,
+}
+
+impl LlmSettings {
+    /// Whether an endpoint is configured at all (a key or a base URL).
+    pub fn is_configured(&self) -> bool {
+        self.api_key.is_some() || self.base_url.is_some()
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the policy came from (`None`: the embedded default).
+    pub policy_path: Option<PathBuf>,
+    pub llm: LlmSettings,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    policy: Option<PathBuf>,
+    #[serde(default)]
+    llm: RawLlm,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLlm {
+    base_url: Option<String>,
+    model: Option<String>,
+    timeout_secs: Option<u64>,
+    max_retries: Option<u32>,
+    excerpt_bytes: Option<usize>,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {0} does not exist (fix the --config path)")]
+    Missing(String),
+    #[error("invalid configuration: {0} (see README \"Configuration\")")]
+    Invalid(String),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Environment values the settings read besides `DEPLOY_AGENT_*`.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub openai_api_key: Option<String>,
+    pub openai_base_url: Option<String>,
+}
+
+impl Env {
+    pub fn from_process() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Self {
+            openai_api_key: get("OPENAI_API_KEY"),
+            openai_base_url: get("OPENAI_BASE_URL"),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads `explicit` (must exist) or `./deploy-agent.toml` (if present), then the environment.
+    pub fn load(explicit: Option<&Path>, env: &Env) -> Result<Self, SettingsError> {
+        let mut builder = config::Config::builder();
+        match explicit {
+            Some(path) if !path.exists() => {
+                return Err(SettingsError::Missing(path.display().to_string()))
+            }
+            Some(path) => builder = builder.add_source(config::File::from(path).required(true)),
+            None => {
+                builder = builder.add_source(config::File::with_name(CONFIG_FILE).required(false))
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("DEPLOY_AGENT")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let raw: RawSettings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| SettingsError::Invalid(explain(e)))?;
+        Self::validate(raw, env)
+    }
+
+    fn validate(raw: RawSettings, env: &Env) -> Result<Self, SettingsError> {
+        let timeout_secs = raw.llm.timeout_secs.unwrap_or(20);
+        if timeout_secs == 0 || timeout_secs > 600 {
+            return Err(SettingsError::Invalid(
+                "llm.timeout_secs must be between 1 and 600".into(),
+            ));
+        }
+        let max_retries = raw.llm.max_retries.unwrap_or(2);
+        if max_retries > 10 {
+            return Err(SettingsError::Invalid(
+                "llm.max_retries must be at most 10".into(),
+            ));
+        }
+        Ok(Settings {
+            policy_path: raw.policy,
+            llm: LlmSettings {
+                base_url: raw.llm.base_url.or_else(|| env.openai_base_url.clone()),
+                api_key: env.openai_api_key.clone(),
+                model: raw.llm.model.unwrap_or_else(|| "gpt-4o-mini".into()),
+                timeout_secs,
+                max_retries,
+                excerpt_bytes: raw.llm.excerpt_bytes.unwrap_or(16_000),
+            },
+        })
+    }
+
+    /// The policy: `override_path`, else the configured one, else the embedded default.
+    pub fn policy(&self, override_path: Option<&Path>) -> Result<Policy, PolicyError> {
+        match override_path.or(self.policy_path.as_deref()) {
+            Some(path) => Policy::load(path),
+            None => Policy::embedded(),
+        }
+    }
+}
+
+fn explain(e: config::ConfigError) -> String {
+    let s = e.to_string();
+    if s.contains("api_key") {
+        return "secrets are read only from the environment: remove api_key from the file and set OPENAI_API_KEY".into();
+    }
+    s
+}
