@@ -176,7 +176,7 @@ mod tests {
 
     #[test]
     fn diff_tree_skips_leading_commit_id() {
-        let out = "c60be94c\0:000000 100644 00 d3 A\0x.txt\0002\t0\tx.txt\0";
+        let out = "c60be94c\0:000000 100644 00 d3 A\0x.txt\0\x32\t0\tx.txt\0";
         let files = parse_diff_tree(out).unwrap();
         assert_eq!(files[0].status, FileStatus::Added);
         assert_eq!(files[0].added, 2);

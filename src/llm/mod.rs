@@ -1,8 +1,10 @@
 //! The OpenAI-compatible model endpoint: one client, explicit timeouts, bounded retries.
 //!
-//! async-openai sets no HTTP timeout and (without its middleware) no retry, so both
-//! are ours: a reqwest client with connect and total timeouts, and at most
-//! `max_retries` retries with exponential backoff on 429, 5xx and transport errors.
+//! async-openai sets no HTTP timeout, and its default transport retries 429/5xx
+//! three times on its own schedule (honouring any `Retry-After`). We install the
+//! bare transport instead, so both are ours: a reqwest client with connect and
+//! total timeouts, and at most `max_retries` retries with exponential backoff on
+//! 429, 5xx and transport errors.
 
 pub mod opinion;
 
@@ -88,7 +90,9 @@ impl LlmClient {
             config = config.with_api_base(base.trim_end_matches('/'));
         }
         Ok(Self {
-            client: Client::with_config(config).with_http_client(http),
+            // The bare transport: no hidden retry layer under ours.
+            client: Client::with_config(config)
+                .with_http_service(async_openai::middleware::ReqwestService::new(http)),
             settings: settings.clone(),
         })
     }

@@ -44,6 +44,9 @@ pub struct Examples {
 ///
 /// `prior` gives the prior mean of each weight, `prior_intercept` the intercept's;
 /// `strength` is the prior precision on weights (the intercept gets a weak one).
+/// A count feature (x often 3–5) moves the score more per unit of weight than a
+/// 0/1 feature, so its precision is scaled by its mean square (at least 1): the
+/// prior then holds each feature's *effect*, not its raw weight, equally firmly.
 /// Newton's method; at most 25 iterations.
 pub fn fit(examples: &Examples, prior: &[f64], prior_intercept: f64, strength: f64) -> Vec<f64> {
     let d = prior.len() + 1;
@@ -51,8 +54,12 @@ pub fn fit(examples: &Examples, prior: &[f64], prior_intercept: f64, strength: f
         .chain(prior.iter().copied())
         .collect();
     let mean: Vec<f64> = w.clone();
+    let n = examples.rows.len().max(1) as f64;
     let precision: Vec<f64> = std::iter::once(1e-2)
-        .chain(std::iter::repeat_n(strength, d - 1))
+        .chain((0..d - 1).map(|j| {
+            let mean_square = examples.rows.iter().map(|r| r[j] * r[j]).sum::<f64>() / n;
+            strength * mean_square.max(1.0)
+        }))
         .collect();
     for _ in 0..25 {
         let mut grad: Vec<f64> = (0..d).map(|j| precision[j] * (w[j] - mean[j])).collect();
@@ -99,15 +106,17 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for row in col + 1..n {
-            let f = a[row][col] / a[col][col];
+        let (top, bottom) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for (offset, row) in bottom.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
             if f == 0.0 {
                 continue;
             }
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+            for (x, p) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * p;
             }
-            b[row] -= f * b[col];
+            b[col + 1 + offset] -= f * b[col];
         }
     }
     let mut x = vec![0.0; n];

@@ -1,0 +1,8 @@
+//! Integration tests: one binary, so the crate is linked once.
+
+mod support;
+
+mod assess_cli;
+mod assess_history;
+mod assess_kinds;
+mod assess_llm;

@@ -1,0 +1,46 @@
+//! Shared helpers for the integration tests: real git repos and a local model server.
+#![allow(dead_code)] // helpers shared by test modules; not every module uses each one
+
+pub mod openai;
+pub mod repo;
+
+use std::path::Path;
+use std::process::Output;
+
+/// Runs the real binary with `args`, isolated from the caller's environment.
+pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("NO_COLOR", "1");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DEPLOY_AGENT_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run deploy-agent")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses stdout as JSON, with the output in the panic message when it is not.
+pub fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\nstdout: {}\nstderr: {}",
+            stdout(o),
+            stderr(o)
+        )
+    })
+}

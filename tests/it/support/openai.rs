@@ -1,0 +1,124 @@
+//! A local OpenAI-compatible HTTP server with scripted replies.
+//!
+//! Real HTTP on loopback, so the real async-openai client, its serialization and
+//! our timeouts and retries are exercised. Each request takes the next scripted
+//! reply; requests are recorded for assertions.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// One scripted reply.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// A 200 chat completion whose assistant message has this text content.
+    Content(String),
+    /// A 200 chat completion with this assistant `message` object (e.g. tool calls).
+    Message(Value),
+    /// Any status with a raw body.
+    Status(u16, String),
+    /// Wait this long, then answer with the inner reply.
+    Delay(Duration, Box<Reply>),
+}
+
+#[derive(Default)]
+struct Shared {
+    script: VecDeque<Reply>,
+    requests: Vec<Value>,
+    auth: Vec<Option<String>>,
+}
+
+/// The running server.
+pub struct FakeOpenAi {
+    pub addr: SocketAddr,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl FakeOpenAi {
+    /// Starts a server that answers the given replies in order (then 500s).
+    pub async fn start(script: Vec<Reply>) -> Self {
+        let shared = Arc::new(Mutex::new(Shared {
+            script: script.into(),
+            ..Default::default()
+        }));
+        let app = Router::new()
+            .route("/v1/chat/completions", post(chat))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { addr, shared }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The JSON bodies received so far.
+    pub fn requests(&self) -> Vec<Value> {
+        self.shared.lock().expect("lock").requests.clone()
+    }
+
+    /// The Authorization headers received so far.
+    pub fn auth_headers(&self) -> Vec<Option<String>> {
+        self.shared.lock().expect("lock").auth.clone()
+    }
+}
+
+async fn chat(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let reply = {
+        let mut s = shared.lock().expect("lock");
+        s.requests.push(body);
+        s.auth.push(
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
+        s.script.pop_front()
+    };
+    let mut reply = reply.unwrap_or(Reply::Status(500, "script exhausted".into()));
+    loop {
+        match reply {
+            Reply::Delay(d, inner) => {
+                tokio::time::sleep(d).await;
+                reply = *inner;
+            }
+            Reply::Content(text) => {
+                return completion(json!({"role": "assistant", "content": text})).into_response()
+            }
+            Reply::Message(message) => return completion(message).into_response(),
+            Reply::Status(code, body) => {
+                let status = StatusCode::from_u16(code).expect("status");
+                return (status, [("content-type", "application/json")], body).into_response();
+            }
+        }
+    }
+}
+
+fn completion(message: Value) -> Json<Value> {
+    Json(json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "scripted",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
+    }))
+}
