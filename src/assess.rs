@@ -123,6 +123,18 @@ pub async fn assess(
     llm: &LlmSettings,
     request: &AssessRequest,
 ) -> Result<Assessment, GitError> {
+    assess_change(source, policy, llm, request)
+        .await
+        .map(|(_, assessment)| assessment)
+}
+
+/// Like [`assess`], also returning the change that was read (rollouts need its diff).
+pub async fn assess_change(
+    source: &dyn ChangeSource,
+    policy: &Policy,
+    llm: &LlmSettings,
+    request: &AssessRequest,
+) -> Result<(Change, Assessment), GitError> {
     let change = source.change(&request.rev, request.base.as_deref())?;
     let history = match &change.base {
         Some(base) => source.history(
@@ -154,7 +166,7 @@ pub async fn assess(
             policy.history.max_commits
         ));
     }
-    Ok(Assessment {
+    let assessment = Assessment {
         risk_score: round(final_score, 4),
         level: decision.level,
         requires_approval: decision.requires_approval,
@@ -189,7 +201,8 @@ pub async fn assess(
             hash: policy.hash.clone(),
         },
         warnings,
-    })
+    };
+    Ok((change, assessment))
 }
 
 async fn consult(
@@ -257,6 +270,13 @@ fn user_message(change: &Change, eval: &RiskEvaluation, excerpt: &str) -> String
         serde_json::to_string_pretty(&summary).unwrap_or_default(),
         excerpt
     )
+}
+
+impl LlmSection {
+    /// The section of an assessment made with `--llm off`.
+    pub fn off() -> Self {
+        section("off")
+    }
 }
 
 fn section(status: &str) -> LlmSection {

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use deploy_agent::assess::{AssessRequest, LlmMode};
+use deploy_agent::commands::bench;
+use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
 use deploy_agent::report::Format;
-use deploy_agent::{exit, AssessCommand};
+use deploy_agent::sim::Scenario;
+use deploy_agent::{exit, AssessCommand, RolloutCommand};
 
 /// An LLM-driven deployment agent whose every action passes deterministic guardrails.
 #[derive(Parser)]
@@ -46,14 +49,74 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
     },
-    /// Print the JSON Schema of a machine-readable output (`assess`).
+    /// Roll a change out with a guarded agent loop (simulated target by default).
+    ///
+    /// Assesses the change, then a planner proposes tool calls; the guard vetoes
+    /// anything policy forbids and the canary judge rolls back on failure.
+    /// Exit codes: 0 promoted, 4 rolled back, 5 aborted or blocked, 2 bad input.
+    Rollout {
+        /// The revision to roll out.
+        rev: String,
+        /// The service being deployed.
+        #[arg(long)]
+        service: String,
+        /// The repository (default: the current directory).
+        #[arg(long, default_value = ".", value_name = "PATH")]
+        repo: PathBuf,
+        #[arg(long, value_enum, default_value_t = TargetKind::Sim)]
+        target: TargetKind,
+        /// The simulated world's scenario.
+        #[arg(long, value_enum, default_value_t = Scenario::Healthy)]
+        scenario: Scenario,
+        /// Seed of the simulated traffic (same seed, same rollout).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = PlannerKind::Playbook)]
+        planner: PlannerKind,
+        #[arg(long, value_enum, default_value_t = RolloutFormat::Text)]
+        format: RolloutFormat,
+        /// Approve as NAME without asking (for automation); otherwise the terminal asks,
+        /// and with no terminal an approval is a rejection.
+        #[arg(long, value_name = "NAME")]
+        approve_as: Option<String>,
+        /// Policy file (default: `policy` in the config, else the embedded default).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+        /// Real seconds per simulated second (default: 0.002 on a terminal, else 0).
+        #[arg(long, value_name = "SECONDS")]
+        pace: Option<f64>,
+    },
+    /// Benchmarks that print measured figures.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+    /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
         /// Which output.
         name: String,
     },
 }
 
-#[tokio::main]
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Guard and judge cost per tool call; simulated playbook rollouts per second.
+    Loop {
+        /// Simulated rollouts to time.
+        #[arg(long, default_value_t = 2_000)]
+        rollouts: u64,
+        #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
+        format: BenchFormat,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchFormat {
+    Markdown,
+    Json,
+}
+
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -94,6 +157,50 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             let outcome = deploy_agent::run_assess(&cmd).await?;
             print!("{}", outcome.rendered);
             Ok(outcome.exit_code)
+        }
+        Command::Rollout {
+            rev,
+            service,
+            repo,
+            target,
+            scenario,
+            seed,
+            planner,
+            format,
+            approve_as,
+            policy,
+            pace,
+        } => {
+            let cmd = RolloutCommand {
+                rev,
+                repo,
+                service,
+                target,
+                scenario,
+                seed,
+                planner,
+                format,
+                approve_as,
+                config: cli.config,
+                policy,
+                pace,
+            };
+            let outcome = deploy_agent::run_rollout(&cmd).await?;
+            print!("{}", outcome.rendered);
+            Ok(outcome.exit_code)
+        }
+        Command::Bench {
+            which: BenchCommand::Loop { rollouts, format },
+        } => {
+            let figures = bench::bench_loop(rollouts).await?;
+            match format {
+                BenchFormat::Markdown => print!("{}", bench::render_markdown(&figures)),
+                BenchFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&figures).unwrap_or_default()
+                ),
+            }
+            Ok(exit::OK)
         }
         Command::Schema { name } => {
             print!("{}", deploy_agent::output_schema(&name)?);

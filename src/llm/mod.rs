@@ -15,8 +15,8 @@ use async_openai::error::OpenAIError;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestSystemMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest, ResponseFormat,
-    ResponseFormatJsonSchema,
+    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest,
+    CreateChatCompletionResponse, ResponseFormat, ResponseFormatJsonSchema,
 };
 use async_openai::Client;
 use serde::de::DeserializeOwned;
@@ -135,34 +135,7 @@ impl LlmClient {
             temperature: Some(0.0),
             ..Default::default()
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.once::<T>(request.clone()).await {
-                Ok(mut reply) => {
-                    reply.attempts = attempt;
-                    return Ok(reply);
-                }
-                Err(e) if e.retryable() && attempt <= self.settings.max_retries => {
-                    let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
-                    tracing::warn!(error = %e, attempt, ?wait, "model call failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn once<T: DeserializeOwned>(
-        &self,
-        request: CreateChatCompletionRequest,
-    ) -> Result<Reply<T>, LlmError> {
-        let response = self
-            .client
-            .chat()
-            .create(request)
-            .await
-            .map_err(|e| self.classify(e))?;
+        let (response, attempts) = self.chat(request).await?;
         let content = response
             .choices
             .first()
@@ -174,8 +147,31 @@ impl LlmClient {
             value,
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
-            attempts: 1,
+            attempts,
         })
+    }
+
+    /// One chat completion with bounded retries; returns the response and the attempts made.
+    pub async fn chat(
+        &self,
+        request: CreateChatCompletionRequest,
+    ) -> Result<(CreateChatCompletionResponse, u32), LlmError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.client.chat().create(request.clone()).await {
+                Ok(response) => return Ok((response, attempt)),
+                Err(e) => {
+                    let e = self.classify(e);
+                    if !(e.retryable() && attempt <= self.settings.max_retries) {
+                        return Err(e);
+                    }
+                    let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
+                    tracing::warn!(error = %e, attempt, ?wait, "model call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
     }
 
     fn classify(&self, e: OpenAIError) -> LlmError {

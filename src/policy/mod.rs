@@ -128,6 +128,20 @@ pub struct ApprovalPolicy {
     pub categories: Vec<Category>,
 }
 
+/// Limits on every rollout, enforced by the guard and the loop.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutPolicy {
+    pub promote_min_weight: u8,
+    pub max_turns: u32,
+    pub max_tokens: u64,
+    pub max_duration_seconds: u64,
+    pub max_consecutive_vetoes: u32,
+    pub max_vetoes: u32,
+    pub approval_timeout_seconds: u64,
+    pub max_inconclusive_bakes: u32,
+}
+
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LlmPolicy {
@@ -146,6 +160,7 @@ struct RawPolicy {
     levels: LevelThresholds,
     strategy: StrategyTable,
     approval: ApprovalPolicy,
+    rollout: RolloutPolicy,
     llm: LlmPolicy,
     categories: Vec<CategoryRule>,
 }
@@ -163,6 +178,7 @@ pub struct Policy {
     pub levels: LevelThresholds,
     pub strategy: StrategyTable,
     pub approval: ApprovalPolicy,
+    pub rollout: RolloutPolicy,
     pub llm: LlmPolicy,
     pub categories: CategoryMatcher,
 }
@@ -256,6 +272,7 @@ impl Policy {
             levels: raw.levels,
             strategy: raw.strategy,
             approval: raw.approval,
+            rollout: raw.rollout,
             llm: raw.llm,
             categories,
         })
@@ -331,6 +348,15 @@ fn validate(raw: &RawPolicy) -> Result<(), String> {
                 ));
             }
         }
+    }
+    let r = &raw.rollout;
+    if r.promote_min_weight == 0 || r.promote_min_weight > 100 {
+        return Err("[rollout] promote_min_weight must be between 1 and 100".into());
+    }
+    if r.max_turns == 0 || r.max_consecutive_vetoes == 0 || r.max_vetoes == 0 {
+        return Err(
+            "[rollout] max_turns, max_consecutive_vetoes and max_vetoes must be at least 1".into(),
+        );
     }
     if raw.history.max_commits == 0 {
         return Err("[history] max_commits must be at least 1".into());

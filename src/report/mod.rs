@@ -1,9 +1,11 @@
 //! Rendering an assessment for people (text), PR comments (markdown) and machines (JSON).
 
 mod markdown;
+mod rollout;
 mod text;
 
 pub use markdown::markdown;
+pub use rollout::rollout_text;
 pub use text::text;
 
 use crate::assess::Assessment;

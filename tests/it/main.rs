@@ -6,3 +6,5 @@ mod assess_cli;
 mod assess_history;
 mod assess_kinds;
 mod assess_llm;
+mod rollout_llm;
+mod rollout_sim;

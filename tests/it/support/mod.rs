@@ -3,6 +3,7 @@
 
 pub mod openai;
 pub mod repo;
+pub mod rollout;
 
 use std::path::Path;
 use std::process::Output;

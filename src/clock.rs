@@ -1,0 +1,77 @@
+//! Time, injected: a virtual clock for the simulator and tests, the system clock otherwise.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// Seconds on the rollout's clock, and a way to wait.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch (virtual clocks start wherever they are told).
+    fn now(&self) -> f64;
+    /// Waits `secs` seconds of this clock's time.
+    async fn sleep(&self, secs: f64);
+}
+
+/// Real time: tokio's sleep (which `tokio::time::pause` can make instant in tests).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+#[async_trait]
+impl Clock for SystemClock {
+    fn now(&self) -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
+    }
+
+    async fn sleep(&self, secs: f64) {
+        if secs > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+        }
+    }
+}
+
+/// Virtual time: `sleep` advances the clock at once, optionally pacing real time
+/// (`real_per_virtual` real seconds per virtual second) so a person can watch.
+#[derive(Debug)]
+pub struct VirtualClock {
+    /// Virtual time in microseconds.
+    micros: AtomicU64,
+    real_per_virtual: f64,
+}
+
+impl VirtualClock {
+    pub fn new(start: f64) -> Self {
+        Self::paced(start, 0.0)
+    }
+
+    pub fn paced(start: f64, real_per_virtual: f64) -> Self {
+        Self {
+            micros: AtomicU64::new((start * 1e6) as u64),
+            real_per_virtual,
+        }
+    }
+
+    /// Advances without waiting.
+    pub fn advance(&self, secs: f64) {
+        self.micros
+            .fetch_add((secs.max(0.0) * 1e6) as u64, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Clock for VirtualClock {
+    fn now(&self) -> f64 {
+        self.micros.load(Ordering::SeqCst) as f64 / 1e6
+    }
+
+    async fn sleep(&self, secs: f64) {
+        if self.real_per_virtual > 0.0 && secs > 0.0 {
+            let real = (secs * self.real_per_virtual).min(5.0);
+            tokio::time::sleep(Duration::from_secs_f64(real)).await;
+        }
+        self.advance(secs);
+    }
+}

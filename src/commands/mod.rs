@@ -1,0 +1,6 @@
+//! The commands the binary offers, each a parsed struct and a `run_*` function.
+//! They wire settings, policy and backends together; the logic lives elsewhere.
+
+pub mod assess;
+pub mod bench;
+pub mod rollout;

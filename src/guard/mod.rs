@@ -1,0 +1,235 @@
+//! The guard: every proposed tool call is checked against policy and the rollout
+//! state before any side effect. The answer is data — allow, or veto with the rule
+//! and a reason — never a silent drop.
+//!
+//! Only [`check`] can make an [`Allowed`], and the executor only takes an
+//! `Allowed`, so no tool runs without passing here.
+
+use serde::Serialize;
+
+use crate::canary::VerdictKind;
+use crate::rollout::state::{Phase, RolloutState};
+use crate::tools::ToolCall;
+
+/// The rules a veto can cite. Ids are stable: reports and evals count by them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    UnknownTool,
+    InvalidArguments,
+    RolloutFinished,
+    WeightRange,
+    WeightDecrease,
+    WeightUnchanged,
+    ApprovalRequired,
+    ApprovalRejected,
+    MaxFirstStep,
+    MaxStep,
+    BakeTime,
+    VerdictNotPass,
+    PromoteTooEarly,
+    AlreadyPromoted,
+    BudgetTurns,
+    BudgetTokens,
+    BudgetDuration,
+    CircuitBreaker,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::UnknownTool => "unknown_tool",
+            Rule::InvalidArguments => "invalid_arguments",
+            Rule::RolloutFinished => "rollout_finished",
+            Rule::WeightRange => "weight_range",
+            Rule::WeightDecrease => "weight_decrease",
+            Rule::WeightUnchanged => "weight_unchanged",
+            Rule::ApprovalRequired => "approval_required",
+            Rule::ApprovalRejected => "approval_rejected",
+            Rule::MaxFirstStep => "max_first_step",
+            Rule::MaxStep => "max_step",
+            Rule::BakeTime => "bake_time",
+            Rule::VerdictNotPass => "verdict_not_pass",
+            Rule::PromoteTooEarly => "promote_too_early",
+            Rule::AlreadyPromoted => "already_promoted",
+            Rule::BudgetTurns => "budget_turns",
+            Rule::BudgetTokens => "budget_tokens",
+            Rule::BudgetDuration => "budget_duration",
+            Rule::CircuitBreaker => "circuit_breaker",
+        }
+    }
+}
+
+/// A refusal: the rule and a reason short and safe enough to show the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Veto {
+    pub rule: Rule,
+    pub reason: String,
+}
+
+/// A call the guard allowed. Only this module can construct one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allowed {
+    call: ToolCall,
+}
+
+impl Allowed {
+    pub fn call(&self) -> &ToolCall {
+        &self.call
+    }
+
+    /// Rollback needs no permission (invariant: always allowed); the loop uses this
+    /// for automatic rollbacks on a Fail verdict, budgets and the circuit breaker.
+    pub fn rollback(reason: String) -> Self {
+        Self {
+            call: ToolCall::Rollback(crate::tools::RollbackArgs { reason }),
+        }
+    }
+}
+
+/// Checks `call` against the rollout state at time `now`.
+pub fn check(call: ToolCall, state: &RolloutState, now: f64) -> Result<Allowed, Veto> {
+    let veto = |rule, reason: String| Err(Veto { rule, reason });
+    if state.phase == Phase::Promoted && matches!(call, ToolCall::Rollback(_)) {
+        return veto(
+            Rule::AlreadyPromoted,
+            "the release is already promoted; roll back with a new deploy".into(),
+        );
+    }
+    if state.phase.is_terminal() && call.has_side_effect() && !matches!(call, ToolCall::Rollback(_))
+    {
+        return veto(
+            Rule::RolloutFinished,
+            format!(
+                "the rollout has ended ({:?}); no further changes",
+                state.phase
+            ),
+        );
+    }
+    match &call {
+        ToolCall::SetCanaryWeight(args) => check_weight(args.weight, state, now)?,
+        ToolCall::Promote(_) => check_promote(state, now)?,
+        ToolCall::GetDiff(_)
+        | ToolCall::AssessRisk(_)
+        | ToolCall::QueryMetrics(_)
+        | ToolCall::Rollback(_)
+        | ToolCall::RequestApproval(_) => {}
+    }
+    Ok(Allowed { call })
+}
+
+fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> {
+    let l = &state.limits;
+    let current = state.weight;
+    let veto = |rule, reason: String| Err(Veto { rule, reason });
+    if weight > 100 {
+        return veto(
+            Rule::WeightRange,
+            format!("weight must be 0–100, got {weight}"),
+        );
+    }
+    if weight < current {
+        return veto(
+            Rule::WeightDecrease,
+            format!("weight only goes up ({current}% → {weight}%); call rollback to go back"),
+        );
+    }
+    if weight == current {
+        return veto(
+            Rule::WeightUnchanged,
+            format!("the canary is already at {current}%"),
+        );
+    }
+    check_approval(state)?;
+    if current == 0 {
+        if weight > l.max_first_weight {
+            return veto(
+                Rule::MaxFirstStep,
+                format!(
+                    "the first step may be at most {}% at {} risk, got {weight}%",
+                    l.max_first_weight,
+                    state.risk.level.as_str()
+                ),
+            );
+        }
+        return Ok(());
+    }
+    if weight - current > l.max_step {
+        return veto(
+            Rule::MaxStep,
+            format!(
+                "steps may be at most {} points at {} risk ({current}% → {weight}%)",
+                l.max_step,
+                state.risk.level.as_str()
+            ),
+        );
+    }
+    check_baked_and_passing(state, now)
+}
+
+fn check_promote(state: &RolloutState, now: f64) -> Result<(), Veto> {
+    check_approval(state)?;
+    let l = &state.limits;
+    if l.direct && state.weight == 0 {
+        return Ok(());
+    }
+    if state.weight < l.promote_min_weight {
+        return Err(Veto {
+            rule: Rule::PromoteTooEarly,
+            reason: format!(
+                "promote needs the canary at {}% or more with a Pass verdict; it is at {}%",
+                l.promote_min_weight, state.weight
+            ),
+        });
+    }
+    check_baked_and_passing(state, now)
+}
+
+fn check_approval(state: &RolloutState) -> Result<(), Veto> {
+    if state.approval_rejected() {
+        return Err(Veto {
+            rule: Rule::ApprovalRejected,
+            reason: "the approver rejected this rollout; no traffic may move".into(),
+        });
+    }
+    if state.approval_missing() {
+        return Err(Veto {
+            rule: Rule::ApprovalRequired,
+            reason: format!(
+                "policy requires a human approval before traffic moves ({}); call request_approval",
+                state.risk.approval_reasons.join("; ")
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
+    let baked = state.baked(now);
+    let need = state.limits.min_bake_seconds;
+    if baked + 1e-9 < need {
+        return Err(Veto {
+            rule: Rule::BakeTime,
+            reason: format!(
+                "the canary has baked {baked:.0} s of {need:.0} s at {}%; call query_metrics to wait",
+                state.weight
+            ),
+        });
+    }
+    match state.verdict_kind() {
+        Some(VerdictKind::Pass) => Ok(()),
+        other => Err(Veto {
+            rule: Rule::VerdictNotPass,
+            reason: format!(
+                "no increase without a Pass verdict at {}% (latest: {}); call query_metrics",
+                state.weight,
+                other.map_or("none yet", VerdictKind::as_str)
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

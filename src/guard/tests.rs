@@ -1,0 +1,273 @@
+//! Guard rules, one table: (state, call) → allowed or the rule that vetoes.
+
+use super::*;
+use crate::canary::{Verdict, VerdictKind};
+use crate::policy::{Level, Strategy};
+use crate::rollout::state::{ApprovalRecord, Limits, RiskSnapshot, RolloutState};
+use crate::tools::{PromoteArgs, QueryMetricsArgs, RollbackArgs, SetCanaryWeightArgs};
+
+fn state(level: Level, requires_approval: bool) -> RolloutState {
+    let strategy = Strategy::Canary {
+        first_weight: 5,
+        step: 15,
+        bake_seconds: 300,
+    };
+    let risk = RiskSnapshot {
+        score: 0.6,
+        level,
+        requires_approval,
+        approval_reasons: vec!["policy requires approval at level high".into()],
+        strategy: strategy.clone(),
+    };
+    let limits = Limits {
+        max_first_weight: 5,
+        max_step: 15,
+        min_bake_seconds: 300.0,
+        promote_min_weight: 50,
+        direct: false,
+    };
+    RolloutState::new("r1".into(), risk, limits, 0.0)
+}
+
+fn at(weight: u8, since: f64, verdict: Option<VerdictKind>, s: &mut RolloutState) {
+    s.set_weight(weight, since);
+    if let Some(kind) = verdict {
+        s.record_verdict(Verdict {
+            kind,
+            checks: vec![],
+            canary_requests: 1000,
+            baseline_requests: 9000,
+            summary: String::new(),
+        });
+    }
+}
+
+fn approve(s: &mut RolloutState, approved: bool) {
+    s.approval = Some(ApprovalRecord {
+        approved,
+        by: Some("alice".into()),
+        at: 0.0,
+        reason: String::new(),
+    });
+}
+
+fn weight(w: u8) -> ToolCall {
+    ToolCall::SetCanaryWeight(SetCanaryWeightArgs {
+        weight: w,
+        reason: "test".into(),
+    })
+}
+
+fn promote() -> ToolCall {
+    ToolCall::Promote(PromoteArgs {
+        reason: "test".into(),
+    })
+}
+
+#[test]
+fn rule_table() {
+    type Setup = fn(&mut RolloutState);
+    let cases: Vec<(&str, Setup, ToolCall, f64, Option<Rule>)> = vec![
+        ("first step within limit", |_| {}, weight(5), 0.0, None),
+        (
+            "first step too big",
+            |_| {},
+            weight(50),
+            0.0,
+            Some(Rule::MaxFirstStep),
+        ),
+        (
+            "jump to 100 at high risk",
+            |_| {},
+            weight(100),
+            0.0,
+            Some(Rule::MaxFirstStep),
+        ),
+        (
+            "weight above 100",
+            |_| {},
+            weight(101),
+            0.0,
+            Some(Rule::WeightRange),
+        ),
+        (
+            "move before approval",
+            |s| s.risk.requires_approval = true,
+            weight(5),
+            0.0,
+            Some(Rule::ApprovalRequired),
+        ),
+        (
+            "move after approval",
+            |s| {
+                s.risk.requires_approval = true;
+                approve(s, true)
+            },
+            weight(5),
+            0.0,
+            None,
+        ),
+        (
+            "move after rejection",
+            |s| approve(s, false),
+            weight(5),
+            0.0,
+            Some(Rule::ApprovalRejected),
+        ),
+        (
+            "step too big",
+            |s| at(5, 0.0, Some(VerdictKind::Pass), s),
+            weight(25),
+            400.0,
+            Some(Rule::MaxStep),
+        ),
+        (
+            "step before bake",
+            |s| at(5, 0.0, Some(VerdictKind::Pass), s),
+            weight(20),
+            100.0,
+            Some(Rule::BakeTime),
+        ),
+        (
+            "step with pass after bake",
+            |s| at(5, 0.0, Some(VerdictKind::Pass), s),
+            weight(20),
+            300.0,
+            None,
+        ),
+        (
+            "step with no verdict",
+            |s| at(5, 0.0, None, s),
+            weight(20),
+            400.0,
+            Some(Rule::VerdictNotPass),
+        ),
+        (
+            "step on inconclusive",
+            |s| at(5, 0.0, Some(VerdictKind::Inconclusive), s),
+            weight(20),
+            400.0,
+            Some(Rule::VerdictNotPass),
+        ),
+        (
+            "step on no data",
+            |s| at(5, 0.0, Some(VerdictKind::NoData), s),
+            weight(20),
+            400.0,
+            Some(Rule::VerdictNotPass),
+        ),
+        (
+            "step on fail",
+            |s| at(5, 0.0, Some(VerdictKind::Fail), s),
+            weight(20),
+            400.0,
+            Some(Rule::VerdictNotPass),
+        ),
+        (
+            "decrease",
+            |s| at(20, 0.0, Some(VerdictKind::Pass), s),
+            weight(5),
+            400.0,
+            Some(Rule::WeightDecrease),
+        ),
+        (
+            "unchanged",
+            |s| at(20, 0.0, Some(VerdictKind::Pass), s),
+            weight(20),
+            400.0,
+            Some(Rule::WeightUnchanged),
+        ),
+        (
+            "promote too early",
+            |s| at(20, 0.0, Some(VerdictKind::Pass), s),
+            promote(),
+            400.0,
+            Some(Rule::PromoteTooEarly),
+        ),
+        (
+            "promote from 0 on a canary strategy",
+            |_| {},
+            promote(),
+            0.0,
+            Some(Rule::PromoteTooEarly),
+        ),
+        (
+            "promote on pass at 50",
+            |s| at(50, 0.0, Some(VerdictKind::Pass), s),
+            promote(),
+            300.0,
+            None,
+        ),
+        (
+            "promote on no data at 50",
+            |s| at(50, 0.0, Some(VerdictKind::NoData), s),
+            promote(),
+            300.0,
+            Some(Rule::VerdictNotPass),
+        ),
+        (
+            "promote before approval",
+            |s| {
+                s.risk.requires_approval = true;
+                at(50, 0.0, Some(VerdictKind::Pass), s)
+            },
+            promote(),
+            300.0,
+            Some(Rule::ApprovalRequired),
+        ),
+        (
+            "direct strategy promotes at 0",
+            |s| s.limits.direct = true,
+            promote(),
+            0.0,
+            None,
+        ),
+        (
+            "rollback always",
+            |s| at(20, 0.0, Some(VerdictKind::Fail), s),
+            ToolCall::Rollback(RollbackArgs { reason: "x".into() }),
+            1.0,
+            None,
+        ),
+        (
+            "rollback after rollback",
+            |s| s.finish(Outcome::RolledBack),
+            ToolCall::Rollback(RollbackArgs { reason: "x".into() }),
+            1.0,
+            None,
+        ),
+        (
+            "rollback after promote",
+            |s| s.finish(Outcome::Promoted),
+            ToolCall::Rollback(RollbackArgs { reason: "x".into() }),
+            1.0,
+            Some(Rule::AlreadyPromoted),
+        ),
+        (
+            "weight after the end",
+            |s| s.finish(Outcome::Aborted),
+            weight(5),
+            1.0,
+            Some(Rule::RolloutFinished),
+        ),
+        (
+            "reads after the end",
+            |s| s.finish(Outcome::Aborted),
+            ToolCall::QueryMetrics(QueryMetricsArgs {}),
+            1.0,
+            None,
+        ),
+    ];
+    for (name, setup, call, now, want) in cases {
+        let mut s = state(Level::High, false);
+        setup(&mut s);
+        let got = check(call, &s, now);
+        match (want, got) {
+            (None, Ok(_)) => {}
+            (Some(rule), Err(v)) => assert_eq!(v.rule, rule, "{name}: {}", v.reason),
+            (want, got) => panic!("{name}: wanted {want:?}, got {got:?}"),
+        }
+    }
+}
+
+use crate::rollout::state::Outcome;

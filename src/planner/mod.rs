@@ -1,0 +1,54 @@
+//! Planners propose tool calls; they never execute anything. One trait, two
+//! implementations: an OpenAI-compatible model and the offline playbook.
+
+pub mod openai;
+pub mod playbook;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::rollout::state::RolloutState;
+use crate::tools::ProposedCall;
+
+pub use openai::LlmPlanner;
+pub use playbook::PlaybookPlanner;
+
+/// The result (or veto) of one proposed call, fed back to the planner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feedback {
+    pub call_id: String,
+    pub tool: String,
+    /// What the planner sees: a short, safe JSON value.
+    pub content: Value,
+}
+
+/// One planning step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub calls: Vec<ProposedCall>,
+    /// Free text the planner said (a model's content), if any.
+    pub message: Option<String>,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub prompt_hash: Option<String>,
+}
+
+/// Why a planner could not plan. The loop ends the rollout safely on it.
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    #[error("the model endpoint failed: {0}")]
+    Llm(#[from] crate::llm::LlmError),
+}
+
+/// Proposes the next tool calls from the rollout state and the last feedback.
+#[async_trait]
+pub trait Planner: Send {
+    /// A short name for records (`playbook`, `llm:<model>`).
+    fn name(&self) -> String;
+    /// The next calls. `feedback` answers every call of the previous plan, in order.
+    async fn next(
+        &mut self,
+        state: &RolloutState,
+        feedback: &[Feedback],
+    ) -> Result<Plan, PlannerError>;
+}

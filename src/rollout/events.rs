@@ -1,0 +1,142 @@
+//! The event stream every front end consumes: terminal, JSON lines, tests, and
+//! later the journal and the server.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::canary::Verdict;
+use crate::guard::Rule;
+use crate::rollout::state::{Outcome, RiskSnapshot};
+
+/// Something that happened in a rollout, in order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Started {
+        rollout_id: String,
+        service: String,
+        rev: String,
+        target: String,
+        planner: String,
+    },
+    Assessed {
+        risk: RiskSnapshot,
+    },
+    PlannerTurn {
+        turn: u32,
+        calls: usize,
+        prompt_tokens: u32,
+        completion_tokens: u32,
+        /// Content hash of the system prompt, when a model planned.
+        prompt_hash: Option<String>,
+        message: Option<String>,
+    },
+    ToolProposed {
+        call_id: String,
+        tool: String,
+        arguments: String,
+    },
+    Vetoed {
+        call_id: String,
+        tool: String,
+        rule: Rule,
+        reason: String,
+    },
+    ToolExecuted {
+        call_id: String,
+        tool: String,
+        /// What happened, for operators (may hold more detail than the model sees).
+        detail: String,
+    },
+    ToolFailed {
+        call_id: String,
+        tool: String,
+        error: String,
+    },
+    WeightChanged {
+        from: u8,
+        to: u8,
+    },
+    Judged {
+        weight: u8,
+        verdict: Verdict,
+    },
+    ApprovalRequested {
+        summary: String,
+    },
+    ApprovalDecided {
+        approved: bool,
+        by: Option<String>,
+        reason: String,
+    },
+    AutoRollback {
+        reason: String,
+    },
+    BudgetExhausted {
+        rule: Rule,
+        detail: String,
+    },
+    Finished {
+        outcome: Outcome,
+        reason: String,
+        weight: u8,
+    },
+}
+
+/// A consumer of events. `at` is the rollout clock's time.
+pub trait EventSink: Send {
+    fn emit(&mut self, at: f64, event: &Event);
+}
+
+/// Keeps every event (tests, summaries).
+#[derive(Debug, Default, Clone)]
+pub struct Collector {
+    pub events: Vec<(f64, Event)>,
+}
+
+impl EventSink for Collector {
+    fn emit(&mut self, at: f64, event: &Event) {
+        self.events.push((at, event.clone()));
+    }
+}
+
+/// Writes one JSON object per line: `{"at": …, "event": "…", …}`.
+pub struct JsonLines<W: Write + Send> {
+    out: W,
+}
+
+impl<W: Write + Send> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+}
+
+impl<W: Write + Send> EventSink for JsonLines<W> {
+    fn emit(&mut self, at: f64, event: &Event) {
+        let mut value = serde_json::to_value(event).unwrap_or_default();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert(
+                "at".into(),
+                serde_json::json!((at * 1000.0).round() / 1000.0),
+            );
+        }
+        // A closed stdout must not stop a rollout: the decision is already made.
+        let _ = writeln!(self.out, "{value}");
+        let _ = self.out.flush();
+    }
+}
+
+/// Sends each event to several sinks.
+#[derive(Default)]
+pub struct Fanout {
+    pub sinks: Vec<Box<dyn EventSink>>,
+}
+
+impl EventSink for Fanout {
+    fn emit(&mut self, at: f64, event: &Event) {
+        for s in &mut self.sinks {
+            s.emit(at, event);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! A rollout: the loop where a planner proposes, the guard disposes, tools act on
+//! the world and the canary judge watches independently.
+
+pub mod events;
+mod exec;
+mod runner;
+pub mod state;
+pub mod terminal;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::approval::Approver;
+use crate::assess::Assessment;
+use crate::clock::Clock;
+use crate::guard::Rule;
+use crate::metrics::MetricsSource;
+use crate::traffic::TrafficRouter;
+
+pub use runner::run;
+use state::{ApprovalRecord, Outcome, RiskSnapshot, Step};
+
+/// What is being rolled out, where.
+#[derive(Debug, Clone)]
+pub struct RolloutSpec {
+    pub id: String,
+    pub service: String,
+    pub rev: String,
+    /// `sim`, `haproxy`, ... (for records).
+    pub target: String,
+}
+
+/// The world a rollout acts on, behind traits.
+#[derive(Clone)]
+pub struct Backends {
+    pub traffic: Arc<dyn TrafficRouter>,
+    pub metrics: Arc<dyn MetricsSource>,
+    pub approver: Arc<dyn Approver>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What the rollout knows about the change before it starts.
+#[derive(Debug, Clone)]
+pub struct ChangeContext {
+    pub assessment: Assessment,
+    /// A bounded diff excerpt for `get_diff`.
+    pub diff: String,
+}
+
+impl ChangeContext {
+    pub fn risk(&self) -> RiskSnapshot {
+        let a = &self.assessment;
+        RiskSnapshot {
+            score: a.risk_score,
+            level: a.level,
+            requires_approval: a.requires_approval,
+            approval_reasons: a.approval_reasons.clone(),
+            strategy: a.strategy.clone(),
+        }
+    }
+}
+
+/// A veto, for the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct VetoRecord {
+    pub call_id: String,
+    pub tool: String,
+    pub rule: Rule,
+    pub reason: String,
+}
+
+/// How a rollout went: every decision with its reason.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct RolloutSummary {
+    pub id: String,
+    pub service: String,
+    pub rev: String,
+    pub planner: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub final_weight: u8,
+    pub risk: RiskSnapshot,
+    pub steps: Vec<Step>,
+    pub vetoes: Vec<VetoRecord>,
+    pub approval: Option<ApprovalRecord>,
+    pub turns: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub started_at: f64,
+    pub ended_at: f64,
+}
+
+impl RolloutSummary {
+    pub fn duration_seconds(&self) -> f64 {
+        self.ended_at - self.started_at
+    }
+}

@@ -1,0 +1,353 @@
+//! The loop. Each turn: check budgets, let the judge look, ask the planner, and
+//! take its calls one at a time through parse → guard → execute.
+
+use serde_json::json;
+
+use super::events::{Event, EventSink};
+use super::state::{Limits, Outcome, Phase, RolloutState};
+use super::{Backends, ChangeContext, RolloutSpec, RolloutSummary, VetoRecord};
+use crate::canary::{Judge, MetricsWindow, VerdictKind};
+use crate::guard::{self, Allowed, Rule, Veto};
+use crate::planner::{Feedback, Planner};
+use crate::policy::{Policy, RolloutPolicy};
+use crate::tools::{self, ProposedCall};
+
+/// Planner turns in a row without a tool call before the rollout is ended.
+const MAX_IDLE_TURNS: u32 = 3;
+/// The judge looks at least this often while a canary has traffic, whatever the bake.
+const MIN_JUDGE_INTERVAL: f64 = 60.0;
+
+/// Everything the loop holds while it runs.
+pub(super) struct Runner<'a> {
+    pub spec: &'a RolloutSpec,
+    pub change: &'a ChangeContext,
+    pub limits: RolloutPolicy,
+    pub backends: Backends,
+    pub judge: Box<dyn Judge>,
+    pub sink: &'a mut dyn EventSink,
+    pub state: RolloutState,
+    /// Metrics up to this time have been fed to the judge.
+    pub judged_until: f64,
+    pub vetoes: Vec<VetoRecord>,
+    pub reason: String,
+}
+
+/// Runs one rollout to a terminal state and returns its summary.
+pub async fn run(
+    spec: &RolloutSpec,
+    change: &ChangeContext,
+    policy: &Policy,
+    planner: &mut dyn Planner,
+    judge: Box<dyn Judge>,
+    backends: Backends,
+    sink: &mut dyn EventSink,
+) -> RolloutSummary {
+    let now = backends.clock.now();
+    let risk = change.risk();
+    let limits = Limits::new(policy, &risk);
+    let mut runner = Runner {
+        spec,
+        change,
+        limits: policy.rollout,
+        backends,
+        judge,
+        sink,
+        state: RolloutState::new(spec.id.clone(), risk.clone(), limits, now),
+        judged_until: now,
+        vetoes: Vec::new(),
+        reason: String::new(),
+    };
+    runner.emit(Event::Started {
+        rollout_id: spec.id.clone(),
+        service: spec.service.clone(),
+        rev: spec.rev.clone(),
+        target: spec.target.clone(),
+        planner: planner.name(),
+    });
+    runner.emit(Event::Assessed { risk: risk.clone() });
+    runner.state.phase = if risk.requires_approval {
+        Phase::AwaitingApproval
+    } else {
+        Phase::Canary { weight: 0 }
+    };
+    runner.drive(planner).await;
+    // Emitted here, after the last tool event, so `Finished` is always the last event.
+    let summary = runner.summary(planner.name());
+    sink.emit(
+        summary.ended_at,
+        &Event::Finished {
+            outcome: summary.outcome,
+            reason: summary.reason.clone(),
+            weight: summary.final_weight,
+        },
+    );
+    summary
+}
+
+impl Runner<'_> {
+    pub(super) fn emit(&mut self, event: Event) {
+        let at = self.backends.clock.now();
+        self.sink.emit(at, &event);
+    }
+
+    fn now(&self) -> f64 {
+        self.backends.clock.now()
+    }
+
+    async fn drive(&mut self, planner: &mut dyn Planner) {
+        let mut feedback: Vec<Feedback> = Vec::new();
+        let mut idle_turns = 0;
+        while !self.state.phase.is_terminal() {
+            if let Some((rule, detail)) = self.budget_exhausted() {
+                self.emit(Event::BudgetExhausted {
+                    rule,
+                    detail: detail.clone(),
+                });
+                self.end_safely(Outcome::Aborted, format!("{}: {detail}", rule.as_str()))
+                    .await;
+                break;
+            }
+            self.judge_if_due().await;
+            if self.state.phase.is_terminal() {
+                break;
+            }
+            let plan = match planner.next(&self.state, &feedback).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    self.end_safely(Outcome::Aborted, format!("planner failed: {e}"))
+                        .await;
+                    break;
+                }
+            };
+            self.state.turns += 1;
+            self.state.prompt_tokens += u64::from(plan.prompt_tokens);
+            self.state.completion_tokens += u64::from(plan.completion_tokens);
+            self.emit(Event::PlannerTurn {
+                turn: self.state.turns,
+                calls: plan.calls.len(),
+                prompt_tokens: plan.prompt_tokens,
+                completion_tokens: plan.completion_tokens,
+                prompt_hash: plan.prompt_hash.clone(),
+                message: plan.message.clone(),
+            });
+            idle_turns = if plan.calls.is_empty() {
+                idle_turns + 1
+            } else {
+                0
+            };
+            if idle_turns >= MAX_IDLE_TURNS {
+                self.end_safely(
+                    Outcome::Aborted,
+                    format!("the planner made {MAX_IDLE_TURNS} turns without calling a tool"),
+                )
+                .await;
+                break;
+            }
+            feedback.clear();
+            for call in &plan.calls {
+                let content = self.handle(call).await;
+                feedback.push(Feedback {
+                    call_id: call.id.clone(),
+                    tool: call.name.clone(),
+                    content,
+                });
+            }
+        }
+    }
+
+    /// One proposed call: parse, guard, execute. Returns what the planner sees.
+    async fn handle(&mut self, call: &ProposedCall) -> serde_json::Value {
+        if self.state.phase.is_terminal() {
+            return json!({"executed": false, "reason": "the rollout has already ended"});
+        }
+        self.emit(Event::ToolProposed {
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            arguments: call.arguments.chars().take(2_000).collect(),
+        });
+        let now = self.now();
+        let decision = tools::parse(call).and_then(|c| guard::check(c, &self.state, now));
+        let content = match decision {
+            Ok(allowed) => {
+                self.state.consecutive_vetoes = 0;
+                self.execute(&call.id, allowed).await
+            }
+            Err(veto) => self.vetoed(call, veto).await,
+        };
+        self.judge_if_due().await;
+        content
+    }
+
+    async fn vetoed(&mut self, call: &ProposedCall, veto: Veto) -> serde_json::Value {
+        self.state.vetoes += 1;
+        self.state.consecutive_vetoes += 1;
+        let tool: String = call.name.chars().take(60).collect();
+        self.emit(Event::Vetoed {
+            call_id: call.id.clone(),
+            tool: tool.clone(),
+            rule: veto.rule,
+            reason: veto.reason.clone(),
+        });
+        self.vetoes.push(VetoRecord {
+            call_id: call.id.clone(),
+            tool,
+            rule: veto.rule,
+            reason: veto.reason.clone(),
+        });
+        let l = self.limits;
+        if self.state.consecutive_vetoes >= l.max_consecutive_vetoes
+            || self.state.vetoes >= l.max_vetoes
+        {
+            let detail = format!(
+                "{} vetoes ({} in a row); limits {} in a row, {} in total",
+                self.state.vetoes,
+                self.state.consecutive_vetoes,
+                l.max_consecutive_vetoes,
+                l.max_vetoes
+            );
+            self.emit(Event::BudgetExhausted {
+                rule: Rule::CircuitBreaker,
+                detail: detail.clone(),
+            });
+            self.end_safely(Outcome::Aborted, format!("circuit breaker: {detail}"))
+                .await;
+        }
+        json!({"vetoed": true, "rule": veto.rule.as_str(), "reason": veto.reason})
+    }
+
+    fn budget_exhausted(&self) -> Option<(Rule, String)> {
+        let l = &self.limits;
+        let s = &self.state;
+        if s.turns >= l.max_turns {
+            return Some((
+                Rule::BudgetTurns,
+                format!("{} planner turns used of {}", s.turns, l.max_turns),
+            ));
+        }
+        if s.tokens() >= l.max_tokens {
+            return Some((
+                Rule::BudgetTokens,
+                format!("{} tokens used of {}", s.tokens(), l.max_tokens),
+            ));
+        }
+        let elapsed = self.now() - s.started_at;
+        if elapsed >= l.max_duration_seconds as f64 {
+            return Some((
+                Rule::BudgetDuration,
+                format!("{elapsed:.0} s elapsed of {} s", l.max_duration_seconds),
+            ));
+        }
+        None
+    }
+
+    /// When the next judgement at the current weight is due.
+    pub(super) fn next_judgement_at(&self) -> f64 {
+        let interval = self.state.limits.min_bake_seconds.max(MIN_JUDGE_INTERVAL);
+        self.state.weight_changed_at + interval * f64::from(self.state.judgements_at_weight + 1)
+    }
+
+    /// Runs the judge if a judgement is due, independently of the planner; a Fail
+    /// rolls back at once.
+    pub(super) async fn judge_if_due(&mut self) {
+        if self.state.weight == 0
+            || self.state.phase.is_terminal()
+            || self.now() < self.next_judgement_at()
+        {
+            return;
+        }
+        let now = self.now();
+        let window = match self.backends.metrics.window(self.judged_until, now).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics unavailable; judging as no data");
+                MetricsWindow {
+                    start: self.judged_until,
+                    end: now,
+                    stable: None,
+                    canary: None,
+                }
+            }
+        };
+        self.judged_until = now;
+        let verdict = self.judge.observe(&window);
+        self.emit(Event::Judged {
+            weight: self.state.weight,
+            verdict: verdict.clone(),
+        });
+        let failed = verdict.kind == VerdictKind::Fail;
+        let summary = verdict.summary.clone();
+        self.state.record_verdict(verdict);
+        if failed {
+            let reason = format!("canary verdict Fail at {}%: {summary}", self.state.weight);
+            self.emit(Event::AutoRollback {
+                reason: reason.clone(),
+            });
+            self.end_safely(Outcome::RolledBack, reason).await;
+        }
+    }
+
+    /// Ends the rollout; traffic goes back to stable unless it was promoted. The
+    /// `Finished` event follows when the loop has stopped.
+    pub(super) async fn end_safely(&mut self, outcome: Outcome, reason: String) {
+        if outcome != Outcome::Promoted {
+            self.rollback_traffic(Allowed::rollback(reason.clone()))
+                .await;
+        }
+        self.state.finish(outcome);
+        self.reason = reason;
+    }
+
+    /// Rollback is always allowed; retried a few times because it must happen.
+    /// Takes an [`Allowed`] like every other side effect.
+    pub(super) async fn rollback_traffic(&mut self, _allowed: Allowed) {
+        for attempt in 1..=3 {
+            match self.backends.traffic.rollback().await {
+                Ok(()) => {
+                    if self.state.weight > 0 {
+                        self.emit(Event::WeightChanged {
+                            from: self.state.weight,
+                            to: 0,
+                        });
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "rollback failed");
+                    self.emit(Event::ToolFailed {
+                        call_id: "rollback".into(),
+                        tool: "rollback".into(),
+                        error: e.to_string(),
+                    });
+                    self.backends.clock.sleep(1.0).await;
+                }
+            }
+        }
+    }
+
+    fn summary(self, planner: String) -> RolloutSummary {
+        let s = self.state;
+        let outcome = match s.phase {
+            Phase::Promoted => Outcome::Promoted,
+            Phase::RolledBack => Outcome::RolledBack,
+            _ => Outcome::Aborted,
+        };
+        RolloutSummary {
+            id: self.spec.id.clone(),
+            service: self.spec.service.clone(),
+            rev: self.spec.rev.clone(),
+            planner,
+            outcome,
+            reason: self.reason,
+            final_weight: s.weight,
+            risk: s.risk,
+            steps: s.steps,
+            vetoes: self.vetoes,
+            approval: s.approval,
+            turns: s.turns,
+            prompt_tokens: s.prompt_tokens,
+            completion_tokens: s.completion_tokens,
+            started_at: s.started_at,
+            ended_at: self.backends.clock.now(),
+        }
+    }
+}

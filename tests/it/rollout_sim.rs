@@ -1,0 +1,98 @@
+//! The playbook planner in the simulated world: each scenario ends as it must.
+
+use deploy_agent::planner::PlaybookPlanner;
+use deploy_agent::rollout::events::Event;
+use deploy_agent::rollout::state::Outcome;
+use deploy_agent::sim::Scenario;
+
+use crate::support::rollout::{approve, config_repo, migration_repo, reject, run};
+
+fn playbook() -> PlaybookPlanner {
+    PlaybookPlanner::new(3)
+}
+
+#[tokio::test]
+async fn healthy_canary_is_promoted_step_by_step() {
+    let repo = migration_repo();
+    for seed in 1..=5 {
+        let ran = run(&repo, Scenario::Healthy, seed, &mut playbook(), approve()).await;
+        assert_eq!(
+            ran.summary.outcome,
+            Outcome::Promoted,
+            "seed {seed}: {}",
+            ran.summary.reason
+        );
+        let weights: Vec<u8> = ran.summary.steps.iter().map(|s| s.weight).collect();
+        assert_eq!(
+            weights,
+            vec![5, 20, 35, 50],
+            "the high-risk strategy, played exactly"
+        );
+        assert!(ran.summary.vetoes.is_empty(), "{:?}", ran.summary.vetoes);
+        assert_eq!(
+            ran.summary.approval.as_ref().unwrap().by.as_deref(),
+            Some("alice")
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_canaries_are_rolled_back() {
+    let repo = migration_repo();
+    for scenario in [
+        Scenario::ErrorSpike,
+        Scenario::LatencyRegression,
+        Scenario::SlowDegradation,
+    ] {
+        for seed in 1..=5 {
+            let ran = run(&repo, scenario, seed, &mut playbook(), approve()).await;
+            assert_eq!(
+                ran.summary.outcome,
+                Outcome::RolledBack,
+                "{scenario:?} seed {seed}: {}",
+                ran.summary.reason
+            );
+            assert!(
+                ran.events
+                    .iter()
+                    .any(|(_, e)| matches!(e, Event::AutoRollback { .. })),
+                "{scenario:?}: the judge, not the planner, rolled back"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn missing_metrics_are_never_promoted() {
+    let repo = config_repo();
+    for seed in 1..=5 {
+        let ran = run(&repo, Scenario::NoData, seed, &mut playbook(), approve()).await;
+        assert_ne!(ran.summary.outcome, Outcome::Promoted, "seed {seed}");
+        assert!(!ran.world.promoted());
+        let first = &ran.summary.steps[0];
+        assert_eq!(first.verdict.map(|v| v.as_str()), Some("no_data"));
+        assert_eq!(ran.summary.steps.len(), 1, "no increase on NoData");
+    }
+}
+
+#[tokio::test]
+async fn refused_approval_blocks_all_traffic() {
+    let repo = migration_repo();
+    let ran = run(&repo, Scenario::Healthy, 1, &mut playbook(), reject()).await;
+    assert_eq!(ran.summary.outcome, Outcome::Aborted);
+    assert!(
+        ran.summary.reason.contains("approval refused"),
+        "{}",
+        ran.summary.reason
+    );
+    assert!(ran.world.weight_history().iter().all(|(_, w)| *w == 0));
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_rollout() {
+    let repo = config_repo();
+    let a = run(&repo, Scenario::Flapping, 7, &mut playbook(), approve()).await;
+    let b = run(&repo, Scenario::Flapping, 7, &mut playbook(), approve()).await;
+    assert_eq!(a.summary.steps, b.summary.steps);
+    assert_eq!(a.summary.outcome, b.summary.outcome);
+}

@@ -1,0 +1,203 @@
+//! Running rollouts in the simulated world, and the safety checks every test applies.
+
+use std::sync::Arc;
+
+use deploy_agent::approval::{Approver, FixedApprover};
+use deploy_agent::assess::{assess_change, AssessRequest, LlmMode};
+use deploy_agent::canary::{SimpleJudge, VerdictKind};
+use deploy_agent::clock::VirtualClock;
+use deploy_agent::git::{ChangeSource, LocalGit};
+use deploy_agent::planner::Planner;
+use deploy_agent::policy::Policy;
+use deploy_agent::rollout::events::{Collector, Event};
+use deploy_agent::rollout::state::{Limits, Outcome};
+use deploy_agent::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
+use deploy_agent::settings::LlmSettings;
+use deploy_agent::sim::{Scenario, SimConfig, SimWorld};
+
+use super::repo::Repo;
+
+/// A finished rollout and everything needed to check it.
+pub struct Ran {
+    pub summary: RolloutSummary,
+    pub events: Vec<(f64, Event)>,
+    pub world: Arc<SimWorld>,
+    pub limits: Limits,
+}
+
+impl Ran {
+    pub fn vetoed(&self, rule: &str) -> bool {
+        self.summary.vetoes.iter().any(|v| v.rule.as_str() == rule)
+    }
+}
+
+/// A repository whose HEAD is a migration: high risk, approval required (default policy).
+pub fn migration_repo() -> Repo {
+    let r = Repo::new();
+    r.lines("src/app.rs", 20, "a");
+    r.commit("initial");
+    r.write("migrations/002_add_index.sql", "create index i on t(c);\n");
+    r.commit("add an index");
+    r
+}
+
+/// A repository whose HEAD is a config change: medium risk, no approval.
+pub fn config_repo() -> Repo {
+    let r = Repo::new();
+    r.lines("config/app.yaml", 20, "a");
+    r.commit("initial");
+    r.lines("config/app.yaml", 24, "b");
+    r.commit("raise pool size");
+    r
+}
+
+/// Assesses HEAD of `repo` offline and runs a rollout with `planner`.
+pub async fn run(
+    repo: &Repo,
+    scenario: Scenario,
+    seed: u64,
+    planner: &mut dyn Planner,
+    approver: Arc<dyn Approver>,
+) -> Ran {
+    let policy = Policy::embedded().expect("policy");
+    let git = LocalGit::open(repo.path()).expect("repo");
+    let llm = LlmSettings {
+        base_url: None,
+        api_key: None,
+        model: "none".into(),
+        timeout_secs: 1,
+        max_retries: 0,
+        excerpt_bytes: 1000,
+    };
+    let request = AssessRequest {
+        rev: "HEAD".into(),
+        base: None,
+        llm: LlmMode::Off,
+    };
+    let (change, assessment) = assess_change(&git, &policy, &llm, &request)
+        .await
+        .expect("assess");
+    let diff = git.diff_excerpt(&change, 8_000).expect("diff");
+    let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
+    let world = SimWorld::new(
+        SimConfig {
+            scenario,
+            seed,
+            ..SimConfig::default()
+        },
+        clock.clone(),
+    );
+    let backends = Backends {
+        traffic: Arc::new(world.traffic()),
+        metrics: Arc::new(world.metrics()),
+        approver,
+        clock,
+    };
+    let spec = RolloutSpec {
+        id: format!("test-{seed}"),
+        service: "checkout".into(),
+        rev: assessment.rev.clone(),
+        target: "sim".into(),
+    };
+    let context = ChangeContext { assessment, diff };
+    let limits = Limits::new(&policy, &context.risk());
+    let mut sink = Collector::default();
+    let summary = rollout::run(
+        &spec,
+        &context,
+        &policy,
+        planner,
+        Box::new(SimpleJudge::default()),
+        backends,
+        &mut sink,
+    )
+    .await;
+    let ran = Ran {
+        summary,
+        events: sink.events,
+        world,
+        limits,
+    };
+    assert_safe(&ran);
+    ran
+}
+
+pub fn approve() -> Arc<dyn Approver> {
+    Arc::new(FixedApprover::approve_as("alice"))
+}
+
+pub fn reject() -> Arc<dyn Approver> {
+    Arc::new(FixedApprover::reject("not during the sale"))
+}
+
+/// The invariants, checked on what actually reached the target.
+pub fn assert_safe(ran: &Ran) {
+    let s = &ran.summary;
+    let history = ran.world.weight_history();
+    let approved_at = s.approval.as_ref().filter(|a| a.approved).map(|a| a.at);
+    let mut previous = 0u8;
+    for (at, w) in &history {
+        assert!(*w <= 100, "weight {w} reached the target");
+        if *w > previous && *w < 100 {
+            if previous == 0 {
+                assert!(
+                    *w <= ran.limits.max_first_weight,
+                    "first step {w} above limit: {history:?}"
+                );
+            } else {
+                assert!(
+                    w - previous <= ran.limits.max_step,
+                    "step {previous}→{w} above limit: {history:?}"
+                );
+                assert!(
+                    passed_at(ran, previous, *at),
+                    "increase {previous}→{w} without a Pass at {previous}%"
+                );
+            }
+        }
+        if *w > 0 && s.risk.requires_approval {
+            let when =
+                approved_at.unwrap_or_else(|| panic!("traffic moved to {w}% without approval"));
+            assert!(when <= *at, "traffic moved before the approval");
+        }
+        previous = *w;
+    }
+    // Every rollout ends terminal; anything but a promotion leaves no canary traffic.
+    match s.outcome {
+        Outcome::Promoted => assert!(ran.world.promoted()),
+        _ => {
+            assert!(
+                !ran.world.promoted(),
+                "promoted in the world but not in the summary"
+            );
+            assert_eq!(
+                ran.world.canary_weight(),
+                0,
+                "canary left with traffic after {:?}",
+                s.outcome
+            );
+        }
+    }
+    if ran.world.promoted() {
+        let last = history.iter().rev().find(|(_, w)| *w > 0 && *w < 100);
+        if let Some((at, w)) = last {
+            assert!(
+                passed_at(ran, *w, f64::MAX) || ran.limits.direct,
+                "promoted without a Pass at {w}% ({at})"
+            );
+        }
+    }
+    assert!(
+        matches!(ran.events.last(), Some((_, Event::Finished { .. }))),
+        "no Finished event"
+    );
+}
+
+/// Whether the last judgement at `weight` before `until` was a Pass.
+fn passed_at(ran: &Ran, weight: u8, until: f64) -> bool {
+    ran.events
+        .iter()
+        .rev()
+        .find(|(at, e)| *at <= until && matches!(e, Event::Judged { weight: w, .. } if *w == weight))
+        .is_some_and(|(_, e)| matches!(e, Event::Judged { verdict, .. } if verdict.kind == VerdictKind::Pass))
+}
