@@ -44,7 +44,7 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
         assessment: synthetic_assessment(&policy, Level::High),
         diff: String::new(),
     };
-    let (guard_calls, guard_us) = time_guard(&policy, &context);
+    let (guard_calls, guard_us) = time_guard(&context);
     let judge_us = time_judge();
     let started = Instant::now();
     let mut steps = 0usize;
@@ -100,12 +100,12 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
 }
 
 /// Parse + guard on a mix of allowed and vetoed proposals.
-fn time_guard(policy: &Policy, context: &ChangeContext) -> (u64, f64) {
+fn time_guard(context: &ChangeContext) -> (u64, f64) {
     let risk = context.risk();
     let mut state = RolloutState::new(
         "bench".into(),
         risk.clone(),
-        Limits::new(policy, &risk),
+        Limits::new(&risk.strategy),
         0.0,
     );
     state.set_weight(5, 0.0);

@@ -11,6 +11,7 @@ fn state(level: Level, requires_approval: bool) -> RolloutState {
         first_weight: 5,
         step: 15,
         bake_seconds: 300,
+        promote_at: 50,
     };
     let risk = RiskSnapshot {
         score: 0.6,

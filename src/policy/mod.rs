@@ -53,22 +53,30 @@ pub enum Strategy {
         step: u8,
         /// Seconds to wait and judge at each step before the next.
         bake_seconds: u32,
+        /// Promote once a Pass is reached at this weight or more.
+        promote_at: u8,
     },
 }
 
 impl Strategy {
-    /// The weights the canary goes through, ending at 100.
+    /// The weights the canary goes through, ending at 100 (the promotion).
     pub fn weights(&self) -> Vec<u8> {
         match *self {
             Strategy::Direct => vec![100],
             Strategy::Canary {
-                first_weight, step, ..
+                first_weight,
+                step,
+                promote_at,
+                ..
             } => {
                 let mut out = vec![first_weight.min(100)];
                 let mut w = u16::from(first_weight);
-                while w < 100 {
+                while w < u16::from(promote_at) && w < 100 {
                     w = (w + u16::from(step.max(1))).min(100);
                     out.push(w as u8);
+                }
+                if w < 100 {
+                    out.push(100);
                 }
                 out
             }
@@ -132,7 +140,6 @@ pub struct ApprovalPolicy {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutPolicy {
-    pub promote_min_weight: u8,
     pub max_turns: u32,
     pub max_tokens: u64,
     pub max_duration_seconds: u64,
@@ -339,7 +346,10 @@ fn validate(raw: &RawPolicy) -> Result<(), String> {
         ("critical", &raw.strategy.critical),
     ] {
         if let Strategy::Canary {
-            first_weight, step, ..
+            first_weight,
+            step,
+            promote_at,
+            ..
         } = s
         {
             if *first_weight == 0 || *first_weight > 100 || *step == 0 || *step > 100 {
@@ -347,12 +357,14 @@ fn validate(raw: &RawPolicy) -> Result<(), String> {
                     "[strategy.{level}] needs 1 <= first_weight <= 100 and 1 <= step <= 100"
                 ));
             }
+            if *promote_at < *first_weight || *promote_at > 100 {
+                return Err(format!(
+                    "[strategy.{level}] needs first_weight <= promote_at <= 100"
+                ));
+            }
         }
     }
     let r = &raw.rollout;
-    if r.promote_min_weight == 0 || r.promote_min_weight > 100 {
-        return Err("[rollout] promote_min_weight must be between 1 and 100".into());
-    }
     if r.max_turns == 0 || r.max_consecutive_vetoes == 0 || r.max_vetoes == 0 {
         return Err(
             "[rollout] max_turns, max_consecutive_vetoes and max_vetoes must be at least 1".into(),
@@ -388,8 +400,9 @@ mod tests {
             first_weight: 5,
             step: 30,
             bake_seconds: 1,
+            promote_at: 50,
         };
-        assert_eq!(s.weights(), vec![5, 35, 65, 95, 100]);
+        assert_eq!(s.weights(), vec![5, 35, 65, 100]);
         assert_eq!(Strategy::Direct.weights(), vec![100]);
     }
 

@@ -39,6 +39,7 @@ pub fn describe_strategy(s: &Strategy) -> String {
             first_weight,
             step,
             bake_seconds,
+            ..
         } => {
             let weights: Vec<String> = s.weights().iter().map(u8::to_string).collect();
             format!(

@@ -44,7 +44,7 @@ pub async fn run(
 ) -> RolloutSummary {
     let now = backends.clock.now();
     let risk = change.risk();
-    let limits = Limits::new(policy, &risk);
+    let limits = Limits::new(&risk.strategy);
     let mut runner = Runner {
         spec,
         change,

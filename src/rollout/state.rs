@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::canary::{Verdict, VerdictKind};
-use crate::policy::{Level, Policy, Strategy};
+use crate::policy::{Level, Strategy};
 
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -69,7 +69,7 @@ pub struct ApprovalRecord {
     pub reason: String,
 }
 
-/// The guard's limits for this rollout, from policy and the assessed level.
+/// The guard's limits for this rollout: the policy strategy of the assessed level.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Limits {
     pub max_first_weight: u8,
@@ -81,25 +81,26 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub fn new(policy: &Policy, risk: &RiskSnapshot) -> Self {
-        let promote_min_weight = policy.rollout.promote_min_weight;
-        match risk.strategy {
+    /// The strategy's numbers, read as limits.
+    pub fn new(strategy: &Strategy) -> Self {
+        match *strategy {
             Strategy::Direct => Self {
                 max_first_weight: 100,
                 max_step: 100,
                 min_bake_seconds: 0.0,
-                promote_min_weight,
+                promote_min_weight: 100,
                 direct: true,
             },
             Strategy::Canary {
                 first_weight,
                 step,
                 bake_seconds,
+                promote_at,
             } => Self {
                 max_first_weight: first_weight,
                 max_step: step,
                 min_bake_seconds: f64::from(bake_seconds),
-                promote_min_weight,
+                promote_min_weight: promote_at,
                 direct: false,
             },
         }

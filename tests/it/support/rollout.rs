@@ -100,7 +100,7 @@ pub async fn run(
         target: "sim".into(),
     };
     let context = ChangeContext { assessment, diff };
-    let limits = Limits::new(&policy, &context.risk());
+    let limits = Limits::new(&context.risk().strategy);
     let mut sink = Collector::default();
     let summary = rollout::run(
         &spec,
