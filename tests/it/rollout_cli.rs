@@ -1,0 +1,113 @@
+//! `deploy-agent rollout` from the command line: exit codes and the JSON-lines stream.
+
+use serde_json::Value;
+
+use crate::support::rollout::migration_repo;
+use crate::support::{run_cli, stderr, stdout};
+
+fn jsonl(out: &std::process::Output) -> Vec<Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn exit_codes_follow_the_outcome() {
+    let r = migration_repo();
+    let cases = [
+        ("healthy", Some("alice"), 0),
+        ("error-spike", Some("alice"), 4),
+        ("latency-regression", Some("alice"), 4),
+        // No terminal and no --approve-as: the approval is a rejection, nothing moves.
+        ("healthy", None, 5),
+    ];
+    for (scenario, approver, code) in cases {
+        let mut args = vec![
+            "rollout",
+            "HEAD",
+            "--service",
+            "checkout",
+            "--scenario",
+            scenario,
+            "--format",
+            "jsonl",
+        ];
+        if let Some(a) = approver {
+            args.extend(["--approve-as", a]);
+        }
+        let out = run_cli(r.path(), &args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{scenario} {approver:?}: {}",
+            stderr(&out)
+        );
+        let events = jsonl(&out);
+        assert_eq!(events.last().unwrap()["event"], "summary");
+        assert_eq!(events[events.len() - 2]["event"], "finished");
+        assert_eq!(events[0]["event"], "started");
+        if approver.is_none() {
+            assert!(events.iter().all(|e| e["event"] != "weight_changed"));
+        }
+    }
+}
+
+#[test]
+fn text_output_explains_every_decision() {
+    let r = migration_repo();
+    let out = run_cli(
+        r.path(),
+        &[
+            "rollout",
+            "HEAD",
+            "--service",
+            "checkout",
+            "--scenario",
+            "error-spike",
+            "--approve-as",
+            "alice",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let summary = stdout(&out);
+    assert!(summary.contains("ROLLED BACK"), "{summary}");
+    assert!(summary.contains("canary verdict Fail at 5%"), "{summary}");
+    assert!(summary.contains("granted by alice"));
+    let progress = stderr(&out);
+    assert!(progress.contains("AUTOMATIC ROLLBACK"), "{progress}");
+    assert!(
+        progress.contains("z = "),
+        "verdict numbers are shown: {progress}"
+    );
+}
+
+#[test]
+fn bad_rollout_input_exits_2() {
+    let r = migration_repo();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["rollout", "HEAD", "--service", "x", "--scenario", "meteor"],
+            "invalid value 'meteor'",
+        ),
+        (
+            vec!["rollout", "nope", "--service", "x"],
+            "unknown revision `nope`",
+        ),
+        (
+            vec!["rollout", "HEAD", "--service", " "],
+            "--service must name",
+        ),
+        (
+            vec!["rollout", "HEAD", "--service", "x", "--planner", "llm"],
+            "--planner llm needs a model endpoint",
+        ),
+        (vec!["rollout", "HEAD"], "--service"),
+    ];
+    for (args, needle) in cases {
+        let out = run_cli(r.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
