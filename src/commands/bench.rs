@@ -19,7 +19,7 @@ use crate::risk::features::ChangeStats;
 use crate::rollout::events::Collector;
 use crate::rollout::state::{Limits, Outcome, RolloutState};
 use crate::rollout::{self, Backends, ChangeContext, RolloutSpec};
-use crate::sim::{Scenario, SimConfig, SimWorld};
+use crate::sim::{Scenario, SimConfig};
 use crate::tools::{self, ProposedCall};
 
 /// Measured figures.
@@ -51,20 +51,11 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
     let mut promoted = 0u64;
     for seed in 0..rollouts {
         let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
-        let world = SimWorld::new(
-            SimConfig {
-                scenario: Scenario::Healthy,
-                seed,
-                ..SimConfig::default()
-            },
-            clock.clone(),
-        );
-        let backends = Backends {
-            traffic: Arc::new(world.traffic()),
-            metrics: Arc::new(world.metrics()),
-            approver: Arc::new(FixedApprover::approve_as("bench")),
+        let (backends, _world) = Backends::simulated(
+            SimConfig::new(Scenario::Healthy, seed),
             clock,
-        };
+            Arc::new(FixedApprover::approve_as("bench")),
+        );
         let spec = RolloutSpec {
             id: format!("bench-{seed}"),
             service: "bench".into(),

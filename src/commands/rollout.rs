@@ -18,7 +18,7 @@ use crate::rollout::state::Outcome;
 use crate::rollout::terminal::TerminalProgress;
 use crate::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
 use crate::settings::{Env, Settings};
-use crate::sim::{Scenario, SimConfig, SimWorld};
+use crate::sim::{Scenario, SimConfig};
 
 /// Exit codes of `rollout`.
 pub mod codes {
@@ -114,20 +114,11 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
             0.0
         });
     let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
-    let world = SimWorld::new(
-        SimConfig {
-            scenario: cmd.scenario,
-            seed: cmd.seed,
-            ..SimConfig::default()
-        },
-        clock.clone(),
-    );
-    let backends = Backends {
-        traffic: Arc::new(world.traffic()),
-        metrics: Arc::new(world.metrics()),
-        approver: approver(cmd, interactive),
+    let (backends, _world) = Backends::simulated(
+        SimConfig::new(cmd.scenario, cmd.seed),
         clock,
-    };
+        approver(cmd, interactive),
+    );
     let spec = RolloutSpec {
         id: format!(
             "{}-{}-{}",

@@ -40,6 +40,24 @@ pub struct Backends {
     pub clock: Arc<dyn Clock>,
 }
 
+impl Backends {
+    /// The simulated world as a complete set of backends (the embedded default).
+    pub fn simulated(
+        config: crate::sim::SimConfig,
+        clock: Arc<crate::clock::VirtualClock>,
+        approver: Arc<dyn Approver>,
+    ) -> (Self, Arc<crate::sim::SimWorld>) {
+        let world = crate::sim::SimWorld::new(config, clock.clone());
+        let backends = Self {
+            traffic: Arc::new(world.traffic()),
+            metrics: Arc::new(world.metrics()),
+            approver,
+            clock,
+        };
+        (backends, world)
+    }
+}
+
 /// What the rollout knows about the change before it starts.
 #[derive(Debug, Clone)]
 pub struct ChangeContext {

@@ -79,20 +79,7 @@ pub async fn run(
         .expect("assess");
     let diff = git.diff_excerpt(&change, 8_000).expect("diff");
     let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
-    let world = SimWorld::new(
-        SimConfig {
-            scenario,
-            seed,
-            ..SimConfig::default()
-        },
-        clock.clone(),
-    );
-    let backends = Backends {
-        traffic: Arc::new(world.traffic()),
-        metrics: Arc::new(world.metrics()),
-        approver,
-        clock,
-    };
+    let (backends, world) = Backends::simulated(SimConfig::new(scenario, seed), clock, approver);
     let spec = RolloutSpec {
         id: format!("test-{seed}"),
         service: "checkout".into(),
