@@ -3,8 +3,11 @@
 //! The judge is stateful so a sequential test can accumulate evidence across
 //! windows; `reset` starts over (e.g. after a rollback). Pure: no I/O.
 
+pub mod mw;
+mod sequential;
 mod simple;
 
+pub use sequential::{SequentialConfig, SequentialJudge};
 pub use simple::SimpleJudge;
 
 use serde::Serialize;
