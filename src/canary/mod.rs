@@ -3,12 +3,12 @@
 //! The judge is stateful so a sequential test can accumulate evidence across
 //! windows; `reset` starts over (e.g. after a rollback). Pure: no I/O.
 
+pub mod evalue;
+pub mod histogram;
 pub mod mw;
 mod sequential;
-mod simple;
 
 pub use sequential::{SequentialConfig, SequentialJudge};
-pub use simple::SimpleJudge;
 
 use serde::Serialize;
 
@@ -95,6 +95,11 @@ pub struct Verdict {
 pub trait Judge: Send {
     /// Adds a window and returns the verdict on all evidence so far.
     fn observe(&mut self, window: &MetricsWindow) -> Verdict;
+    /// The canary moved to a new traffic weight. Sequential judges keep their
+    /// evidence of harm and restart their evidence of health; the default forgets all.
+    fn new_step(&mut self) {
+        self.reset();
+    }
     /// Forgets all evidence (a new canary).
     fn reset(&mut self);
 }

@@ -1,34 +1,341 @@
-//! The sequential judge (being written): always-valid e-value tests.
+//! The sequential judge: always-valid tests on errors, the latency distribution
+//! and the latency tail, checked after every window, with the false-rollback
+//! rate controlled across all three (Bonferroni split of α).
+//!
+//! - **Errors**: [`RatioTest`] on the canary's share of errors given its share
+//!   of requests. Fails when the canary is worse than `1 + error_margin` times
+//!   the baseline with e-value ≥ 1/α_errors; passes (this step) when the
+//!   evidence against "at least `error_bad_ratio` times worse" reaches 1/β.
+//! - **Latency distribution**: Mann-Whitney on all latencies so far (bucketed,
+//!   tie-corrected), its effect AUC − ½ tested with a normal-mixture mSPRT;
+//!   fails beyond `latency_auc_margin`, passes when the always-valid upper
+//!   bound is below `latency_auc_pass`.
+//! - **Latency tail**: [`RatioTest`] on the share of requests slower than the
+//!   baseline's running p99 (the threshold comes from earlier windows only).
+//!
+//! Improvements never fail (all tests are one-sided). Missing metrics give
+//! NoData and never a Pass; evidence already gathered still counts.
 
-use super::{Judge, MetricsWindow, Verdict, VerdictKind};
+use super::evalue::{msprt, msprt_radius, RatioTest};
+use super::histogram::LatencyHistogram;
+use super::mw::mann_whitney;
+use super::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
 
-/// Settings for [`SequentialJudge`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SequentialConfig {}
+/// Settings, from policy (`[canary]`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SequentialConfig {
+    /// False-rollback budget for a healthy canary, across all metrics.
+    pub alpha: f64,
+    /// Chance of passing a canary that is bad.
+    pub beta: f64,
+    /// Relative error-rate excess that is tolerated (0.1 = up to 10 % worse).
+    pub error_margin: f64,
+    /// Error-rate ratio that must be caught (2 = doubling).
+    pub error_bad_ratio: f64,
+    /// AUC − ½ of latency (P(canary slower)) tolerated before failing.
+    pub latency_auc_margin: f64,
+    /// The latency upper bound (AUC − ½) must be below this to pass.
+    pub latency_auc_pass: f64,
+    /// Mixture scale of the latency mSPRT (the AUC shift it is tuned for).
+    pub latency_tau: f64,
+    /// Quantile of the baseline that defines "slow" for the tail test.
+    pub tail_quantile: f64,
+    /// Ratio of slow-request shares that must be caught.
+    pub tail_bad_ratio: f64,
+    /// Canary requests needed (this step) before a Pass.
+    pub min_canary_requests: u64,
+    /// Baseline latency samples needed before the tail threshold is trusted.
+    pub min_baseline_samples: u64,
+    /// Treat a canary without latency samples as missing data (never Pass).
+    pub require_latency: bool,
+}
+
+impl Default for SequentialConfig {
+    fn default() -> Self {
+        Self {
+            alpha: 0.01,
+            beta: 0.05,
+            error_margin: 0.0,
+            error_bad_ratio: 2.0,
+            latency_auc_margin: 0.03,
+            latency_auc_pass: 0.08,
+            latency_tau: 0.1,
+            tail_quantile: 0.99,
+            tail_bad_ratio: 2.0,
+            min_canary_requests: 100,
+            min_baseline_samples: 200,
+            require_latency: true,
+        }
+    }
+}
+
+/// Shares of α: errors, latency distribution, latency tail.
+const ALPHA_SPLIT: [f64; 3] = [0.6, 0.2, 0.2];
 
 /// Anytime-valid canary judge.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SequentialJudge {
     config: SequentialConfig,
+    errors: RatioTest,
+    tail: RatioTest,
+    canary_latency: LatencyHistogram,
+    baseline_latency: LatencyHistogram,
+    /// The latest window's canary or baseline metrics were missing.
+    missing_now: bool,
+    missing_windows: u64,
+    windows: u64,
+}
+
+impl Default for SequentialJudge {
+    fn default() -> Self {
+        Self::new(SequentialConfig::default())
+    }
 }
 
 impl SequentialJudge {
     pub fn new(config: SequentialConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            errors: RatioTest::new(1.0 + config.error_margin, config.error_bad_ratio),
+            tail: RatioTest::new(1.0, config.tail_bad_ratio),
+            canary_latency: LatencyHistogram::default(),
+            baseline_latency: LatencyHistogram::default(),
+            missing_now: false,
+            missing_windows: 0,
+            windows: 0,
+        }
+    }
+
+    fn add(&mut self, canary: &VersionSample, baseline: &VersionSample) {
+        self.errors.add(
+            canary.requests,
+            canary.errors,
+            baseline.requests,
+            baseline.errors,
+        );
+        // The tail threshold comes from earlier windows only, so it is fixed
+        // before this window's data is seen (predictable: the test stays valid).
+        if self.baseline_latency.total() >= self.config.min_baseline_samples {
+            if let Some(threshold) = self.baseline_latency.quantile(self.config.tail_quantile) {
+                let above = LatencyHistogram::count_above;
+                self.tail.add(
+                    canary.latency_ms.len() as u64,
+                    above(&canary.latency_ms, threshold),
+                    baseline.latency_ms.len() as u64,
+                    above(&baseline.latency_ms, threshold),
+                );
+            }
+        }
+        self.canary_latency.extend(&canary.latency_ms);
+        self.baseline_latency.extend(&baseline.latency_ms);
+    }
+
+    fn error_check(&self) -> MetricCheck {
+        let c = &self.config;
+        let t = &self.errors;
+        let alpha = c.alpha * ALPHA_SPLIT[0];
+        let e_fail = t.fail_evalue();
+        let zero_error_pass =
+            t.step_canary_events == 0 && t.step_canary_n as f64 >= (1.0 / c.beta).ln() / 0.01;
+        let verdict = if e_fail >= 1.0 / alpha {
+            VerdictKind::Fail
+        } else if t.pass_evalue() >= 1.0 / c.beta || zero_error_pass {
+            VerdictKind::Pass
+        } else {
+            VerdictKind::Inconclusive
+        };
+        let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+        MetricCheck {
+            metric: "error_rate".into(),
+            verdict,
+            canary: rate(t.canary_events, t.canary_n),
+            baseline: rate(t.baseline_events, t.baseline_n),
+            statistic: Some(e_fail),
+            detail: format!(
+                "canary {} of {} vs baseline {} of {} (ratio {}), e-value {:.3} (fail at {:.0}), pass evidence {:.2} (at {:.0})",
+                t.canary_events,
+                t.canary_n,
+                t.baseline_events,
+                t.baseline_n,
+                t.ratio_estimate().map_or("n/a".into(), |r| format!("{r:.2}")),
+                e_fail,
+                1.0 / alpha,
+                t.pass_evalue(),
+                1.0 / c.beta
+            ),
+        }
+    }
+
+    fn latency_check(&self) -> MetricCheck {
+        let c = &self.config;
+        let alpha = c.alpha * ALPHA_SPLIT[1];
+        let Some(mw) = mann_whitney(&self.canary_latency.pairs(), &self.baseline_latency.pairs())
+        else {
+            return no_data("latency_distribution", "no latency samples for one version");
+        };
+        let effect = mw.auc - 0.5;
+        // Only the excess over the margin is evidence of harm (one-sided).
+        let e = msprt(
+            (effect - c.latency_auc_margin).max(0.0),
+            mw.auc_se,
+            c.latency_tau,
+        );
+        let upper = effect + msprt_radius(mw.auc_se, c.latency_tau, c.beta);
+        let verdict = if effect > c.latency_auc_margin && e >= 1.0 / alpha {
+            VerdictKind::Fail
+        } else if upper <= c.latency_auc_pass {
+            VerdictKind::Pass
+        } else {
+            VerdictKind::Inconclusive
+        };
+        let median = |h: &LatencyHistogram| h.quantile(0.5);
+        MetricCheck {
+            metric: "latency_distribution".into(),
+            verdict,
+            canary: median(&self.canary_latency),
+            baseline: median(&self.baseline_latency),
+            statistic: Some(e),
+            detail: format!(
+                "P(canary slower) {:.3} (upper bound {:.3}), Mann-Whitney z {:.2} on {} vs {} samples, mSPRT e-value {:.3} (fail at {:.0})",
+                mw.auc,
+                0.5 + upper,
+                mw.z,
+                mw.n_canary,
+                mw.n_baseline,
+                e,
+                1.0 / alpha
+            ),
+        }
+    }
+
+    fn tail_check(&self) -> MetricCheck {
+        let c = &self.config;
+        let t = &self.tail;
+        let alpha = c.alpha * ALPHA_SPLIT[2];
+        let e_fail = t.fail_evalue();
+        let verdict = if e_fail >= 1.0 / alpha {
+            VerdictKind::Fail
+        } else if t.pass_evalue() >= 1.0 / c.beta {
+            VerdictKind::Pass
+        } else {
+            VerdictKind::Inconclusive
+        };
+        MetricCheck {
+            metric: "latency_tail".into(),
+            verdict,
+            canary: (t.canary_n > 0).then(|| t.canary_events as f64 / t.canary_n as f64),
+            baseline: (t.baseline_n > 0).then(|| t.baseline_events as f64 / t.baseline_n as f64),
+            statistic: Some(e_fail),
+            detail: format!(
+                "above baseline p{:.0}: canary {} of {} vs baseline {} of {}, e-value {:.3} (fail at {:.0})",
+                c.tail_quantile * 100.0,
+                t.canary_events,
+                t.canary_n,
+                t.baseline_events,
+                t.baseline_n,
+                e_fail,
+                1.0 / alpha
+            ),
+        }
+    }
+
+    fn verdict(&self) -> Verdict {
+        let checks = vec![self.error_check(), self.latency_check(), self.tail_check()];
+        let failed: Vec<&MetricCheck> = checks
+            .iter()
+            .filter(|c| c.verdict == VerdictKind::Fail)
+            .collect();
+        let (kind, summary) = if !failed.is_empty() {
+            let names: Vec<&str> = failed.iter().map(|c| c.metric.as_str()).collect();
+            (
+                VerdictKind::Fail,
+                format!("{} worse than baseline", names.join(", ")),
+            )
+        } else if self.missing_now || self.errors.canary_n == 0 {
+            (VerdictKind::NoData, self.missing_summary())
+        } else if self.config.require_latency && self.canary_latency.total() == 0 {
+            (
+                VerdictKind::NoData,
+                "canary latency metrics are missing".into(),
+            )
+        } else if self.errors.step_canary_n < self.config.min_canary_requests {
+            (
+                VerdictKind::Inconclusive,
+                format!(
+                    "{} canary requests this step, {} needed",
+                    self.errors.step_canary_n, self.config.min_canary_requests
+                ),
+            )
+        } else if checks.iter().all(|c| {
+            c.verdict == VerdictKind::Pass
+                || (!self.config.require_latency && c.metric != "error_rate")
+        }) {
+            (VerdictKind::Pass, "errors and latency within bounds".into())
+        } else {
+            let open: Vec<&str> = checks
+                .iter()
+                .filter(|c| c.verdict != VerdictKind::Pass)
+                .map(|c| c.metric.as_str())
+                .collect();
+            (
+                VerdictKind::Inconclusive,
+                format!("not enough evidence yet: {}", open.join(", ")),
+            )
+        };
+        Verdict {
+            kind,
+            checks,
+            canary_requests: self.errors.canary_n,
+            baseline_requests: self.errors.baseline_n,
+            summary,
+        }
+    }
+
+    fn missing_summary(&self) -> String {
+        format!(
+            "metrics missing ({} of {} windows); missing data never passes",
+            self.missing_windows, self.windows
+        )
+    }
+}
+
+fn no_data(metric: &str, detail: &str) -> MetricCheck {
+    MetricCheck {
+        metric: metric.into(),
+        verdict: VerdictKind::NoData,
+        canary: None,
+        baseline: None,
+        statistic: None,
+        detail: detail.into(),
     }
 }
 
 impl Judge for SequentialJudge {
-    fn observe(&mut self, _window: &MetricsWindow) -> Verdict {
-        let _ = self.config;
-        Verdict {
-            kind: VerdictKind::Inconclusive,
-            checks: vec![],
-            canary_requests: 0,
-            baseline_requests: 0,
-            summary: "not implemented yet".into(),
+    fn observe(&mut self, window: &MetricsWindow) -> Verdict {
+        self.windows += 1;
+        match (&window.canary, &window.stable) {
+            (Some(c), Some(s)) => {
+                self.missing_now = false;
+                self.add(c, s);
+            }
+            _ => {
+                self.missing_now = true;
+                self.missing_windows += 1;
+            }
         }
+        self.verdict()
     }
 
-    fn reset(&mut self) {}
+    fn new_step(&mut self) {
+        self.errors.restart_step();
+        self.tail.restart_step();
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.config);
+    }
 }
+
+#[cfg(test)]
+mod tests;

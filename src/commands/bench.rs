@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::approval::FixedApprover;
 use crate::assess::{Assessment, CommitSummary, HistorySummary, LlmSection, PolicyRef};
-use crate::canary::{Judge, MetricsWindow, SimpleJudge, VersionSample};
+use crate::canary::{Judge, MetricsWindow, SequentialJudge, VersionSample};
 use crate::clock::VirtualClock;
 use crate::error::Error;
 use crate::guard;
@@ -64,7 +64,7 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
         };
         let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
         let mut sink = Collector::default();
-        let judge = Box::new(SimpleJudge::default());
+        let judge = Box::new(SequentialJudge::new(policy.canary));
         let summary = rollout::run(
             &spec,
             &context,
@@ -148,7 +148,7 @@ fn time_judge() -> f64 {
     let n = 2_000;
     let started = Instant::now();
     for _ in 0..n {
-        let mut judge = SimpleJudge::default();
+        let mut judge = SequentialJudge::default();
         std::hint::black_box(judge.observe(&window));
     }
     started.elapsed().as_secs_f64() * 1e6 / f64::from(n)

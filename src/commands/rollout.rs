@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::approval::{Approver, FixedApprover, TerminalApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
-use crate::canary::SimpleJudge;
+use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
@@ -144,7 +144,7 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         RolloutFormat::Text => Box::new(TerminalProgress::new(std::io::stderr())),
         RolloutFormat::Jsonl => Box::new(JsonLines::new(std::io::stdout())),
     };
-    let judge = Box::new(SimpleJudge::default());
+    let judge = Box::new(SequentialJudge::new(policy.canary));
     let summary = rollout::run(
         &spec,
         &context,

@@ -33,13 +33,16 @@ fn state(level: Level, requires_approval: bool) -> RolloutState {
 fn at(weight: u8, since: f64, verdict: Option<VerdictKind>, s: &mut RolloutState) {
     s.set_weight(weight, since);
     if let Some(kind) = verdict {
-        s.record_verdict(Verdict {
-            kind,
-            checks: vec![],
-            canary_requests: 1000,
-            baseline_requests: 9000,
-            summary: String::new(),
-        });
+        s.record_verdict(
+            Verdict {
+                kind,
+                checks: vec![],
+                canary_requests: 1000,
+                baseline_requests: 9000,
+                summary: String::new(),
+            },
+            true,
+        );
     }
 }
 

@@ -140,6 +140,8 @@ pub struct ApprovalPolicy {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutPolicy {
+    /// How often the judge looks at the metrics while a canary has traffic.
+    pub check_interval_seconds: f64,
     pub max_turns: u32,
     pub max_tokens: u64,
     pub max_duration_seconds: u64,
@@ -168,6 +170,8 @@ struct RawPolicy {
     strategy: StrategyTable,
     approval: ApprovalPolicy,
     rollout: RolloutPolicy,
+    #[serde(default)]
+    canary: crate::canary::SequentialConfig,
     llm: LlmPolicy,
     categories: Vec<CategoryRule>,
 }
@@ -186,6 +190,8 @@ pub struct Policy {
     pub strategy: StrategyTable,
     pub approval: ApprovalPolicy,
     pub rollout: RolloutPolicy,
+    /// The canary judge's settings.
+    pub canary: crate::canary::SequentialConfig,
     pub llm: LlmPolicy,
     pub categories: CategoryMatcher,
 }
@@ -280,6 +286,7 @@ impl Policy {
             strategy: raw.strategy,
             approval: raw.approval,
             rollout: raw.rollout,
+            canary: raw.canary,
             llm: raw.llm,
             categories,
         })
@@ -369,6 +376,25 @@ fn validate(raw: &RawPolicy) -> Result<(), String> {
         return Err(
             "[rollout] max_turns, max_consecutive_vetoes and max_vetoes must be at least 1".into(),
         );
+    }
+    if r.check_interval_seconds.is_nan() || r.check_interval_seconds < 1.0 {
+        return Err("[rollout] check_interval_seconds must be at least 1".into());
+    }
+    let c = &raw.canary;
+    let unit = |x: f64| 0.0 < x && x < 1.0;
+    if !(unit(c.alpha) && unit(c.beta)) {
+        return Err("[canary] alpha and beta must be between 0 and 1".into());
+    }
+    if c.error_margin < 0.0 || c.error_bad_ratio <= 1.0 + c.error_margin {
+        return Err(
+            "[canary] needs error_margin >= 0 and error_bad_ratio > 1 + error_margin".into(),
+        );
+    }
+    if c.latency_auc_margin < 0.0
+        || c.latency_auc_pass <= c.latency_auc_margin
+        || c.latency_auc_pass >= 0.5
+    {
+        return Err("[canary] needs 0 <= latency_auc_margin < latency_auc_pass < 0.5".into());
     }
     if raw.history.max_commits == 0 {
         return Err("[history] max_commits must be at least 1".into());

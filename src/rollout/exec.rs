@@ -94,6 +94,13 @@ impl Runner<'_> {
 
     async fn set_weight(&mut self, weight: u8) -> Result<Value, String> {
         let from = self.state.weight;
+        // One last look before more traffic moves: evidence since the last check counts.
+        self.judge_now(false).await;
+        if self.state.phase.is_terminal() {
+            return Ok(
+                json!({"executed": false, "note": "the canary failed its last check and was rolled back"}),
+            );
+        }
         let traffic = self.backends.traffic.clone();
         traffic
             .set_canary_weight(weight)
@@ -108,7 +115,7 @@ impl Runner<'_> {
         }
         let now = self.backends.clock.now();
         self.state.set_weight(weight, now);
-        self.judge.reset();
+        self.judge.new_step();
         self.judged_until = now;
         self.emit(Event::WeightChanged { from, to: weight });
         Ok(json!({"canary_weight": weight, "bake_seconds": self.state.limits.min_bake_seconds}))
@@ -118,11 +125,19 @@ impl Runner<'_> {
         if self.state.weight == 0 {
             return json!({"verdict": null, "note": "the canary has no traffic yet"});
         }
-        let wait = self.next_judgement_at() - self.backends.clock.now();
-        if wait > 0.0 {
-            self.backends.clock.sleep(wait).await;
+        // Wait to the end of the bake period, looking at every check interval so a
+        // Fail rolls back as soon as the evidence is there.
+        let target = self.next_bake_boundary();
+        let check = self.limits.check_interval_seconds;
+        while !self.state.phase.is_terminal() {
+            let now = self.backends.clock.now();
+            if now >= target - 1e-9 {
+                break;
+            }
+            self.backends.clock.sleep((target - now).min(check)).await;
+            let at_end = self.backends.clock.now() >= target - 1e-9;
+            self.judge_now(at_end).await;
         }
-        self.judge_if_due().await;
         let mut out = json!({"canary_weight": self.state.weight});
         if let Some(v) = &self.state.verdict {
             out["verdict"] = json!(v.kind);

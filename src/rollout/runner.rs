@@ -14,8 +14,6 @@ use crate::tools::{self, ProposedCall};
 
 /// Planner turns in a row without a tool call before the rollout is ended.
 const MAX_IDLE_TURNS: u32 = 3;
-/// The judge looks at least this often while a canary has traffic, whatever the bake.
-const MIN_JUDGE_INTERVAL: f64 = 60.0;
 
 /// Everything the loop holds while it runs.
 pub(super) struct Runner<'a> {
@@ -240,22 +238,47 @@ impl Runner<'_> {
         None
     }
 
-    /// When the next judgement at the current weight is due.
-    pub(super) fn next_judgement_at(&self) -> f64 {
-        let interval = self.state.limits.min_bake_seconds.max(MIN_JUDGE_INTERVAL);
-        self.state.weight_changed_at + interval * f64::from(self.state.judgements_at_weight + 1)
+    /// The end of the current bake period: the first bake boundary after now.
+    pub(super) fn next_bake_boundary(&self) -> f64 {
+        let bake = self
+            .state
+            .limits
+            .min_bake_seconds
+            .max(self.limits.check_interval_seconds);
+        let since = self.now() - self.state.weight_changed_at;
+        let periods = (since / bake).floor() + 1.0;
+        self.state.weight_changed_at + bake * periods
     }
 
-    /// Runs the judge if a judgement is due, independently of the planner; a Fail
-    /// rolls back at once.
+    /// Looks at the metrics if a check is due (every `check_interval_seconds` while
+    /// the canary has traffic), independently of the planner.
     pub(super) async fn judge_if_due(&mut self) {
-        if self.state.weight == 0
-            || self.state.phase.is_terminal()
-            || self.now() < self.next_judgement_at()
-        {
+        let due = self.judged_until + self.limits.check_interval_seconds;
+        if self.state.weight > 0 && !self.state.phase.is_terminal() && self.now() >= due {
+            let boundary = self.at_bake_boundary();
+            self.judge_now(boundary).await;
+        }
+    }
+
+    fn at_bake_boundary(&self) -> bool {
+        let bake = self
+            .state
+            .limits
+            .min_bake_seconds
+            .max(self.limits.check_interval_seconds);
+        let baked = self.now() - self.state.weight_changed_at;
+        let done = (baked / bake + 1e-9).floor();
+        let before = ((self.judged_until - self.state.weight_changed_at) / bake + 1e-9).floor();
+        done >= 1.0 && done > before
+    }
+
+    /// Feeds the metrics since the last look to the judge. A Fail rolls back at
+    /// once; `bake_end` marks the judgement that closes a bake period.
+    pub(super) async fn judge_now(&mut self, bake_end: bool) {
+        let now = self.now();
+        if self.state.weight == 0 || self.state.phase.is_terminal() || now <= self.judged_until {
             return;
         }
-        let now = self.now();
         let window = match self.backends.metrics.window(self.judged_until, now).await {
             Ok(w) => w,
             Err(e) => {
@@ -270,13 +293,16 @@ impl Runner<'_> {
         };
         self.judged_until = now;
         let verdict = self.judge.observe(&window);
-        self.emit(Event::Judged {
-            weight: self.state.weight,
-            verdict: verdict.clone(),
-        });
+        let changed = self.state.verdict_kind() != Some(verdict.kind);
+        if changed || bake_end || verdict.kind == VerdictKind::Fail {
+            self.emit(Event::Judged {
+                weight: self.state.weight,
+                verdict: verdict.clone(),
+            });
+        }
         let failed = verdict.kind == VerdictKind::Fail;
         let summary = verdict.summary.clone();
-        self.state.record_verdict(verdict);
+        self.state.record_verdict(verdict, bake_end);
         if failed {
             let reason = format!("canary verdict Fail at {}%: {summary}", self.state.weight);
             self.emit(Event::AutoRollback {

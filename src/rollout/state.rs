@@ -130,7 +130,7 @@ pub struct RolloutState {
     pub weight_changed_at: f64,
     /// The latest verdict at the current weight.
     pub verdict: Option<Verdict>,
-    /// Judgements at the current weight so far.
+    /// Bake periods judged at the current weight so far.
     pub judgements_at_weight: u32,
     pub turns: u32,
     pub prompt_tokens: u64,
@@ -195,9 +195,9 @@ impl RolloutState {
         });
     }
 
-    /// Records a judge verdict at the current weight.
-    pub fn record_verdict(&mut self, verdict: Verdict) {
-        self.judgements_at_weight += 1;
+    /// Records a judge verdict at the current weight; `bake_end` when it closes a bake period.
+    pub fn record_verdict(&mut self, verdict: Verdict, bake_end: bool) {
+        self.judgements_at_weight += u32::from(bake_end);
         if let Some(step) = self.steps.last_mut() {
             step.verdict = Some(verdict.kind);
             step.summary = Some(verdict.summary.clone());

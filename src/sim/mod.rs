@@ -48,7 +48,7 @@ impl Default for SimConfig {
         Self {
             scenario: Scenario::Healthy,
             seed: 0,
-            rps: 50.0,
+            rps: 200.0,
             max_latency_samples_per_window: 400,
         }
     }

@@ -78,7 +78,7 @@ fn text_output_explains_every_decision() {
     let progress = stderr(&out);
     assert!(progress.contains("AUTOMATIC ROLLBACK"), "{progress}");
     assert!(
-        progress.contains("z = "),
+        progress.contains("e-value"),
         "verdict numbers are shown: {progress}"
     );
 }

@@ -65,13 +65,18 @@ fn sensible_script() -> Vec<Reply> {
             "request_approval",
             json!({"summary": "migration adds an index"}),
         ),
+        // A careful model bakes twice at every step.
         weight(5),
+        query(),
         query(),
         weight(20),
         query(),
+        query(),
         weight(35),
         query(),
+        query(),
         weight(50),
+        query(),
         query(),
         call("promote", json!({"reason": "pass at 50%"})),
     ]
@@ -88,8 +93,8 @@ async fn a_sensible_model_completes_a_rollout() {
         ran.summary.reason
     );
     assert!(ran.summary.vetoes.is_empty(), "{:?}", ran.summary.vetoes);
-    assert_eq!(ran.summary.turns, 11);
-    assert_eq!(ran.summary.prompt_tokens, 11 * 120);
+    assert_eq!(ran.summary.turns, 15);
+    assert_eq!(ran.summary.prompt_tokens, 15 * 120);
     let requests = server.requests();
     let first = &requests[0];
     assert_eq!(first["parallel_tool_calls"], false);

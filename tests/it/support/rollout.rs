@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use deploy_agent::approval::{Approver, FixedApprover};
 use deploy_agent::assess::{assess_change, AssessRequest, LlmMode};
-use deploy_agent::canary::{SimpleJudge, VerdictKind};
+use deploy_agent::canary::{SequentialJudge, VerdictKind};
 use deploy_agent::clock::VirtualClock;
 use deploy_agent::git::{ChangeSource, LocalGit};
 use deploy_agent::planner::Planner;
@@ -94,7 +94,7 @@ pub async fn run(
         &context,
         &policy,
         planner,
-        Box::new(SimpleJudge::default()),
+        Box::new(SequentialJudge::new(policy.canary)),
         backends,
         &mut sink,
     )
