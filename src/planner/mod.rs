@@ -51,4 +51,7 @@ pub trait Planner: Send {
         state: &RolloutState,
         feedback: &[Feedback],
     ) -> Result<Plan, PlannerError>;
+    /// Tells the planner how the rollout ended when the loop, not the planner,
+    /// ended it (an automatic rollback, a budget, the circuit breaker).
+    fn notify(&mut self, _note: &str) {}
 }

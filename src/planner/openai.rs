@@ -92,6 +92,10 @@ impl Planner for LlmPlanner {
         format!("llm:{}", self.client.model())
     }
 
+    fn notify(&mut self, note: &str) {
+        self.messages.push(user(note));
+    }
+
     async fn next(
         &mut self,
         state: &RolloutState,

@@ -69,6 +69,10 @@ pub async fn run(
         Phase::Canary { weight: 0 }
     };
     runner.drive(planner).await;
+    planner.notify(&format!(
+        "The rollout has ended ({:?}): {}",
+        runner.state.phase, runner.reason
+    ));
     // Emitted here, after the last tool event, so `Finished` is always the last event.
     let summary = runner.summary(planner.name());
     sink.emit(
