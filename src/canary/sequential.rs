@@ -12,6 +12,7 @@
 //!   bound is below `latency_auc_pass`.
 //! - **Latency tail**: [`RatioTest`] on the share of requests slower than the
 //!   baseline's running p99 (the threshold comes from earlier windows only).
+//!   It can fail a canary; it passes once it has watched enough samples.
 //!
 //! Improvements never fail (all tests are one-sided). Missing metrics give
 //! NoData and never a Pass; evidence already gathered still counts.
@@ -214,9 +215,12 @@ impl SequentialJudge {
         let t = &self.tail;
         let alpha = c.alpha * ALPHA_SPLIT[2];
         let e_fail = t.fail_evalue();
+        // The tail guards against harm but does not gate a Pass on its own
+        // evidence of health: proving a 1 % event is not doubled takes thousands
+        // of samples, and the distribution test already needs affirmative evidence.
         let verdict = if e_fail >= 1.0 / alpha {
             VerdictKind::Fail
-        } else if t.pass_evalue() >= 1.0 / c.beta {
+        } else if t.step_canary_n >= self.config.min_canary_requests.min(100) {
             VerdictKind::Pass
         } else {
             VerdictKind::Inconclusive
