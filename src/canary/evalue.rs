@@ -18,8 +18,10 @@ const FAIL_MIXTURE: [(f64, f64); 3] = [(1.0, 0.6), (2.0, 0.25), (4.0, 0.15)];
 pub struct RatioTest {
     /// Null boundary for failing: ratios ≤ this are acceptable (1 + margin).
     tolerated: f64,
-    /// The ratio that must be caught; also the null for passing.
+    /// The ratio that must be caught.
     bad: f64,
+    /// The null for passing: evidence against "at least this much worse".
+    pass_null: f64,
     /// Log likelihood ratios of each fail-mixture component against `tolerated`.
     fail_log: [f64; 3],
     /// Log likelihood ratio of "healthy (ρ = 1)" against `bad`, over the whole canary.
@@ -38,6 +40,7 @@ impl RatioTest {
         Self {
             tolerated: tolerated.max(1e-6),
             bad: bad.max(tolerated * 1.01),
+            pass_null: bad.max(tolerated * 1.01),
             fail_log: [0.0; 3],
             pass_log: 0.0,
             canary_events: 0,
@@ -47,6 +50,14 @@ impl RatioTest {
             step_canary_n: 0,
             step_canary_events: 0,
         }
+    }
+
+    /// Passes against "at least `null` times worse" instead of the bad ratio.
+    /// A canary at the bad ratio then still never passes (its evidence drifts
+    /// down while ρ·ln(null) > null − 1), but a healthy one passes sooner.
+    pub fn with_pass_null(mut self, null: f64) -> Self {
+        self.pass_null = null.max(self.tolerated * 1.01);
+        self
     }
 
     /// Adds one window: `n` trials and `k` events per version.
@@ -71,7 +82,7 @@ impl RatioTest {
         for (slot, (mult, _)) in self.fail_log.iter_mut().zip(FAIL_MIXTURE) {
             *slot += log_lr(self.bad * mult, self.tolerated);
         }
-        self.pass_log += log_lr(1.0, self.bad);
+        self.pass_log += log_lr(1.0, self.pass_null);
     }
 
     /// The e-value against "the canary is at most `tolerated` times worse".

@@ -137,8 +137,9 @@ fn latency_regression_moves_the_canary_median_only() {
     let w = ran(Scenario::LatencyRegression, 10, 50, 600.0)
         .window(T0, T0 + 600.0)
         .unwrap();
-    assert_eq!(canary(&w).latency_ms.len(), 400);
-    assert_eq!(stable(&w).latency_ms.len(), 400);
+    let cap = SimConfig::default().max_latency_samples_per_window;
+    assert_eq!(canary(&w).latency_ms.len(), cap);
+    assert_eq!(stable(&w).latency_ms.len(), cap);
     assert!((median(&canary(&w).latency_ms) - 128.0).abs() < 12.0);
     assert!((median(&stable(&w).latency_ms) - 80.0).abs() < 7.0);
 }

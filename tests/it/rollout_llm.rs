@@ -58,28 +58,51 @@ async fn run_model(repo: &Repo, scenario: Scenario, script: Vec<Reply>) -> (Ran,
     (ran, server)
 }
 
-fn sensible_script() -> Vec<Reply> {
-    vec![
-        call("assess_risk", json!({})),
-        call(
+/// A sensible model: reads its last tool result and takes the next safe step
+/// (assess, ask, start small, wait for a pass, step by 15, promote at 50).
+fn sensible_model(request: &Value) -> Value {
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    let results: Vec<Value> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
+        .collect();
+    let weight = results
+        .iter()
+        .rev()
+        .find_map(|r| r["canary_weight"].as_u64())
+        .unwrap_or(0);
+    let asked = results.iter().any(|r| r.get("approved").is_some());
+    let last = results.last().cloned().unwrap_or(Value::Null);
+    let (name, args) = if results.is_empty() {
+        ("assess_risk", json!({}))
+    } else if !asked {
+        (
             "request_approval",
             json!({"summary": "migration adds an index"}),
-        ),
-        // A careful model bakes twice at every step.
-        weight(5),
-        query(),
-        query(),
-        weight(20),
-        query(),
-        query(),
-        weight(35),
-        query(),
-        query(),
-        weight(50),
-        query(),
-        query(),
-        call("promote", json!({"reason": "pass at 50%"})),
-    ]
+        )
+    } else if weight == 0 {
+        (
+            "set_canary_weight",
+            json!({"weight": 5, "reason": "start small"}),
+        )
+    } else if last["verdict"] == "pass" && weight >= 50 {
+        ("promote", json!({"reason": "pass at 50%"}))
+    } else if last["verdict"] == "pass" {
+        (
+            "set_canary_weight",
+            json!({"weight": weight + 15, "reason": "pass"}),
+        )
+    } else {
+        ("query_metrics", json!({}))
+    };
+    json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": format!("call_{}", messages.len()), "type": "function",
+        "function": {"name": name, "arguments": args.to_string()}}]})
+}
+
+fn sensible_script() -> Vec<Reply> {
+    vec![Reply::Adaptive(std::sync::Arc::new(sensible_model)); 40]
 }
 
 #[tokio::test]
@@ -93,8 +116,12 @@ async fn a_sensible_model_completes_a_rollout() {
         ran.summary.reason
     );
     assert!(ran.summary.vetoes.is_empty(), "{:?}", ran.summary.vetoes);
-    assert_eq!(ran.summary.turns, 15);
-    assert_eq!(ran.summary.prompt_tokens, 15 * 120);
+    let weights: Vec<u8> = ran.summary.steps.iter().map(|s| s.weight).collect();
+    assert_eq!(weights, vec![5, 20, 35, 50]);
+    assert_eq!(
+        ran.summary.prompt_tokens,
+        u64::from(ran.summary.turns) * 120
+    );
     let requests = server.requests();
     let first = &requests[0];
     assert_eq!(first["parallel_tool_calls"], false);
@@ -128,7 +155,7 @@ async fn a_sensible_model_completes_a_rollout() {
         .iter()
         .find(|m| m["role"] == "tool")
         .unwrap();
-    assert_eq!(tool_msg["tool_call_id"], "call_assess_risk_0");
+    assert_eq!(tool_msg["tool_call_id"], "call_2");
     assert!(tool_msg["content"]
         .as_str()
         .unwrap()

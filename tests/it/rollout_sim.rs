@@ -8,7 +8,12 @@ use deploy_agent::sim::Scenario;
 use crate::support::rollout::{approve, config_repo, migration_repo, reject, run};
 
 fn playbook() -> PlaybookPlanner {
-    PlaybookPlanner::new(3)
+    PlaybookPlanner::new(
+        deploy_agent::policy::Policy::embedded()
+            .unwrap()
+            .rollout
+            .max_inconclusive_bakes,
+    )
 }
 
 #[tokio::test]

@@ -16,9 +16,14 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+/// A reply computed from the request: a model that reads its tool results.
+pub type Respond = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+
 /// One scripted reply.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Reply {
+    /// The assistant `message` computed from the request body.
+    Adaptive(Respond),
     /// A 200 chat completion whose assistant message has this text content.
     Content(String),
     /// A 200 chat completion with this assistant `message` object (e.g. tool calls).
@@ -34,6 +39,18 @@ struct Shared {
     script: VecDeque<Reply>,
     requests: Vec<Value>,
     auth: Vec<Option<String>>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Adaptive(_) => write!(f, "Adaptive"),
+            Reply::Content(c) => write!(f, "Content({c:?})"),
+            Reply::Message(m) => write!(f, "Message({m})"),
+            Reply::Status(s, b) => write!(f, "Status({s}, {b:?})"),
+            Reply::Delay(d, r) => write!(f, "Delay({d:?}, {r:?})"),
+        }
+    }
 }
 
 /// The running server.
@@ -82,6 +99,7 @@ async fn chat(
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let request = body.clone();
     let reply = {
         let mut s = shared.lock().expect("lock");
         s.requests.push(body);
@@ -104,6 +122,7 @@ async fn chat(
                 return completion(json!({"role": "assistant", "content": text})).into_response()
             }
             Reply::Message(message) => return completion(message).into_response(),
+            Reply::Adaptive(respond) => return completion(respond(&request)).into_response(),
             Reply::Status(code, body) => {
                 let status = StatusCode::from_u16(code).expect("status");
                 return (status, [("content-type", "application/json")], body).into_response();
