@@ -68,6 +68,30 @@ async fn bad_canaries_are_rolled_back() {
 }
 
 #[tokio::test]
+async fn a_clear_failure_is_rolled_back_before_the_bake_ends() {
+    let repo = migration_repo();
+    for seed in 1..=5 {
+        let ran = run(
+            &repo,
+            Scenario::ErrorSpike,
+            seed,
+            &mut playbook(),
+            approve(),
+        )
+        .await;
+        assert_eq!(ran.summary.outcome, Outcome::RolledBack);
+        let bake = ran.limits.min_bake_seconds;
+        assert!(
+            ran.summary.duration_seconds() < bake,
+            "seed {seed}: rolled back after {} s, the bake is {bake} s",
+            ran.summary.duration_seconds()
+        );
+        let (_, bad) = ran.world.canary_served(ran.summary.ended_at);
+        assert!(bad < 100, "seed {seed}: {bad} bad requests served");
+    }
+}
+
+#[tokio::test]
 async fn missing_metrics_are_never_promoted() {
     let repo = config_repo();
     for seed in 1..=5 {
