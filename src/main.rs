@@ -108,6 +108,21 @@ enum BenchCommand {
         #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
         format: BenchFormat,
     },
+    /// Canary judges side by side (ours, Flagger, Argo, Kayenta, fixed MW, oracle SPRT)
+    /// on the same simulated traffic: false rollbacks, detection, time and requests to decide.
+    Canary {
+        /// Runs per scenario × rps cell (a-a at 100 rps gets 10 × this).
+        #[arg(long, default_value_t = 1_000)]
+        runs: u64,
+        #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
+        format: BenchFormat,
+        /// Also write an SVG figure here.
+        #[arg(long, value_name = "PATH")]
+        plot: Option<PathBuf>,
+        /// Seed of the simulated traffic (same seed, same figures).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -200,6 +215,20 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                     serde_json::to_string_pretty(&figures).unwrap_or_default()
                 ),
             }
+            Ok(exit::OK)
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Canary {
+                    runs,
+                    format,
+                    plot,
+                    seed,
+                },
+        } => {
+            let json = matches!(format, BenchFormat::Json);
+            let out = deploy_agent::bench::canary::run_command(runs, seed, json, plot.as_deref())?;
+            print!("{out}");
             Ok(exit::OK)
         }
         Command::Schema { name } => {

@@ -3,6 +3,7 @@
 //! The judge is stateful so a sequential test can accumulate evidence across
 //! windows; `reset` starts over (e.g. after a rollback). Pure: no I/O.
 
+pub mod baselines;
 pub mod evalue;
 pub mod histogram;
 pub mod mw;
