@@ -11,7 +11,11 @@
 //! cancels, because only the canary's *share* of events matters.
 
 /// Mixture components for "the canary is worse": multiples of the bad ratio and weights.
-const FAIL_MIXTURE: [(f64, f64); 3] = [(1.0, 0.6), (2.0, 0.25), (4.0, 0.15)];
+/// Most weight sits on the ratio that must be caught; larger ratios are caught
+/// fast anyway.
+const FAIL_MIXTURE: [(f64, f64); 3] = [(1.0, 0.8), (2.0, 0.15), (4.0, 0.05)];
+/// Closed blocks kept for the dispersion estimate.
+const MAX_BLOCKS: usize = 500;
 
 /// A sequential test of the canary/baseline ratio of an event rate.
 #[derive(Debug, Clone)]
@@ -33,6 +37,10 @@ pub struct RatioTest {
     /// Counts since the last step restart (for the pass side).
     pub step_canary_n: u64,
     pub step_canary_events: u64,
+    /// Counts of the open block: (n canary, n baseline, k canary, k baseline).
+    block: [u64; 4],
+    /// Closed blocks, for the overdispersion estimate.
+    blocks: Vec<[u64; 4]>,
 }
 
 impl RatioTest {
@@ -49,6 +57,8 @@ impl RatioTest {
             baseline_n: 0,
             step_canary_n: 0,
             step_canary_events: 0,
+            block: [0; 4],
+            blocks: Vec::new(),
         }
     }
 
@@ -68,6 +78,13 @@ impl RatioTest {
         self.canary_events += k_canary;
         self.baseline_events += k_base;
         self.step_canary_events += k_canary;
+        for (slot, x) in self
+            .block
+            .iter_mut()
+            .zip([n_canary, n_base, k_canary, k_base])
+        {
+            *slot += x;
+        }
         if n_canary == 0 || n_base == 0 || k_canary + k_base == 0 {
             return;
         }
@@ -87,16 +104,59 @@ impl RatioTest {
 
     /// The e-value against "the canary is at most `tolerated` times worse".
     pub fn fail_evalue(&self) -> f64 {
+        let phi = self.dispersion();
         FAIL_MIXTURE
             .iter()
             .zip(self.fail_log)
-            .map(|((_, w), l)| w * l.min(700.0).exp())
+            .map(|((_, w), l)| w * (l / phi).min(700.0).exp())
             .sum()
     }
 
     /// The e-value against "the canary is at least `bad` times worse".
     pub fn pass_evalue(&self) -> f64 {
-        self.pass_log.min(700.0).exp()
+        (self.pass_log / self.dispersion()).min(700.0).exp()
+    }
+
+    /// Ends a block of windows (the judge closes one a minute). Blocks are the
+    /// unit of the overdispersion estimate: noise shared by neighbouring windows.
+    pub fn close_block(&mut self) {
+        if self.block[2] + self.block[3] > 0 && self.block[0] > 0 && self.block[1] > 0 {
+            if self.blocks.len() == MAX_BLOCKS {
+                self.blocks.remove(0);
+            }
+            self.blocks.push(self.block);
+        }
+        self.block = [0; 4];
+    }
+
+    /// Overdispersion of the canary's share of events across blocks, ≥ 1.
+    ///
+    /// The binomial model says the share varies only by sampling; real services
+    /// add noise (pods, per-minute bursts) that the likelihood would read as
+    /// signal. A Pearson estimate around the fitted ratio tempers the evidence
+    /// (quasi-likelihood: log e-values divided by φ). It only moves off 1 when the
+    /// excess is clear (above two standard errors), so clean data keeps full power.
+    /// With φ > 1 the guarantee is asymptotic, not exact: the noisy-A/A benchmark
+    /// measures it.
+    pub fn dispersion(&self) -> f64 {
+        let b = self.blocks.len();
+        if b < 5 {
+            return 1.0;
+        }
+        let rho = self.ratio_estimate().unwrap_or(1.0).clamp(0.1, 10.0);
+        let mut x2 = 0.0;
+        for [n_c, n_s, k_c, k_s] in &self.blocks {
+            let e = (k_c + k_s) as f64;
+            let c = *n_c as f64 * rho;
+            let theta = c / (c + *n_s as f64);
+            let var = e * theta * (1.0 - theta);
+            if var > 0.0 {
+                x2 += (*k_c as f64 - e * theta).powi(2) / var;
+            }
+        }
+        let df = (b - 1) as f64;
+        let phi = x2 / df;
+        (phi - 2.0 * (2.0 / df).sqrt()).clamp(1.0, 20.0)
     }
 
     /// A new traffic step: the per-step counts start again. Both e-values keep

@@ -12,7 +12,7 @@
 //!   bound is below `latency_auc_pass`.
 //! - **Latency tail**: [`RatioTest`] on the share of requests slower than the
 //!   baseline's running p99 (the threshold comes from earlier windows only).
-//!   Its pass side tests against 1.5 × the bad ratio, so a healthy tail passes
+//!   Its pass side tests against 1.25 × the bad ratio, so a healthy tail passes
 //!   in hundreds of samples while a tail at the bad ratio still never passes.
 //!
 //! Improvements never fail (all tests are one-sided). Missing metrics give
@@ -57,7 +57,7 @@ impl Default for SequentialConfig {
     fn default() -> Self {
         Self {
             alpha: 0.01,
-            beta: 0.05,
+            beta: 0.01,
             error_margin: 0.0,
             error_bad_ratio: 2.0,
             latency_auc_margin: 0.03,
@@ -72,8 +72,12 @@ impl Default for SequentialConfig {
     }
 }
 
-/// Shares of α: errors, latency distribution, latency tail.
-const ALPHA_SPLIT: [f64; 3] = [0.6, 0.2, 0.2];
+/// Shares of α: errors, latency distribution, latency tail. Latency effects are
+/// seen in thousands of samples per minute, so errors get most of the budget.
+const ALPHA_SPLIT: [f64; 3] = [0.8, 0.1, 0.1];
+
+/// Length of the blocks over which overdispersion is estimated.
+const BLOCK_SECONDS: f64 = 60.0;
 
 /// Anytime-valid canary judge.
 #[derive(Debug, Clone)]
@@ -87,6 +91,8 @@ pub struct SequentialJudge {
     missing_now: bool,
     missing_windows: u64,
     windows: u64,
+    /// Start of the open one-minute block (for the overdispersion estimate).
+    block_start: Option<f64>,
 }
 
 impl Default for SequentialJudge {
@@ -101,12 +107,13 @@ impl SequentialJudge {
             config,
             errors: RatioTest::new(1.0 + config.error_margin, config.error_bad_ratio),
             tail: RatioTest::new(1.0, config.tail_bad_ratio)
-                .with_pass_null(config.tail_bad_ratio * 1.5),
+                .with_pass_null(config.tail_bad_ratio * 1.25),
             canary_latency: LatencyHistogram::default(),
             baseline_latency: LatencyHistogram::default(),
             missing_now: false,
             missing_windows: 0,
             windows: 0,
+            block_start: None,
         }
     }
 
@@ -217,7 +224,7 @@ impl SequentialJudge {
         let t = &self.tail;
         let alpha = c.alpha * ALPHA_SPLIT[2];
         let e_fail = t.fail_evalue();
-        // Passing asks for evidence against "1.5 × the bad ratio": proving a 1 %
+        // Passing asks for evidence against "1.25 × the bad ratio": proving a 1 %
         // event is not merely doubled would take thousands of samples, yet a
         // canary at the bad ratio still drifts away from a Pass and toward a Fail.
         let verdict = if e_fail >= 1.0 / alpha {
@@ -320,6 +327,12 @@ fn no_data(metric: &str, detail: &str) -> MetricCheck {
 impl Judge for SequentialJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
         self.windows += 1;
+        let start = *self.block_start.get_or_insert(window.start);
+        if window.end - start >= BLOCK_SECONDS {
+            self.errors.close_block();
+            self.tail.close_block();
+            self.block_start = Some(window.end);
+        }
         match (&window.canary, &window.stable) {
             (Some(c), Some(s)) => {
                 self.missing_now = false;
