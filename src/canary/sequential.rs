@@ -12,7 +12,7 @@
 //!   bound is below `latency_auc_pass`.
 //! - **Latency tail**: [`RatioTest`] on the share of requests slower than the
 //!   baseline's running p99 (the threshold comes from earlier windows only).
-//!   Its pass side tests against 1.25 × the bad ratio, so a healthy tail passes
+//!   Its pass side tests against 1.5 × the bad ratio, so a healthy tail passes
 //!   in hundreds of samples while a tail at the bad ratio still never passes.
 //!
 //! Improvements never fail (all tests are one-sided). Missing metrics give
@@ -107,7 +107,7 @@ impl SequentialJudge {
             config,
             errors: RatioTest::new(1.0 + config.error_margin, config.error_bad_ratio),
             tail: RatioTest::new(1.0, config.tail_bad_ratio)
-                .with_pass_null(config.tail_bad_ratio * 1.25),
+                .with_pass_null(config.tail_bad_ratio * 1.5),
             canary_latency: LatencyHistogram::default(),
             baseline_latency: LatencyHistogram::default(),
             missing_now: false,
@@ -224,7 +224,7 @@ impl SequentialJudge {
         let t = &self.tail;
         let alpha = c.alpha * ALPHA_SPLIT[2];
         let e_fail = t.fail_evalue();
-        // Passing asks for evidence against "1.25 × the bad ratio": proving a 1 %
+        // Passing asks for evidence against "1.5 × the bad ratio": proving a 1 %
         // event is not merely doubled would take thousands of samples, yet a
         // canary at the bad ratio still drifts away from a Pass and toward a Fail.
         let verdict = if e_fail >= 1.0 / alpha {
