@@ -202,6 +202,18 @@ pub fn run_command(
     json: bool,
     plot: Option<&std::path::Path>,
 ) -> Result<String, crate::Error> {
+    // Check the plot's folder before minutes of simulation, not after.
+    if let Some(dir) = plot
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        if !dir.is_dir() {
+            return Err(crate::Error::Usage(format!(
+                "--plot: folder {} does not exist (create it or choose another path)",
+                dir.display()
+            )));
+        }
+    }
     let config = BenchConfig::new(runs.max(1), seed);
     let results = run(&config, stderr_progress());
     if let Some(path) = plot {
