@@ -16,6 +16,7 @@ pub mod canary;
 pub mod change;
 pub mod clock;
 pub mod error;
+pub mod evals;
 pub mod git;
 pub mod guard;
 pub mod llm;

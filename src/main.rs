@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use deploy_agent::assess::{AssessRequest, LlmMode};
 use deploy_agent::commands::bench;
 use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
+use deploy_agent::evals::{EvalCommand, EvalFormat, EvalPlanner};
 use deploy_agent::report::Format;
 use deploy_agent::sim::Scenario;
 use deploy_agent::{exit, AssessCommand, RolloutCommand};
@@ -90,6 +91,27 @@ enum Command {
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
+    },
+    /// Run an eval suite: scenarios rolled out in the simulated world, scored on
+    /// outcomes, approvals and safety. Exit codes: 0 all thresholds hold,
+    /// 6 a threshold fails, 2 bad input.
+    Eval {
+        /// The suite file.
+        #[arg(long, default_value = "evals/playbook.toml", value_name = "PATH")]
+        suite: PathBuf,
+        #[arg(long, value_enum, default_value_t = EvalPlanner::Playbook)]
+        planner: EvalPlanner,
+        /// Episodes per scenario seed (overrides the suite's `repeat`).
+        #[arg(long, value_name = "N")]
+        repeat: Option<u32>,
+        #[arg(long, value_enum, default_value_t = EvalFormat::Text)]
+        format: EvalFormat,
+        /// Added to every scenario seed: another sample of the same suite.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Price per 1,000 model tokens, for a cost estimate.
+        #[arg(long, value_name = "PRICE")]
+        price_per_1k_tokens: Option<f64>,
     },
     /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
@@ -230,6 +252,30 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             let out = deploy_agent::bench::canary::run_command(runs, seed, json, plot.as_deref())?;
             print!("{out}");
             Ok(exit::OK)
+        }
+        Command::Eval {
+            suite,
+            planner,
+            repeat,
+            format,
+            seed,
+            price_per_1k_tokens,
+        } => {
+            let cmd = EvalCommand {
+                suite,
+                planner,
+                repeat,
+                format,
+                seed,
+                price_per_1k_tokens,
+                config: cli.config,
+            };
+            let outcome = deploy_agent::evals::run_eval(&cmd).await?;
+            print!("{}", outcome.rendered);
+            for f in &outcome.report.failures {
+                eprintln!("threshold failed: {f}");
+            }
+            Ok(outcome.exit_code)
         }
         Command::Schema { name } => {
             print!("{}", deploy_agent::output_schema(&name)?);

@@ -1,6 +1,7 @@
 //! Planners propose tool calls; they never execute anything. One trait, two
 //! implementations: an OpenAI-compatible model and the offline playbook.
 
+pub mod chaos;
 pub mod openai;
 pub mod playbook;
 
@@ -10,6 +11,7 @@ use serde_json::Value;
 use crate::rollout::state::RolloutState;
 use crate::tools::ProposedCall;
 
+pub use chaos::ChaosPlanner;
 pub use openai::LlmPlanner;
 pub use playbook::PlaybookPlanner;
 

@@ -6,6 +6,7 @@ mod assess_cli;
 mod assess_history;
 mod assess_kinds;
 mod assess_llm;
+mod evals;
 mod rollout_cli;
 mod rollout_llm;
 mod rollout_sim;

@@ -1,0 +1,219 @@
+//! `deploy-agent eval`: run suites of scenarios through the real loop (real git
+//! assessment, real guard, real judge, simulated world) and score a planner on
+//! outcomes, approvals and, above all, safety on what reached the target.
+
+pub mod episode;
+mod render;
+pub mod repo;
+pub mod score;
+pub mod suite;
+
+use std::path::PathBuf;
+
+use crate::assess::{assess_change, AssessRequest, LlmMode};
+use crate::error::Error;
+use crate::git::{ChangeSource, LocalGit};
+use crate::llm::LlmClient;
+use crate::planner::{ChaosPlanner, LlmPlanner, Planner, PlaybookPlanner};
+use crate::policy::Policy;
+use crate::rollout::ChangeContext;
+use crate::settings::{Env, Settings};
+
+pub use score::{Report, ScenarioReport};
+pub use suite::Suite;
+
+/// Exit codes of `eval` (besides 0 and 2).
+pub mod codes {
+    /// A threshold of the suite does not hold.
+    pub const THRESHOLD_FAILED: u8 = 6;
+}
+
+/// Which planner the suite is run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalPlanner {
+    Playbook,
+    /// An OpenAI-compatible model (OPENAI_API_KEY / OPENAI_BASE_URL).
+    Llm,
+    /// The seeded adversarial planner.
+    Chaos,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Everything `deploy-agent eval` needs, already parsed.
+#[derive(Debug, Clone)]
+pub struct EvalCommand {
+    pub suite: PathBuf,
+    pub planner: EvalPlanner,
+    /// Episodes per seed, overriding the suite's `repeat`.
+    pub repeat: Option<u32>,
+    pub format: EvalFormat,
+    /// Added to every scenario seed (a different sample of the same suite).
+    pub seed: u64,
+    pub price_per_1k_tokens: Option<f64>,
+    pub config: Option<PathBuf>,
+}
+
+/// What `eval` produced.
+#[derive(Debug)]
+pub struct EvalOutcome {
+    pub report: Report,
+    pub rendered: String,
+    pub exit_code: u8,
+}
+
+/// Loads the suite, runs every episode and scores it against the thresholds.
+pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
+    if cmd.repeat == Some(0) {
+        return Err(Error::Usage("--repeat must be at least 1".into()));
+    }
+    if cmd
+        .price_per_1k_tokens
+        .is_some_and(|p| !(p >= 0.0 && p.is_finite()))
+    {
+        return Err(Error::Usage(
+            "--price-per-1k-tokens must be a non-negative number".into(),
+        ));
+    }
+    let suite = Suite::load(&cmd.suite)?;
+    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
+    if cmd.planner == EvalPlanner::Llm && !settings.llm.is_configured() {
+        return Err(Error::Usage(
+            "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
+                .into(),
+        ));
+    }
+    let default_policy = match &suite.file.policy {
+        Some(p) => Policy::load(&suite.dir().join(p))?,
+        None => settings.policy(None)?,
+    };
+    let started = std::time::Instant::now();
+    let mut scenarios = Vec::new();
+    for spec in &suite.file.scenario {
+        let policy = match &spec.policy {
+            Some(p) => Policy::load(&suite.dir().join(p))?,
+            None => default_policy.clone(),
+        };
+        let change = prepare(spec, &policy, &settings, cmd.planner).await?;
+        let repeat = cmd
+            .repeat
+            .or(spec.repeat)
+            .or(suite.file.repeat)
+            .unwrap_or(1);
+        let mut episodes = Vec::new();
+        for &seed in &spec.seeds {
+            for r in 0..u64::from(repeat) {
+                let seed = seed
+                    .wrapping_add(cmd.seed)
+                    .wrapping_add(r.wrapping_mul(1_000_003));
+                // The chaos planner's seed also depends on the scenario, so scenarios
+                // do not replay the same sequence of calls.
+                let chaos_seed = crate::sim::hash_key(seed, &[name_key(&spec.name)]);
+                let mut planner = planner(cmd.planner, &settings, &policy, &change, chaos_seed)?;
+                let ep = episode::run_episode(
+                    &change,
+                    &policy,
+                    spec.sim,
+                    seed,
+                    spec.approver,
+                    planner.as_mut(),
+                )
+                .await;
+                episodes.push(ep);
+            }
+        }
+        scenarios.push(score::score_scenario(spec, &change, episodes));
+    }
+    let report = score::summarize(
+        &suite,
+        cmd.planner,
+        scenarios,
+        cmd.price_per_1k_tokens,
+        started.elapsed().as_secs_f64(),
+    );
+    let rendered = match cmd.format {
+        EvalFormat::Text => render::text(&report),
+        EvalFormat::Markdown => render::markdown(&report),
+        EvalFormat::Json => serde_json::to_string_pretty(&report)
+            .map(|s| s + "\n")
+            .map_err(|e| Error::Usage(e.to_string()))?,
+    };
+    let exit_code = if report.failures.is_empty() {
+        crate::error::exit::OK
+    } else {
+        codes::THRESHOLD_FAILED
+    };
+    Ok(EvalOutcome {
+        report,
+        rendered,
+        exit_code,
+    })
+}
+
+/// Builds the scenario's repository and assesses its HEAD once; every episode
+/// of the scenario rolls out the same change.
+async fn prepare(
+    spec: &suite::ScenarioSpec,
+    policy: &Policy,
+    settings: &Settings,
+    planner: EvalPlanner,
+) -> Result<ChangeContext, Error> {
+    let scratch = repo::ScratchRepo::build(&spec.name, &spec.commits)?;
+    let git = LocalGit::open(scratch.path())?;
+    let request = AssessRequest {
+        rev: "HEAD".into(),
+        base: None,
+        llm: if planner == EvalPlanner::Llm {
+            LlmMode::Auto
+        } else {
+            LlmMode::Off
+        },
+    };
+    let (change, assessment) = assess_change(&git, policy, &settings.llm, &request).await?;
+    let diff = git.diff_excerpt(&change, 32_000)?;
+    Ok(ChangeContext { assessment, diff })
+}
+
+/// A stable number for a scenario name.
+fn name_key(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn planner(
+    kind: EvalPlanner,
+    settings: &Settings,
+    policy: &Policy,
+    change: &ChangeContext,
+    seed: u64,
+) -> Result<Box<dyn Planner>, Error> {
+    Ok(match kind {
+        EvalPlanner::Playbook => {
+            Box::new(PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes))
+        }
+        EvalPlanner::Chaos => Box::new(ChaosPlanner::new(seed)),
+        EvalPlanner::Llm => {
+            let client = LlmClient::new(&settings.llm).map_err(|e| Error::Usage(e.to_string()))?;
+            let a = &change.assessment;
+            let opening = serde_json::json!({
+                "task": "Roll this change out to production safely.",
+                "service": "eval",
+                "rev": a.rev,
+                "subject": a.commit.subject,
+                "risk_score": a.risk_score,
+                "level": a.level,
+                "requires_approval": a.requires_approval,
+            })
+            .to_string();
+            Box::new(LlmPlanner::new(client, &opening))
+        }
+    })
+}

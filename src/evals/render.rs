@@ -1,0 +1,177 @@
+//! Text and markdown reports: one row per scenario, then the totals and the
+//! threshold verdict, so the figure that failed is next to the reason.
+
+use std::fmt::Write;
+
+use super::score::{Report, ScenarioReport};
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn outcomes(s: &ScenarioReport) -> String {
+    s.outcomes
+        .iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn vetoes(map: &std::collections::BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "-".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k}:{v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn correct(s: &ScenarioReport) -> String {
+    s.outcome_correct
+        .map_or_else(|| "-".into(), |c| format!("{c}/{}", s.episodes))
+}
+
+fn asked(s: &ScenarioReport) -> String {
+    let want = s
+        .expect_approval_asked
+        .map_or("-", |b| if b { "yes" } else { "no" });
+    format!("{}/{} (want {want})", s.approval_asked, s.episodes)
+}
+
+/// The plain-text report.
+pub fn text(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "eval suite {} ({}), planner {:?}",
+        r.suite, r.path, r.planner
+    );
+    let _ = writeln!(
+        o,
+        "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8}  vetoes",
+        "scenario",
+        "sim",
+        "approver",
+        "expect",
+        "eps",
+        "outcomes",
+        "correct",
+        "approval asked",
+        "unsafe",
+        "bad req",
+        "decide s"
+    );
+    for s in &r.scenarios {
+        let _ = writeln!(
+            o,
+            "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8.0}  {}",
+            s.name,
+            s.sim,
+            format!("{:?}", s.approver).to_lowercase(),
+            s.expect.as_str(),
+            s.episodes,
+            outcomes(s),
+            correct(s),
+            asked(s),
+            s.unsafe_actions,
+            s.bad_requests_max,
+            s.mean_seconds_to_decision,
+            vetoes(&s.vetoes_by_rule)
+        );
+        for m in s.misses.iter().chain(&s.unsafe_examples) {
+            let _ = writeln!(o, "    ! {m}");
+        }
+    }
+    let _ = writeln!(o);
+    summary_lines(r, &mut o, "");
+    o
+}
+
+fn summary_lines(r: &Report, o: &mut String, bullet: &str) {
+    let _ = writeln!(
+        o,
+        "{bullet}episodes: {} in {:.2} s",
+        r.episodes, r.wall_seconds
+    );
+    let _ = writeln!(o, "{bullet}outcome accuracy: {}", pct(r.outcome_accuracy));
+    let _ = writeln!(
+        o,
+        "{bullet}approval precision / recall: {} / {}",
+        pct(r.approval_precision),
+        pct(r.approval_recall)
+    );
+    let _ = writeln!(o, "{bullet}unsafe actions executed: {}", r.unsafe_actions);
+    let _ = writeln!(
+        o,
+        "{bullet}false rollbacks (healthy canary rolled back): {}",
+        r.false_rollbacks
+    );
+    let _ = writeln!(
+        o,
+        "{bullet}bad requests served: {} total, {} episodes over their scenario's limit",
+        r.bad_requests_total, r.bad_request_breaches
+    );
+    let _ = writeln!(o, "{bullet}vetoes by rule: {}", vetoes(&r.vetoes_by_rule));
+    let _ = writeln!(o, "{bullet}model turns: {}, tokens: {}", r.turns, r.tokens);
+    if let Some(c) = r.cost_estimate {
+        let _ = writeln!(o, "{bullet}cost estimate: {c:.4}");
+    }
+    if r.failures.is_empty() {
+        let _ = writeln!(o, "{bullet}result: PASS (all thresholds hold)");
+    } else {
+        let _ = writeln!(o, "{bullet}result: FAIL");
+        for f in &r.failures {
+            let _ = writeln!(o, "{bullet}  threshold failed: {f}");
+        }
+    }
+}
+
+/// The markdown report (the same content as the text one).
+pub fn markdown(r: &Report) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Eval: {} (planner {:?})\n", r.suite, r.planner);
+    let _ = writeln!(
+        o,
+        "| scenario | sim | approver | risk | expect | episodes | outcomes | correct | approval asked | unsafe | max bad req | mean s to decide | vetoes |"
+    );
+    let _ = writeln!(
+        o,
+        "|---|---|---|---|---|---:|---|---:|---|---:|---:|---:|---|"
+    );
+    for s in &r.scenarios {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            s.name,
+            s.sim,
+            format!("{:?}", s.approver).to_lowercase(),
+            s.risk_level,
+            s.expect.as_str(),
+            s.episodes,
+            outcomes(s),
+            correct(s),
+            asked(s),
+            s.unsafe_actions,
+            s.bad_requests_max,
+            s.mean_seconds_to_decision,
+            vetoes(&s.vetoes_by_rule)
+        );
+    }
+    let misses: Vec<String> = r
+        .scenarios
+        .iter()
+        .flat_map(|s| {
+            s.misses
+                .iter()
+                .chain(&s.unsafe_examples)
+                .map(move |m| format!("- `{}` {m}", s.name))
+        })
+        .collect();
+    if !misses.is_empty() {
+        let _ = writeln!(o, "\n## Misses\n\n{}", misses.join("\n"));
+    }
+    let _ = writeln!(o, "\n## Summary\n");
+    summary_lines(r, &mut o, "- ");
+    o
+}
