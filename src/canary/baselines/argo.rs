@@ -10,7 +10,7 @@
 //! the run succeeds after 8 measurements (40 min) that did not fail it, which
 //! is when the rollout promotes.
 
-use super::{check, verdict, Interval, IntervalClock};
+use super::{check, verdict, Interval, IntervalClock, Seen};
 use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind};
 
 /// Settings for [`ArgoJudge`]; the default is the documentation example's.
@@ -56,8 +56,8 @@ pub struct ArgoJudge {
     measurements: u32,
     failed: u32,
     consecutive_errors: u32,
-    canary_requests: u64,
-    baseline_requests: u64,
+    /// Requests seen per version, for every verdict's numbers.
+    seen: Seen,
 }
 
 impl Default for ArgoJudge {
@@ -75,8 +75,7 @@ impl ArgoJudge {
             measurements: 0,
             failed: 0,
             consecutive_errors: 0,
-            canary_requests: 0,
-            baseline_requests: 0,
+            seen: Seen::default(),
         }
     }
 
@@ -133,8 +132,8 @@ impl ArgoJudge {
             kind,
             summary,
             vec![check],
-            self.canary_requests,
-            self.baseline_requests,
+            self.seen.canary,
+            self.seen.baseline,
         )
     }
 }
@@ -142,18 +141,11 @@ impl ArgoJudge {
 impl Judge for ArgoJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
         self.interval.absorb(window);
-        self.canary_requests += window.canary.as_ref().map_or(0, |c| c.requests);
-        self.baseline_requests += window.stable.as_ref().map_or(0, |c| c.requests);
+        self.seen.absorb(window);
         if self.clock.closes(window) {
             return self.decide();
         }
-        verdict(
-            VerdictKind::Inconclusive,
-            "between measurements".into(),
-            vec![],
-            self.canary_requests,
-            self.baseline_requests,
-        )
+        self.seen.waiting("between measurements")
     }
 
     fn reset(&mut self) {

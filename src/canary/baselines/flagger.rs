@@ -13,7 +13,7 @@
 //! the 10th success, which favours Flagger by one interval.) The simulated
 //! traffic keeps the canary share fixed, so the weight only counts progress.
 
-use super::{check, quantile, verdict, Interval, IntervalClock};
+use super::{check, quantile, verdict, Interval, IntervalClock, Seen};
 use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind};
 
 /// Settings for [`FlaggerJudge`]; the default is the tutorial's.
@@ -50,8 +50,8 @@ pub struct FlaggerJudge {
     interval: Interval,
     failed_checks: u32,
     successes: u32,
-    canary_requests: u64,
-    baseline_requests: u64,
+    /// Requests seen per version, for every verdict's numbers.
+    seen: Seen,
 }
 
 impl Default for FlaggerJudge {
@@ -68,8 +68,7 @@ impl FlaggerJudge {
             interval: Interval::default(),
             failed_checks: 0,
             successes: 0,
-            canary_requests: 0,
-            baseline_requests: 0,
+            seen: Seen::default(),
         }
     }
 
@@ -122,31 +121,18 @@ impl FlaggerJudge {
             self.successes, self.config.promote_after, self.failed_checks, self.config.threshold
         );
         self.interval = Interval::default();
-        verdict(
-            kind,
-            summary,
-            checks,
-            self.canary_requests,
-            self.baseline_requests,
-        )
+        verdict(kind, summary, checks, self.seen.canary, self.seen.baseline)
     }
 }
 
 impl Judge for FlaggerJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
         self.interval.absorb(window);
-        self.canary_requests += window.canary.as_ref().map_or(0, |c| c.requests);
-        self.baseline_requests += window.stable.as_ref().map_or(0, |c| c.requests);
+        self.seen.absorb(window);
         if self.clock.closes(window) {
             return self.decide();
         }
-        verdict(
-            VerdictKind::Inconclusive,
-            "between intervals".into(),
-            vec![],
-            self.canary_requests,
-            self.baseline_requests,
-        )
+        self.seen.waiting("between intervals")
     }
 
     fn reset(&mut self) {

@@ -18,7 +18,7 @@
 //! end of the lifetime (60 min) the canary promotes if the last score reaches
 //! the pass threshold (95) and fails otherwise.
 
-use super::{check, verdict, Interval, IntervalClock};
+use super::{check, verdict, Interval, IntervalClock, Seen};
 use crate::canary::mw::{group, mann_whitney};
 use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
 
@@ -94,8 +94,8 @@ pub struct KayentaJudge {
     canary: Series,
     baseline: Series,
     judgements: u32,
-    canary_requests: u64,
-    baseline_requests: u64,
+    /// Requests seen per version, for every verdict's numbers.
+    seen: Seen,
 }
 
 impl Default for KayentaJudge {
@@ -114,8 +114,7 @@ impl KayentaJudge {
             canary: Series::default(),
             baseline: Series::default(),
             judgements: 0,
-            canary_requests: 0,
-            baseline_requests: 0,
+            seen: Seen::default(),
         }
     }
 
@@ -155,8 +154,8 @@ impl KayentaJudge {
             kind,
             format!("judgement {}: score {score:.0}", self.judgements),
             checks,
-            self.canary_requests,
-            self.baseline_requests,
+            self.seen.canary,
+            self.seen.baseline,
         )
     }
 
@@ -215,8 +214,7 @@ fn median(v: &[f64]) -> Option<f64> {
 impl Judge for KayentaJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
         self.minute.absorb(window);
-        self.canary_requests += window.canary.as_ref().map_or(0, |c| c.requests);
-        self.baseline_requests += window.stable.as_ref().map_or(0, |c| c.requests);
+        self.seen.absorb(window);
         if self.minute_clock.closes(window) {
             let minute = std::mem::take(&mut self.minute);
             self.canary.push(minute.canary.as_ref());
@@ -225,13 +223,7 @@ impl Judge for KayentaJudge {
         if self.judge_clock.closes(window) {
             return self.judge();
         }
-        verdict(
-            VerdictKind::Inconclusive,
-            "between judgements".into(),
-            vec![],
-            self.canary_requests,
-            self.baseline_requests,
-        )
+        self.seen.waiting("between judgements")
     }
 
     fn reset(&mut self) {

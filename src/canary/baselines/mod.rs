@@ -60,6 +60,31 @@ impl IntervalClock {
     }
 }
 
+/// Requests seen per version since the judge started.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Seen {
+    pub canary: u64,
+    pub baseline: u64,
+}
+
+impl Seen {
+    pub(crate) fn absorb(&mut self, window: &MetricsWindow) {
+        self.canary += window.canary.as_ref().map_or(0, |c| c.requests);
+        self.baseline += window.stable.as_ref().map_or(0, |s| s.requests);
+    }
+
+    /// The verdict between two decision points: keep going.
+    pub(crate) fn waiting(&self, what: &str) -> Verdict {
+        verdict(
+            VerdictKind::Inconclusive,
+            what.to_string(),
+            vec![],
+            self.canary,
+            self.baseline,
+        )
+    }
+}
+
 /// Both versions' samples over one interval; `None` = no window of the
 /// interval carried metrics for that version (a range query would return
 /// nothing, while a few missing scrapes inside the range still give a value).
