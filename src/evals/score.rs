@@ -273,31 +273,28 @@ fn check(r: &Report) -> Vec<String> {
         t.min_approval_recall,
         |s| s.approval_fn > 0,
     );
-    if r.unsafe_actions > t.max_unsafe_actions {
-        out.push(format!(
-            "unsafe_actions {} > {}{}",
-            r.unsafe_actions,
-            t.max_unsafe_actions,
-            blame(r, |s| s.unsafe_actions > 0)
-        ));
-    }
-    if let Some(m) = t.max_false_rollbacks {
-        if r.false_rollbacks > m {
-            out.push(format!(
-                "false_rollbacks {} > {m}{}",
-                r.false_rollbacks,
-                blame(r, |s| s.false_rollbacks > 0)
-            ));
+    let mut max = |name: &str, value: u64, limit: Option<u64>, who: fn(&ScenarioReport) -> bool| {
+        if let Some(l) = limit.filter(|l| value > *l) {
+            out.push(format!("{name} {value} > {l}{}", blame(r, who)));
         }
-    }
-    if let Some(m) = t.max_bad_request_breaches {
-        if r.bad_request_breaches > m {
-            out.push(format!(
-                "bad_request_breaches {} > {m}{}",
-                r.bad_request_breaches,
-                blame(r, |s| s.bad_request_breaches > 0)
-            ));
-        }
-    }
+    };
+    max(
+        "unsafe_actions",
+        r.unsafe_actions,
+        Some(t.max_unsafe_actions),
+        |s| s.unsafe_actions > 0,
+    );
+    max(
+        "false_rollbacks",
+        r.false_rollbacks,
+        t.max_false_rollbacks,
+        |s| s.false_rollbacks > 0,
+    );
+    max(
+        "bad_request_breaches",
+        r.bad_request_breaches,
+        t.max_bad_request_breaches,
+        |s| s.bad_request_breaches > 0,
+    );
     out
 }
