@@ -13,7 +13,7 @@
 /// Mixture components for "the canary is worse": multiples of the bad ratio and weights.
 /// Most weight sits on the ratio that must be caught; larger ratios are caught
 /// fast anyway.
-const FAIL_MIXTURE: [(f64, f64); 3] = [(1.0, 0.8), (2.0, 0.15), (4.0, 0.05)];
+const FAIL_MIXTURE: [(f64, f64); 3] = [(1.0, 0.96), (2.0, 0.03), (4.0, 0.01)];
 /// Closed blocks kept for the dispersion estimate.
 const MAX_BLOCKS: usize = 500;
 
@@ -41,6 +41,12 @@ pub struct RatioTest {
     block: [u64; 4],
     /// Closed blocks, for the overdispersion estimate.
     blocks: Vec<[u64; 4]>,
+    /// Variance of each version's per-block log event rate, learned before the
+    /// canary started (see [`rate_noise_variance`]); 0 when none was measured.
+    noise_var: f64,
+    /// Block length the noise was measured on, and seconds of data added.
+    block_seconds: f64,
+    seconds: f64,
 }
 
 impl RatioTest {
@@ -59,7 +65,21 @@ impl RatioTest {
             step_canary_events: 0,
             block: [0; 4],
             blocks: Vec::new(),
+            noise_var: 0.0,
+            block_seconds: 60.0,
+            seconds: 0.0,
         }
+    }
+
+    /// Sets the per-block rate noise measured on the baseline's history.
+    pub fn set_noise(&mut self, noise_var: f64, block_seconds: f64) {
+        self.noise_var = noise_var.max(0.0);
+        self.block_seconds = block_seconds.max(1.0);
+    }
+
+    /// Counts `seconds` of data (the length of the window just added).
+    pub fn elapse(&mut self, seconds: f64) {
+        self.seconds += seconds.max(0.0);
     }
 
     /// Passes against "at least `null` times worse" instead of the bad ratio.
@@ -138,7 +158,39 @@ impl RatioTest {
     /// excess is clear (above two standard errors), so clean data keeps full power.
     /// With φ > 1 the guarantee is asymptotic, not exact: the noisy-A/A benchmark
     /// measures it.
+    ///
+    /// The in-run estimate needs several blocks; until then the noise measured
+    /// on the baseline's history sets a floor (`prior_dispersion`), so the
+    /// first minutes of a noisy service are not read as signal.
     pub fn dispersion(&self) -> f64 {
+        self.observed_dispersion().max(self.prior_dispersion())
+    }
+
+    /// φ implied by the history's rate noise at this canary's traffic share and
+    /// event volume: per block, the canary's share of events varies by
+    /// θ(1−θ)·e·(σ²_canary + σ²_baseline) beyond the binomial θ(1−θ)·e.
+    pub fn prior_dispersion(&self) -> f64 {
+        let (n_c, n_s) = (self.canary_n as f64, self.baseline_n as f64);
+        if self.noise_var <= 0.0 || self.seconds <= 0.0 || n_c + n_s == 0.0 {
+            return 1.0;
+        }
+        let theta = n_c * self.tolerated / (n_c * self.tolerated + n_s);
+        // Blocks with more events carry more weight in the evidence and more
+        // noise, so the effective per-block volume is Σe²/Σe, not the mean.
+        let (sum, sum_sq) = self.blocks.iter().fold((0.0, 0.0), |(s, q), b| {
+            let e = (b[2] + b[3]) as f64;
+            (s + e, q + e * e)
+        });
+        let per_block = if sum > 0.0 {
+            sum_sq / sum
+        } else {
+            let events = (self.canary_events + self.baseline_events) as f64;
+            events * self.block_seconds / self.seconds.max(self.block_seconds)
+        };
+        (1.0 + 2.0 * self.noise_var * per_block * theta * (1.0 - theta)).min(20.0)
+    }
+
+    fn observed_dispersion(&self) -> f64 {
         let b = self.blocks.len();
         if b < 5 {
             return 1.0;
@@ -174,6 +226,55 @@ impl RatioTest {
         (self.canary_n > 0 && self.baseline_n > 0 && b > 0.0).then(|| c / b)
     }
 }
+
+/// Variance of a version's per-block log event rate beyond Poisson noise, from
+/// its history as `(requests, events)` per block (e.g. the stable version's
+/// last hour, minute by minute). 0 unless the excess is clear.
+///
+/// Per block, E[(k − p̂n)² / p̂n] = 1 + p̂n·σ² when the rate carries a mean-one
+/// factor of variance σ². The median of the standardised squares (÷ 0.455, the
+/// median of χ²₁) keeps one odd minute from dominating; traffic swings are
+/// absorbed by `n`.
+pub fn rate_noise_variance(blocks: &[(u64, u64)]) -> f64 {
+    let usable: Vec<(f64, f64)> = blocks
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|&(n, k)| (n as f64, k as f64))
+        .collect();
+    if usable.len() < 10 {
+        return 0.0;
+    }
+    // The pooled rate: common blips raise it, so they read as noise too. They
+    // cancel in the ratio test on their own, but they multiply whatever
+    // per-version noise the minute carries, so tempering for them is right.
+    let (n_sum, k_sum) = usable.iter().fold((0.0, 0.0), |(a, b), (n, k)| (a + n, b + k));
+    let p = k_sum / n_sum;
+    if p <= 0.0 {
+        return 0.0;
+    }
+    let phi = median(
+        usable
+            .iter()
+            .map(|(n, k)| (k - p * n).powi(2) / (p * n))
+            .collect(),
+    ) / MEDIAN_CHI2_1;
+    // Asymptotic standard error of that median-based estimate: 2.33/√B
+    // (the mean-based Pearson estimate's is √(2/B)).
+    let se = 2.33 / (usable.len() as f64).sqrt();
+    if phi - 2.0 * se <= 1.0 {
+        return 0.0;
+    }
+    let expected = p * usable.iter().map(|(n, _)| n).sum::<f64>() / usable.len() as f64;
+    (phi - 1.0) / expected
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Median of the χ² distribution with one degree of freedom.
+const MEDIAN_CHI2_1: f64 = 0.454_936_423_119_572_7;
 
 /// Normal-mixture (mSPRT) e-value and confidence radius for a statistic that is
 /// asymptotically normal with standard error `se` (Robbins; Johari et al.).
@@ -252,5 +353,40 @@ mod tests {
         assert!(msprt(0.2, 0.02, 0.1) > msprt(0.1, 0.02, 0.1));
         assert!(msprt(0.0, 0.02, 0.1) < 1.0);
         assert!(msprt_radius(0.01, 0.1, 0.05) < msprt_radius(0.05, 0.1, 0.05));
+    }
+
+    /// Per-minute (requests, errors) with a mean-one log-normal rate factor of log-sd `sigma`.
+    fn blocks(rng: &mut SplitMix64, sigma: f64, n: usize) -> Vec<(u64, u64)> {
+        (0..n)
+            .map(|_| {
+                let requests = rng.poisson(5_400.0);
+                let factor = (sigma * rng.normal() - sigma * sigma / 2.0).exp();
+                (requests, rng.binomial(requests, 0.01 * factor))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rate_noise_is_zero_when_clean_and_near_sigma_squared_when_noisy() {
+        let mut rng = SplitMix64::new(21);
+        assert_eq!(rate_noise_variance(&blocks(&mut rng, 0.0, 60)), 0.0);
+        let noisy = rate_noise_variance(&blocks(&mut rng, 0.3, 60));
+        assert!((0.04..0.2).contains(&noisy), "σ² estimate {noisy} for 0.09");
+        // Too little history says nothing.
+        assert_eq!(rate_noise_variance(&blocks(&mut rng, 0.3, 5)), 0.0);
+    }
+
+    #[test]
+    fn measured_noise_tempers_early_evidence() {
+        let mut quiet = RatioTest::new(1.0, 2.0);
+        let mut noisy = RatioTest::new(1.0, 2.0);
+        noisy.set_noise(0.09, 60.0);
+        for t in [&mut quiet, &mut noisy] {
+            t.add(600, 12, 5_400, 54);
+            t.elapse(60.0);
+        }
+        assert!(noisy.prior_dispersion() > 1.5, "{}", noisy.prior_dispersion());
+        assert_eq!(quiet.prior_dispersion(), 1.0);
+        assert!(noisy.fail_evalue() < quiet.fail_evalue());
     }
 }

@@ -103,4 +103,14 @@ pub trait Judge: Send {
     }
     /// Forgets all evidence (a new canary).
     fn reset(&mut self);
+    /// Seconds of baseline history before the canary that `calibrate` wants (0: none).
+    fn history_seconds(&self) -> f64 {
+        0.0
+    }
+    /// Learns the service's noise from the baseline's recent history (windows
+    /// before the canary started, stable only) and says what it learned.
+    /// Judges without a noise model ignore it.
+    fn calibrate(&mut self, _baseline_history: &[MetricsWindow]) -> String {
+        "this judge has no noise model".into()
+    }
 }

@@ -18,7 +18,7 @@
 //! Improvements never fail (all tests are one-sided). Missing metrics give
 //! NoData and never a Pass; evidence already gathered still counts.
 
-use super::evalue::{msprt, msprt_radius, RatioTest};
+use super::evalue::{msprt, msprt_radius, rate_noise_variance, RatioTest};
 use super::histogram::LatencyHistogram;
 use super::mw::mann_whitney;
 use super::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
@@ -51,6 +51,9 @@ pub struct SequentialConfig {
     pub min_baseline_samples: u64,
     /// Treat a canary without latency samples as missing data (never Pass).
     pub require_latency: bool,
+    /// Minutes of the baseline's history, before the canary starts, from which
+    /// the judge learns how noisy the service's error rate is (0: none).
+    pub history_minutes: u32,
 }
 
 impl Default for SequentialConfig {
@@ -68,13 +71,14 @@ impl Default for SequentialConfig {
             min_canary_requests: 100,
             min_baseline_samples: 200,
             require_latency: true,
+            history_minutes: 60,
         }
     }
 }
 
 /// Shares of α: errors, latency distribution, latency tail. Latency effects are
 /// seen in thousands of samples per minute, so errors get most of the budget.
-const ALPHA_SPLIT: [f64; 3] = [0.8, 0.1, 0.1];
+const ALPHA_SPLIT: [f64; 3] = [0.95, 0.025, 0.025];
 
 /// Length of the blocks over which overdispersion is estimated.
 const BLOCK_SECONDS: f64 = 60.0;
@@ -93,6 +97,8 @@ pub struct SequentialJudge {
     windows: u64,
     /// Start of the open one-minute block (for the overdispersion estimate).
     block_start: Option<f64>,
+    /// Per-block rate noise learned by `calibrate` (kept across `reset`).
+    noise_var: f64,
 }
 
 impl Default for SequentialJudge {
@@ -114,7 +120,13 @@ impl SequentialJudge {
             missing_windows: 0,
             windows: 0,
             block_start: None,
+            noise_var: 0.0,
         }
+    }
+
+    fn set_noise(&mut self, noise_var: f64) {
+        self.noise_var = noise_var;
+        self.errors.set_noise(noise_var, BLOCK_SECONDS);
     }
 
     fn add(&mut self, canary: &VersionSample, baseline: &VersionSample) {
@@ -163,7 +175,7 @@ impl SequentialJudge {
             baseline: rate(t.baseline_events, t.baseline_n),
             statistic: Some(e_fail),
             detail: format!(
-                "canary {} of {} vs baseline {} of {} (ratio {}), e-value {:.3} (fail at {:.0}), pass evidence {:.2} (at {:.0})",
+                "canary {} of {} vs baseline {} of {} (ratio {}), e-value {:.3} (fail at {:.0}), pass evidence {:.2} (at {:.0}), noise φ {:.2}",
                 t.canary_events,
                 t.canary_n,
                 t.baseline_events,
@@ -172,7 +184,8 @@ impl SequentialJudge {
                 e_fail,
                 1.0 / alpha,
                 t.pass_evalue(),
-                1.0 / c.beta
+                1.0 / c.beta,
+                t.dispersion()
             ),
         }
     }
@@ -313,6 +326,24 @@ impl SequentialJudge {
     }
 }
 
+/// The baseline's `(requests, errors)` per `BLOCK_SECONDS` block of its
+/// history; windows without baseline metrics are skipped.
+fn baseline_blocks(history: &[MetricsWindow]) -> Vec<(u64, u64)> {
+    let mut blocks = Vec::new();
+    let (mut start, mut n, mut k) = (None, 0, 0);
+    for w in history {
+        let Some(s) = &w.stable else { continue };
+        let from = *start.get_or_insert(w.start);
+        n += s.requests;
+        k += s.errors;
+        if w.end - from >= BLOCK_SECONDS {
+            blocks.push((n, k));
+            (start, n, k) = (None, 0, 0);
+        }
+    }
+    blocks
+}
+
 fn no_data(metric: &str, detail: &str) -> MetricCheck {
     MetricCheck {
         metric: metric.into(),
@@ -328,14 +359,10 @@ impl Judge for SequentialJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
         self.windows += 1;
         let start = *self.block_start.get_or_insert(window.start);
-        if window.end - start >= BLOCK_SECONDS {
-            self.errors.close_block();
-            self.tail.close_block();
-            self.block_start = Some(window.end);
-        }
         match (&window.canary, &window.stable) {
             (Some(c), Some(s)) => {
                 self.missing_now = false;
+                self.errors.elapse(window.end - window.start);
                 self.add(c, s);
             }
             _ => {
@@ -343,7 +370,34 @@ impl Judge for SequentialJudge {
                 self.missing_windows += 1;
             }
         }
+        // The window belongs to the block it ends in; blocks close after it.
+        if window.end - start >= BLOCK_SECONDS {
+            self.errors.close_block();
+            self.tail.close_block();
+            self.block_start = Some(window.end);
+        }
         self.verdict()
+    }
+
+    fn history_seconds(&self) -> f64 {
+        f64::from(self.config.history_minutes) * 60.0
+    }
+
+    fn calibrate(&mut self, baseline_history: &[MetricsWindow]) -> String {
+        let blocks = baseline_blocks(baseline_history);
+        self.set_noise(rate_noise_variance(&blocks));
+        if self.noise_var > 0.0 {
+            format!(
+                "baseline error rate is noisy over {} one-minute blocks (log-rate variance {:.3}): error evidence is tempered until the canary's own blocks say otherwise",
+                blocks.len(),
+                self.noise_var
+            )
+        } else {
+            format!(
+                "baseline error rate shows no excess noise over {} one-minute blocks: full-strength error test",
+                blocks.len()
+            )
+        }
     }
 
     fn new_step(&mut self) {
@@ -351,8 +405,11 @@ impl Judge for SequentialJudge {
         self.tail.restart_step();
     }
 
+    /// Forgets the canary's evidence but keeps what was learned about the service.
     fn reset(&mut self) {
+        let noise = self.noise_var;
         *self = Self::new(self.config);
+        self.set_noise(noise);
     }
 }
 

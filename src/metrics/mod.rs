@@ -20,4 +20,22 @@ pub enum MetricsError {
 pub trait MetricsSource: Send + Sync {
     /// Metrics for both versions over `[from, to)`, in seconds on the rollout clock.
     async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError>;
+
+    /// Consecutive windows of `step` seconds over `[from, to)`: the baseline's
+    /// recent history for the judge's noise model. Backends with range queries
+    /// may answer in one request; this default asks window by window.
+    async fn history(
+        &self,
+        from: f64,
+        to: f64,
+        step: f64,
+    ) -> Result<Vec<MetricsWindow>, MetricsError> {
+        let mut windows = Vec::new();
+        let mut t = from;
+        while step > 0.0 && t + step <= to + 1e-9 {
+            windows.push(self.window(t, t + step).await?);
+            t += step;
+        }
+        Ok(windows)
+    }
 }

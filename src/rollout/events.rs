@@ -23,6 +23,11 @@ pub enum Event {
     Assessed {
         risk: RiskSnapshot,
     },
+    /// What the judge learned from the baseline's history before the canary.
+    Calibrated {
+        windows: usize,
+        detail: String,
+    },
     PlannerTurn {
         turn: u32,
         calls: usize,

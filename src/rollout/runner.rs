@@ -63,6 +63,7 @@ pub async fn run(
         planner: planner.name(),
     });
     runner.emit(Event::Assessed { risk: risk.clone() });
+    runner.calibrate_judge().await;
     runner.state.phase = if risk.requires_approval {
         Phase::AwaitingApproval
     } else {
@@ -94,6 +95,28 @@ impl Runner<'_> {
 
     fn now(&self) -> f64 {
         self.backends.clock.now()
+    }
+
+    /// Lets the judge learn the service's noise from the baseline's recent
+    /// history before the canary gets traffic. Without history the judge keeps
+    /// its full-strength error test: it may fail sooner, never pass sooner.
+    async fn calibrate_judge(&mut self) {
+        let span = self.judge.history_seconds();
+        if span <= 0.0 {
+            return;
+        }
+        let now = self.now();
+        let event = match self.backends.metrics.history(now - span, now, 60.0).await {
+            Ok(history) => Event::Calibrated {
+                windows: history.len(),
+                detail: self.judge.calibrate(&history),
+            },
+            Err(e) => Event::Calibrated {
+                windows: 0,
+                detail: format!("baseline history unavailable ({e}): no noise model"),
+            },
+        };
+        self.emit(event);
     }
 
     async fn drive(&mut self, planner: &mut dyn Planner) {

@@ -28,6 +28,14 @@ pub const BUCKET_SECS: f64 = 10.0;
 
 /// Stream tag for latency draws, kept apart from bucket indices.
 const LATENCY_STREAM: u64 = 0x4C41_5445_4E43_5900;
+/// Stream tags for the noisy scenario's per-minute factors and blips.
+const NOISE_STREAM: u64 = 0x4E4F_4953_4500_0000;
+const BLIP_STREAM: u64 = 0x424C_4950_0000_0000;
+/// Noisy scenario: log-sd of the per-minute factor, blip length, factor and period.
+const NOISE_SIGMA: f64 = 0.3;
+const BLIP_SECS: f64 = 30.0;
+const BLIP_FACTOR: f64 = 5.0;
+const BLIP_PERIOD_SECS: f64 = 600.0;
 
 /// One of the two versions the world serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +198,31 @@ impl Drawer<'_> {
 
     /// `version`'s error probability at time `t`.
     fn error_rate(&self, version: Version, t: f64) -> f64 {
+        let base = self.base_error_rate(version, t);
+        if self.config.scenario.is_noisy() {
+            (base * self.noise(version, t)).min(1.0)
+        } else {
+            base
+        }
+    }
+
+    /// The noisy scenario's multiplier: a mean-one log-normal factor per
+    /// (minute, version) and a blip shared by both versions, each from its own
+    /// stream keyed by time so any window sees the same noise.
+    fn noise(&self, version: Version, t: f64) -> f64 {
+        let since = t - self.start;
+        let minute = (since / 60.0).floor() as i64 as u64;
+        let mut rng = SplitMix64::from_key(self.config.seed, &[NOISE_STREAM, minute, version.tag()]);
+        let factor = (NOISE_SIGMA * rng.normal() - NOISE_SIGMA * NOISE_SIGMA / 2.0).exp();
+        let period = (since / BLIP_PERIOD_SECS).floor();
+        let mut blip_rng = SplitMix64::from_key(self.config.seed, &[BLIP_STREAM, period as i64 as u64]);
+        let blip_start = period * BLIP_PERIOD_SECS
+            + blip_rng.next_f64() * (BLIP_PERIOD_SECS - BLIP_SECS);
+        let in_blip = (blip_start..blip_start + BLIP_SECS).contains(&since);
+        factor * if in_blip { BLIP_FACTOR } else { 1.0 }
+    }
+
+    fn base_error_rate(&self, version: Version, t: f64) -> f64 {
         match version {
             Version::Stable => BASELINE_ERROR_RATE,
             Version::Canary => {

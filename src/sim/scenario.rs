@@ -41,16 +41,20 @@ pub enum Scenario {
     NoData,
     /// The canary's error rate alternates between 0.5% and 6% every 2 minutes.
     Flapping,
+    /// The canary is healthy on a noisy service: each version's error rate
+    /// wanders minute by minute (±30 %), and a 30 s blip (×5) hits both every 10 minutes.
+    NoisyHealthy,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Healthy,
         Scenario::ErrorSpike,
         Scenario::LatencyRegression,
         Scenario::SlowDegradation,
         Scenario::NoData,
         Scenario::Flapping,
+        Scenario::NoisyHealthy,
     ];
 
     /// The kebab-case name, as on the command line and in JSON.
@@ -62,6 +66,7 @@ impl Scenario {
             Scenario::SlowDegradation => "slow-degradation",
             Scenario::NoData => "no-data",
             Scenario::Flapping => "flapping",
+            Scenario::NoisyHealthy => "noisy-healthy",
         }
     }
 
@@ -76,13 +81,19 @@ impl Scenario {
             }
             Scenario::NoData => "canary is healthy but its metrics are missing",
             Scenario::Flapping => "canary error rate alternates 0.5% / 6% every 120 s",
+            Scenario::NoisyHealthy => {
+                "healthy canary on a noisy service: per-minute ±30% error-rate noise per version, 30 s ×5 blips on both"
+            }
         }
     }
 
     /// Ground truth for scoring evals: whether the new version is fit to promote.
     /// `no-data` is healthy, yet a careful loop still must not promote it blind.
     pub fn canary_is_healthy(self) -> bool {
-        matches!(self, Scenario::Healthy | Scenario::NoData)
+        matches!(
+            self,
+            Scenario::Healthy | Scenario::NoData | Scenario::NoisyHealthy
+        )
     }
 
     /// Whether the canary's metrics are missing (the window's canary is `None`).
@@ -94,7 +105,10 @@ impl Scenario {
     pub fn canary_error_rate(self, canary_secs: f64) -> f64 {
         let t = canary_secs.max(0.0);
         match self {
-            Scenario::Healthy | Scenario::LatencyRegression | Scenario::NoData => {
+            Scenario::Healthy
+            | Scenario::LatencyRegression
+            | Scenario::NoData
+            | Scenario::NoisyHealthy => {
                 BASELINE_ERROR_RATE
             }
             Scenario::ErrorSpike => SPIKE_ERROR_RATE,
@@ -110,6 +124,11 @@ impl Scenario {
                 }
             }
         }
+    }
+
+    /// Whether error rates carry per-minute noise and common blips.
+    pub fn is_noisy(self) -> bool {
+        self == Scenario::NoisyHealthy
     }
 
     /// The canary's latency relative to the baseline's (time-invariant in every scenario).

@@ -104,6 +104,10 @@ pub fn simulate_run(
         .iter()
         .map(|m| m.judge(scenario, &traffic))
         .collect();
+    let history = Traffic::baseline_history(traffic, scenario, seed, run);
+    for judge in &mut judges {
+        judge.calibrate(&history);
+    }
     let mut outcomes: Vec<Option<Outcome>> = vec![None; methods.len()];
     let (mut requests, mut errors) = (0u64, 0u64);
     for w in Traffic::new(traffic, scenario, seed, run) {

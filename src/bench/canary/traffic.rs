@@ -13,6 +13,11 @@ pub use super::scenario::{Scenario, ScenarioKind};
 use crate::canary::{MetricsWindow, VersionSample};
 use crate::sim::SplitMix64;
 
+/// Length of the baseline history the judges may calibrate on.
+const HISTORY_SECONDS: f64 = 3600.0;
+/// Separates the history's random stream from the run's.
+const HISTORY_KEY: u64 = 0x4849_5354;
+
 /// z of the standard normal's 98th percentile: the `tail-p99+30` cut.
 const Z_98: f64 = 2.053_748_910_631_823;
 
@@ -96,6 +101,35 @@ impl Traffic {
                 factors: (1.0, 1.0),
             },
         }
+    }
+
+    /// The stable version's hour before the canary started, as the judges may
+    /// read it from the metrics store: counts only, same noise process, its own
+    /// random stream (so the canary run is the same with or without it).
+    pub fn baseline_history(
+        config: TrafficConfig,
+        scenario: Scenario,
+        seed: u64,
+        run: u64,
+    ) -> Vec<MetricsWindow> {
+        let config = TrafficConfig {
+            subsample: 0,
+            horizon_s: HISTORY_SECONDS,
+            ..config
+        };
+        let mut history = Self::new(config, scenario, seed, run);
+        history.rng = SplitMix64::from_key(
+            seed,
+            &[run, scenario.key(), config.total_rps.to_bits(), HISTORY_KEY],
+        );
+        history
+            .map(|w| MetricsWindow {
+                start: w.window.start - HISTORY_SECONDS,
+                end: w.window.end - HISTORY_SECONDS,
+                stable: w.window.stable,
+                canary: None,
+            })
+            .collect()
     }
 
     /// Redraws the `noisy-aa` state at block and minute starts.

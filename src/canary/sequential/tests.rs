@@ -226,3 +226,56 @@ fn a_new_step_needs_fresh_canary_requests_before_passing() {
         "evidence of health carries over once the step has traffic"
     );
 }
+
+/// The noisy benchmark service (per-minute ±30 % error-rate noise per version,
+/// common blips): calibrated on the baseline's hour, the judge keeps its
+/// false-rollback rate near α; uncalibrated it does not (≈7 % measured), which
+/// is what makes this test able to fail.
+#[test]
+fn calibration_keeps_noisy_aa_false_rollbacks_within_the_bound() {
+    use crate::bench::canary::traffic::{Scenario, Traffic, TrafficConfig};
+    let config = TrafficConfig::new(100.0);
+    let runs = 300;
+    let false_rollbacks = |calibrated: bool| {
+        (0..runs)
+            .filter(|&run| {
+                let mut judge = SequentialJudge::default();
+                if calibrated {
+                    let history = Traffic::baseline_history(config, Scenario::NoisyAa, 5, run);
+                    assert!(judge.calibrate(&history).contains("noisy"));
+                }
+                Traffic::new(config, Scenario::NoisyAa, 5, run)
+                    .map(|w| judge.observe(&w.window).kind)
+                    .find(|k| matches!(k, VerdictKind::Pass | VerdictKind::Fail))
+                    == Some(VerdictKind::Fail)
+            })
+            .count()
+    };
+    let calibrated = false_rollbacks(true);
+    // α = 1 %: 3 expected at most; 9 or more has probability < 0.5 % under the bound.
+    assert!(calibrated <= 8, "{calibrated} of {runs} false rollbacks");
+    assert!(false_rollbacks(false) > calibrated, "calibration made no difference");
+}
+
+#[test]
+fn clean_history_leaves_the_error_test_at_full_strength() {
+    let mut rng = SplitMix64::new(9);
+    let history: Vec<MetricsWindow> = (0..60)
+        .map(|m| {
+            let n = rng.poisson(5_400.0);
+            MetricsWindow {
+                start: f64::from(m) * 60.0,
+                end: f64::from(m + 1) * 60.0,
+                stable: Some(VersionSample {
+                    requests: n,
+                    errors: rng.binomial(n, 0.01),
+                    latency_ms: Vec::new(),
+                }),
+                canary: None,
+            }
+        })
+        .collect();
+    let mut judge = SequentialJudge::default();
+    assert!(judge.calibrate(&history).contains("no excess noise"));
+    assert_eq!(judge.noise_var, 0.0);
+}
