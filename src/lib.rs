@@ -28,6 +28,7 @@ pub mod risk;
 pub mod rollout;
 pub mod settings;
 pub mod sim;
+pub mod testsvc;
 pub mod tools;
 pub mod traffic;
 

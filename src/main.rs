@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use deploy_agent::assess::{AssessRequest, LlmMode};
+use deploy_agent::commands::backends::MetricsKind;
 use deploy_agent::commands::bench;
 use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
 use deploy_agent::evals::{EvalCommand, EvalFormat, EvalPlanner};
@@ -66,6 +67,12 @@ enum Command {
         repo: PathBuf,
         #[arg(long, value_enum, default_value_t = TargetKind::Sim)]
         target: TargetKind,
+        /// Where metrics come from (default: sim for --target sim, prometheus otherwise).
+        #[arg(long, value_enum)]
+        metrics: Option<MetricsKind>,
+        /// With a real target: read live weights, print each change instead of sending it.
+        #[arg(long)]
+        dry_run: bool,
         /// The simulated world's scenario.
         #[arg(long, value_enum, default_value_t = Scenario::Healthy)]
         scenario: Scenario,
@@ -117,6 +124,24 @@ enum Command {
     Schema {
         /// Which output.
         name: String,
+    },
+    /// A small HTTP service for end-to-end tests (GET / and /metrics).
+    #[command(hide = true, disable_version_flag = true)]
+    Testsvc {
+        /// Address to listen on (port 0: any; the chosen one is printed).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// The `version` label of its metrics.
+        #[arg(long = "version", value_name = "NAME")]
+        version_name: String,
+        /// Share of requests answered 500.
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+        /// Mean latency of GET / in milliseconds.
+        #[arg(long, default_value_t = 20.0)]
+        latency_ms: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -200,6 +225,8 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             service,
             repo,
             target,
+            metrics,
+            dry_run,
             scenario,
             seed,
             planner,
@@ -213,6 +240,8 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 repo,
                 service,
                 target,
+                metrics,
+                dry_run,
                 scenario,
                 seed,
                 planner,
@@ -279,6 +308,25 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
         }
         Command::Schema { name } => {
             print!("{}", deploy_agent::output_schema(&name)?);
+            Ok(exit::OK)
+        }
+        Command::Testsvc {
+            listen,
+            version_name,
+            error_rate,
+            latency_ms,
+            seed,
+        } => {
+            let config = deploy_agent::testsvc::TestServiceConfig {
+                listen,
+                version: version_name,
+                error_rate,
+                latency_ms,
+                seed,
+            };
+            deploy_agent::testsvc::serve(config)
+                .await
+                .map_err(|e| deploy_agent::Error::Usage(e.to_string()))?;
             Ok(exit::OK)
         }
     }

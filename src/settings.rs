@@ -2,13 +2,17 @@
 //!
 //! Two stages: the raw layers (config crate) are read once and validated into
 //! [`Settings`], which the rest of the crate receives explicitly. Secrets never
-//! come from the file: the API key is read from `OPENAI_API_KEY` only.
+//! come from the file: the API key is read from `OPENAI_API_KEY` only, the
+//! Prometheus bearer token from `PROMETHEUS_BEARER_TOKEN` only.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::metrics::prometheus::PrometheusConfig;
 use crate::policy::{Policy, PolicyError};
+use crate::traffic::haproxy::HaproxyConfig;
 
 /// The default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "deploy-agent.toml";
@@ -34,12 +38,25 @@ impl LlmSettings {
     }
 }
 
+/// The real backends of one service (`[services.NAME.haproxy]`,
+/// `[services.NAME.prometheus]`); each is needed only by the target that uses it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub haproxy: Option<HaproxyConfig>,
+    pub prometheus: Option<PrometheusConfig>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Where the policy came from (`None`: the embedded default).
     pub policy_path: Option<PathBuf>,
     pub llm: LlmSettings,
+    /// By service name.
+    pub services: BTreeMap<String, ServiceSettings>,
+    /// From `PROMETHEUS_BEARER_TOKEN` only.
+    pub prometheus_token: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +65,8 @@ struct RawSettings {
     policy: Option<PathBuf>,
     #[serde(default)]
     llm: RawLlm,
+    #[serde(default)]
+    services: BTreeMap<String, ServiceSettings>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -76,6 +95,7 @@ pub enum SettingsError {
 pub struct Env {
     pub openai_api_key: Option<String>,
     pub openai_base_url: Option<String>,
+    pub prometheus_bearer_token: Option<String>,
 }
 
 impl Env {
@@ -84,6 +104,7 @@ impl Env {
         Self {
             openai_api_key: get("OPENAI_API_KEY"),
             openai_base_url: get("OPENAI_BASE_URL"),
+            prometheus_bearer_token: get("PROMETHEUS_BEARER_TOKEN"),
         }
     }
 }
@@ -127,7 +148,12 @@ impl Settings {
                 "llm.max_retries must be at most 10".into(),
             ));
         }
+        for (name, service) in &raw.services {
+            validate_service(name, service)?;
+        }
         Ok(Settings {
+            services: raw.services,
+            prometheus_token: env.prometheus_bearer_token.clone(),
             policy_path: raw.policy,
             llm: LlmSettings {
                 base_url: raw.llm.base_url.or_else(|| env.openai_base_url.clone()),
@@ -149,10 +175,78 @@ impl Settings {
     }
 }
 
+fn validate_service(name: &str, service: &ServiceSettings) -> Result<(), SettingsError> {
+    let invalid = |e: String| SettingsError::Invalid(format!("services.{name}.{e}"));
+    if let Some(h) = &service.haproxy {
+        h.validate().map_err(invalid)?;
+    }
+    if let Some(p) = &service.prometheus {
+        p.validate().map_err(invalid)?;
+    }
+    Ok(())
+}
+
 fn explain(e: config::ConfigError) -> String {
     let s = e.to_string();
     if s.contains("api_key") {
         return "secrets are read only from the environment: remove api_key from the file and set OPENAI_API_KEY".into();
     }
+    if s.contains("`token`") || s.contains("`bearer_token`") {
+        return "secrets are read only from the environment: remove the token from the file and set PROMETHEUS_BEARER_TOKEN".into();
+    }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deploy-agent.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = Env {
+            prometheus_bearer_token: Some("t0k".into()),
+            ..Env::default()
+        };
+        Settings::load(Some(&path), &env)
+    }
+
+    #[test]
+    fn services_read_their_backends_with_defaults() {
+        let s = load(
+            r#"
+[services.checkout.haproxy]
+socket = "127.0.0.1:9999"
+backend = "be_checkout"
+
+[services.checkout.prometheus]
+url = "http://prom:9090"
+preset = "istio"
+canary_version = "v2"
+"#,
+        )
+        .unwrap();
+        let svc = &s.services["checkout"];
+        let h = svc.haproxy.as_ref().unwrap();
+        assert_eq!(
+            (h.backend.as_str(), h.canary_server.as_str()),
+            ("be_checkout", "canary")
+        );
+        let p = svc.prometheus.as_ref().unwrap();
+        assert_eq!(p.preset, crate::metrics::prometheus::Preset::Istio);
+        assert_eq!(
+            (p.stable_version.as_str(), p.max_latency_samples),
+            ("stable", 2_000)
+        );
+        assert_eq!(s.prometheus_token.as_deref(), Some("t0k"));
+    }
+
+    #[test]
+    fn bad_backends_and_secrets_in_the_file_are_refused() {
+        let err = load("[services.a.haproxy]\ncanary_server = \"stable\"\n").unwrap_err();
+        assert!(err.to_string().contains("services.a.haproxy"), "{err}");
+        let err = load("[services.a.prometheus]\ntoken = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("PROMETHEUS_BEARER_TOKEN"), "{err}");
+    }
 }

@@ -2,5 +2,6 @@
 //! They wire settings, policy and backends together; the logic lives elsewhere.
 
 pub mod assess;
+pub mod backends;
 pub mod bench;
 pub mod rollout;

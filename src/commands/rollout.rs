@@ -8,6 +8,7 @@ use crate::approval::{Approver, FixedApprover, TerminalApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
+use crate::commands::backends::{self, MetricsKind};
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
 use crate::llm::LlmClient;
@@ -41,6 +42,8 @@ pub enum PlannerKind {
 pub enum TargetKind {
     /// The simulated world (no cluster needed).
     Sim,
+    /// HAProxy's runtime API (`[services.NAME.haproxy]`), judged on Prometheus.
+    Haproxy,
 }
 
 /// Output formats of `rollout`.
@@ -59,6 +62,10 @@ pub struct RolloutCommand {
     pub repo: PathBuf,
     pub service: String,
     pub target: TargetKind,
+    /// Default: `sim` for the simulated target, `prometheus` for real ones.
+    pub metrics: Option<MetricsKind>,
+    /// Real targets only: read live weights, print every change instead of sending it.
+    pub dry_run: bool,
     pub scenario: Scenario,
     pub seed: u64,
     pub planner: PlannerKind,
@@ -113,12 +120,7 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         } else {
             0.0
         });
-    let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
-    let (backends, _world) = Backends::simulated(
-        SimConfig::new(cmd.scenario, cmd.seed),
-        clock,
-        approver(cmd, interactive),
-    );
+    let (backends, target) = build_backends(cmd, &settings, pace, approver(cmd, interactive))?;
     let spec = RolloutSpec {
         id: format!(
             "{}-{}-{}",
@@ -128,7 +130,7 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         ),
         service: cmd.service.clone(),
         rev: assessment.rev.clone(),
-        target: format!("sim:{}", cmd.scenario.as_str()),
+        target,
     };
     let context = ChangeContext { assessment, diff };
     let mut planner: Box<dyn Planner> = match cmd.planner {
@@ -170,6 +172,38 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         summary,
         rendered,
     })
+}
+
+/// The backends `--target` and `--metrics` name, and the target's label.
+/// The simulated world's metrics live on its virtual clock, so they go only with
+/// the simulated target, and real targets only with real metrics.
+fn build_backends(
+    cmd: &RolloutCommand,
+    settings: &Settings,
+    pace: f64,
+    approver: Arc<dyn Approver>,
+) -> Result<(Backends, String), Error> {
+    let metrics = cmd.metrics.unwrap_or(match cmd.target {
+        TargetKind::Sim => MetricsKind::Sim,
+        TargetKind::Haproxy => MetricsKind::Prometheus,
+    });
+    match (cmd.target, metrics) {
+        (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(Error::Usage(
+            "--dry-run applies to real targets (--target haproxy); the simulated one changes nothing real".into(),
+        )),
+        (TargetKind::Sim, MetricsKind::Sim) => {
+            let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
+            let config = SimConfig::new(cmd.scenario, cmd.seed);
+            let (backends, _world) = Backends::simulated(config, clock, approver);
+            Ok((backends, format!("sim:{}", cmd.scenario.as_str())))
+        }
+        (TargetKind::Haproxy, MetricsKind::Prometheus) => {
+            backends::haproxy_prometheus(&cmd.service, settings, cmd.dry_run, approver)
+        }
+        (target, metrics) => Err(Error::Usage(format!(
+            "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy with prometheus"
+        ).to_lowercase())),
+    }
 }
 
 pub fn exit_code(outcome: Outcome) -> u8 {

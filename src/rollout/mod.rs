@@ -56,6 +56,21 @@ impl Backends {
         };
         (backends, world)
     }
+
+    /// Real traffic and metrics on the system clock. Metrics adapters map the
+    /// rollout clock to wall time; here it *is* Unix time.
+    pub fn real(
+        traffic: Arc<dyn TrafficRouter>,
+        metrics: Arc<dyn MetricsSource>,
+        approver: Arc<dyn Approver>,
+    ) -> Self {
+        Self {
+            traffic,
+            metrics,
+            approver,
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
 }
 
 /// What the rollout knows about the change before it starts.

@@ -3,6 +3,8 @@
 //! Only `tools::execute` calls the mutating methods, and it only runs calls the
 //! guard allowed; adapters just do what they are told, idempotently.
 
+pub mod dry_run;
+pub mod haproxy;
 pub mod sim;
 
 use async_trait::async_trait;

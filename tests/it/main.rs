@@ -6,6 +6,7 @@ mod assess_cli;
 mod assess_history;
 mod assess_kinds;
 mod assess_llm;
+mod e2e_loopback;
 mod evals;
 mod rollout_cli;
 mod rollout_llm;

@@ -111,3 +111,31 @@ fn bad_rollout_input_exits_2() {
         assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn real_targets_need_their_config_and_dry_run_a_real_target() {
+    let r = migration_repo();
+    let cases: [(&[&str], &str); 3] = [
+        (&["--target", "haproxy"], "no [services.checkout.haproxy]"),
+        (&["--dry-run"], "--dry-run applies to real targets"),
+        (&["--metrics", "prometheus"], "is not supported"),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec![
+            "rollout",
+            "HEAD",
+            "--service",
+            "checkout",
+            "--approve-as",
+            "a",
+        ];
+        args.extend_from_slice(extra);
+        let out = run_cli(r.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(message),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -1,0 +1,61 @@
+//! The real backends of a rollout, from `--target`/`--metrics` and the service's
+//! section of `deploy-agent.toml`.
+
+use std::sync::Arc;
+
+use crate::approval::Approver;
+use crate::error::Error;
+use crate::metrics::prometheus::{ClockMapping, PrometheusMetrics};
+use crate::rollout::Backends;
+use crate::settings::{ServiceSettings, Settings};
+use crate::traffic::dry_run::DryRunRouter;
+use crate::traffic::haproxy::HaproxyRouter;
+use crate::traffic::TrafficRouter;
+
+/// Where a rollout's metrics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsKind {
+    /// The simulated world (only with `--target sim`).
+    Sim,
+    /// A Prometheus server (`[services.NAME.prometheus]`).
+    Prometheus,
+}
+
+/// HAProxy moves the traffic, Prometheus judges it, the system clock runs the loop.
+/// With `dry_run`, weights are read live but every change is printed, not sent.
+/// Returns the backends and the target's label for records.
+pub fn haproxy_prometheus(
+    service: &str,
+    settings: &Settings,
+    dry_run: bool,
+    approver: Arc<dyn Approver>,
+) -> Result<(Backends, String), Error> {
+    let section = settings.services.get(service);
+    let haproxy = section
+        .and_then(|s: &ServiceSettings| s.haproxy.clone())
+        .ok_or_else(|| missing(service, "haproxy", "socket = \"/run/haproxy/admin.sock\""))?;
+    let prometheus = section
+        .and_then(|s| s.prometheus.clone())
+        .ok_or_else(|| missing(service, "prometheus", "url = \"http://127.0.0.1:9090\""))?;
+    let router = HaproxyRouter::new(haproxy).map_err(|e| Error::Usage(e.to_string()))?;
+    let label = format!("haproxy:{}", router.address());
+    let traffic: Arc<dyn TrafficRouter> = if dry_run {
+        Arc::new(DryRunRouter::stderr(router))
+    } else {
+        Arc::new(router)
+    };
+    // Real backends run on the system clock, so rollout time is Unix time.
+    let metrics = PrometheusMetrics::new(
+        prometheus,
+        settings.prometheus_token.clone(),
+        ClockMapping::unix(),
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((Backends::real(traffic, Arc::new(metrics), approver), label))
+}
+
+fn missing(service: &str, section: &str, example: &str) -> Error {
+    Error::Usage(format!(
+        "no [services.{service}.{section}] in the config: add it to deploy-agent.toml (e.g. {example})"
+    ))
+}

@@ -1,0 +1,289 @@
+//! What `PrometheusMetrics` asks: per-service PromQL templates, from a preset or
+//! spelled out in `deploy-agent.toml` (`[services.NAME.prometheus]`).
+//!
+//! A template is PromQL with two placeholders:
+//! - `{version}`: the label value naming one version (`stable_version` or
+//!   `canary_version`; for HAProxy the server names, e.g. `server="canary"`);
+//! - `{range}`: the window length as a PromQL duration (`30s`, `2500ms`).
+//!
+//! The queries are evaluated at the window's end (`time=`), so
+//! `increase(x[{range}])` counts exactly the window. Each must return one series
+//! (aggregate with `sum`), except the latency query, which returns one series per
+//! `le` bucket (`sum by (le)`).
+
+use serde::Deserialize;
+
+/// Metric families the default templates read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// HAProxy's built-in exporter (`haproxy_server_http_responses_total{proxy,server,code}`)
+    /// for requests and errors, split by server name; latency from the service's own
+    /// `http_request_duration_seconds` histogram labelled `version`. The backend is
+    /// `be_app` (override the templates for another).
+    #[default]
+    Haproxy,
+    /// Istio or Envoy sidecars: `istio_requests_total` and
+    /// `istio_request_duration_milliseconds` with `reporter="destination"`, split by
+    /// `destination_version`.
+    Istio,
+    /// ingress-nginx: `nginx_ingress_controller_requests` and
+    /// `nginx_ingress_controller_request_duration_seconds`, split by the `service`
+    /// label (stable and canary behind separate Services, as its canary annotations need).
+    NginxIngress,
+}
+
+/// The unit of the histogram's `le` bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyUnit {
+    Seconds,
+    Milliseconds,
+}
+
+impl LatencyUnit {
+    /// Milliseconds per unit.
+    pub fn to_ms(self) -> f64 {
+        match self {
+            LatencyUnit::Seconds => 1_000.0,
+            LatencyUnit::Milliseconds => 1.0,
+        }
+    }
+}
+
+/// The three queries, with the latency histogram's unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queries {
+    pub requests: String,
+    pub errors: String,
+    pub latency_buckets: String,
+    pub latency_unit: LatencyUnit,
+}
+
+impl Preset {
+    /// The preset's templates. Error queries fall back to `0 * requests` when no
+    /// error series exists yet (`or`), so "no errors" reads as zero while a
+    /// missing request series still reads as missing.
+    pub fn queries(self) -> Queries {
+        match self {
+            Preset::Haproxy => Queries {
+                requests: r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="{version}"}[{range}]))"#.into(),
+                errors: r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="{version}",code="5xx"}[{range}]))"#.into(),
+                latency_buckets: r#"sum by (le) (increase(http_request_duration_seconds_bucket{version="{version}"}[{range}]))"#.into(),
+                latency_unit: LatencyUnit::Seconds,
+            },
+            Preset::Istio => {
+                let sel = r#"reporter="destination",destination_version="{version}""#;
+                Queries {
+                    requests: format!("sum(increase(istio_requests_total{{{sel}}}[{{range}}]))"),
+                    errors: with_zero_fallback(
+                        &format!(r#"sum(increase(istio_requests_total{{{sel},response_code=~"5.."}}[{{range}}]))"#),
+                        &format!("sum(increase(istio_requests_total{{{sel}}}[{{range}}]))"),
+                    ),
+                    latency_buckets: format!(
+                        "sum by (le) (increase(istio_request_duration_milliseconds_bucket{{{sel}}}[{{range}}]))"
+                    ),
+                    latency_unit: LatencyUnit::Milliseconds,
+                }
+            }
+            Preset::NginxIngress => {
+                let sel = r#"service="{version}""#;
+                Queries {
+                    requests: format!("sum(increase(nginx_ingress_controller_requests{{{sel}}}[{{range}}]))"),
+                    errors: with_zero_fallback(
+                        &format!(r#"sum(increase(nginx_ingress_controller_requests{{{sel},status=~"5.."}}[{{range}}]))"#),
+                        &format!("sum(increase(nginx_ingress_controller_requests{{{sel}}}[{{range}}]))"),
+                    ),
+                    latency_buckets: format!(
+                        "sum by (le) (increase(nginx_ingress_controller_request_duration_seconds_bucket{{{sel}}}[{{range}}]))"
+                    ),
+                    latency_unit: LatencyUnit::Seconds,
+                }
+            }
+        }
+    }
+}
+
+fn with_zero_fallback(errors: &str, requests: &str) -> String {
+    format!("{errors} or (0 * {requests})")
+}
+
+/// `[services.NAME.prometheus]`. Every field has a default; a template given here
+/// replaces the preset's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusConfig {
+    /// Base URL of the Prometheus HTTP API (`/api/v1/query` is appended).
+    pub url: String,
+    pub preset: Preset,
+    /// `{version}` for the stable version.
+    pub stable_version: String,
+    /// `{version}` for the canary version.
+    pub canary_version: String,
+    /// Replaces the preset's requests query.
+    pub requests: Option<String>,
+    /// Replaces the preset's errors query.
+    pub errors: Option<String>,
+    /// Replaces the preset's latency-buckets query.
+    pub latency_buckets: Option<String>,
+    /// Replaces the preset's `le` unit.
+    pub latency_unit: Option<LatencyUnit>,
+    /// Per HTTP request, connect included.
+    pub timeout_ms: u64,
+    /// Retries after a failed request (connection errors, timeouts, 429, 5xx).
+    pub max_retries: u32,
+    /// First backoff; doubled after each retry.
+    pub retry_backoff_ms: u64,
+    /// Latency samples per version per window at most (see `buckets`).
+    pub max_latency_samples: usize,
+}
+
+impl Default for PrometheusConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:9090".into(),
+            preset: Preset::default(),
+            stable_version: "stable".into(),
+            canary_version: "canary".into(),
+            requests: None,
+            errors: None,
+            latency_buckets: None,
+            latency_unit: None,
+            timeout_ms: 5_000,
+            max_retries: 2,
+            retry_backoff_ms: 200,
+            max_latency_samples: 2_000,
+        }
+    }
+}
+
+impl PrometheusConfig {
+    /// The preset's queries with this config's overrides.
+    pub fn queries(&self) -> Queries {
+        let mut q = self.preset.queries();
+        let pick = |over: &Option<String>, base: &mut String| {
+            if let Some(t) = over {
+                *base = t.clone();
+            }
+        };
+        pick(&self.requests, &mut q.requests);
+        pick(&self.errors, &mut q.errors);
+        pick(&self.latency_buckets, &mut q.latency_buckets);
+        if let Some(unit) = self.latency_unit {
+            q.latency_unit = unit;
+        }
+        q
+    }
+
+    /// Checks what can be checked before the first query; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(format!(
+                "prometheus.url must start with http:// or https://, got `{}`",
+                self.url
+            ));
+        }
+        if self.stable_version.is_empty() || self.stable_version == self.canary_version {
+            return Err("prometheus.stable_version and canary_version must differ".into());
+        }
+        if !(1..=120_000).contains(&self.timeout_ms) {
+            return Err("prometheus.timeout_ms must be between 1 and 120000".into());
+        }
+        if self.max_retries > 10 {
+            return Err("prometheus.max_retries must be at most 10".into());
+        }
+        if self.max_latency_samples == 0 {
+            return Err("prometheus.max_latency_samples must be at least 1".into());
+        }
+        let q = self.queries();
+        for (name, t) in [
+            ("requests", &q.requests),
+            ("errors", &q.errors),
+            ("latency_buckets", &q.latency_buckets),
+        ] {
+            if !(t.contains("{version}") && t.contains("{range}")) {
+                return Err(format!(
+                    "prometheus.{name} must contain {{version}} and {{range}}: `{t}`"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fills a template. The version is escaped as a PromQL string, so a label value
+/// cannot change the query's shape.
+pub fn render(template: &str, version: &str, range_secs: f64) -> String {
+    let escaped = version.replace('\\', r"\\").replace('"', "\\\"");
+    template
+        .replace("{version}", &escaped)
+        .replace("{range}", &promql_duration(range_secs))
+}
+
+/// A window length as a PromQL duration, to the millisecond (at least 1 ms).
+pub fn promql_duration(secs: f64) -> String {
+    let ms = (secs * 1_000.0).round().max(1.0) as u64;
+    if ms % 1_000 == 0 {
+        format!("{}s", ms / 1_000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haproxy_defaults_split_by_server() {
+        let q = PrometheusConfig::default().queries();
+        assert_eq!(
+            render(&q.requests, "canary", 30.0),
+            r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="canary"}[30s]))"#
+        );
+        assert!(render(&q.errors, "stable", 2.5).contains(r#"code="5xx"}[2500ms]"#));
+        assert_eq!(q.latency_unit, LatencyUnit::Seconds);
+    }
+
+    #[test]
+    fn every_preset_validates_and_istio_is_in_milliseconds() {
+        for preset in [Preset::Haproxy, Preset::Istio, Preset::NginxIngress] {
+            let c = PrometheusConfig {
+                preset,
+                ..PrometheusConfig::default()
+            };
+            assert_eq!(c.validate(), Ok(()), "{preset:?}");
+        }
+        assert_eq!(
+            Preset::Istio.queries().latency_unit,
+            LatencyUnit::Milliseconds
+        );
+        let errors = render(&Preset::NginxIngress.queries().errors, "v2", 60.0);
+        assert!(errors.contains(r#"status=~"5.."}[60s]"#), "{errors}");
+        assert!(errors.contains(
+            " or (0 * sum(increase(nginx_ingress_controller_requests{service=\"v2\"}[60s])))"
+        ));
+    }
+
+    #[test]
+    fn overrides_replace_the_preset_and_are_checked() {
+        let c = PrometheusConfig {
+            requests: Some("sum(rate(x[{range}]))".into()),
+            ..PrometheusConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("requests"));
+        let c = PrometheusConfig {
+            url: "localhost:9090".into(),
+            ..PrometheusConfig::default()
+        };
+        assert!(c.validate().unwrap_err().contains("http://"));
+    }
+
+    #[test]
+    fn versions_are_escaped_and_durations_exact() {
+        assert_eq!(render("{version}", r#"a"b\"#, 1.0), r#"a\"b\\"#);
+        assert_eq!(promql_duration(30.0), "30s");
+        assert_eq!(promql_duration(0.0001), "1ms");
+        assert_eq!(promql_duration(2.0004), "2s");
+    }
+}

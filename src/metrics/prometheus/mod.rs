@@ -1,0 +1,218 @@
+//! Metrics from Prometheus' HTTP API: three PromQL instant queries per version
+//! (requests, errors, latency buckets), each `increase(...[{range}])` evaluated at
+//! the window's end, so one query counts exactly one window.
+//!
+//! Every failure is visible, never a pass: a query with no clean answer makes that
+//! version `None` in the window (NoData for the judge), and an unreachable server,
+//! an HTTP error or a body that is not the API's JSON is a [`MetricsError`] (the
+//! loop judges it as NoData too). Each request has a timeout and failures that may
+//! be transient (connection errors, timeouts, 429, 5xx) are retried a bounded number
+//! of times with exponential backoff. The bearer token comes from the environment
+//! only (`PROMETHEUS_BEARER_TOKEN`, see `settings::Env`).
+
+mod buckets;
+mod config;
+mod response;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use buckets::latency_samples;
+pub use config::{render, LatencyUnit, Preset, PrometheusConfig, Queries};
+pub use response::{parse_vector, Series};
+
+use super::{MetricsError, MetricsSource};
+use crate::canary::{MetricsWindow, VersionSample};
+
+/// How rollout-clock seconds map to Unix time, which Prometheus' `time=` takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClockMapping {
+    rollout_start: f64,
+    unix_start: f64,
+}
+
+impl ClockMapping {
+    /// The rollout runs on the system clock (`clock::SystemClock`): rollout time is
+    /// Unix time. The real backends' case.
+    pub fn unix() -> Self {
+        Self::starting_at(0.0, 0.0)
+    }
+
+    /// Rollout time `rollout_start` happened at Unix time `unix_start` (a rollout
+    /// clock counting from its own start, or a replay).
+    pub fn starting_at(rollout_start: f64, unix_start: f64) -> Self {
+        Self {
+            rollout_start,
+            unix_start,
+        }
+    }
+
+    pub fn to_unix(&self, rollout_secs: f64) -> f64 {
+        self.unix_start + (rollout_secs - self.rollout_start)
+    }
+}
+
+/// A [`MetricsSource`] over one Prometheus server.
+#[derive(Debug, Clone)]
+pub struct PrometheusMetrics {
+    http: reqwest::Client,
+    endpoint: reqwest::Url,
+    config: PrometheusConfig,
+    queries: Queries,
+    token: Option<String>,
+    clock: ClockMapping,
+}
+
+/// One request's failure, and whether another try may help.
+enum Attempt {
+    Retry(MetricsError),
+    Fatal(MetricsError),
+}
+
+impl PrometheusMetrics {
+    /// Checks the config and builds the HTTP client (timeouts included).
+    pub fn new(
+        config: PrometheusConfig,
+        token: Option<String>,
+        clock: ClockMapping,
+    ) -> Result<Self, MetricsError> {
+        config.validate().map_err(MetricsError::Query)?;
+        // `join` replaces a last path segment without a trailing slash (`/prom`).
+        let base = format!("{}/", config.url.trim_end_matches('/'));
+        let endpoint = reqwest::Url::parse(&base)
+            .and_then(|u| u.join("api/v1/query"))
+            .map_err(|e| MetricsError::Query(format!("prometheus.url: {e}")))?;
+        let timeout = Duration::from_millis(config.timeout_ms);
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| MetricsError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            http,
+            endpoint,
+            queries: config.queries(),
+            config,
+            token,
+            clock,
+        })
+    }
+
+    /// One version's sample over the `range_secs` before Unix time `at`.
+    async fn version(
+        &self,
+        version: &str,
+        range_secs: f64,
+        at: f64,
+    ) -> Result<Option<VersionSample>, MetricsError> {
+        let q = &self.queries;
+        let (requests, errors, latency) = tokio::try_join!(
+            self.query(render(&q.requests, version, range_secs), at),
+            self.query(render(&q.errors, version, range_secs), at),
+            self.query(render(&q.latency_buckets, version, range_secs), at),
+        )?;
+        let (Some(requests), Some(errors)) = (response::total(&requests), response::total(&errors))
+        else {
+            return Ok(None);
+        };
+        let Some(latency_ms) = response::buckets(&latency).and_then(|b| {
+            latency_samples(&b, q.latency_unit.to_ms(), self.config.max_latency_samples)
+        }) else {
+            return Ok(None);
+        };
+        let requests = requests.round() as u64;
+        // Counted by separate extrapolations, errors can come out a hair above requests.
+        let errors = (errors.round() as u64).min(requests);
+        Ok(Some(VersionSample {
+            requests,
+            errors,
+            latency_ms,
+        }))
+    }
+
+    /// An instant query at Unix time `at`, retried while failures look transient.
+    pub async fn query(&self, promql: String, at: f64) -> Result<Vec<Series>, MetricsError> {
+        let time = format!("{at:.3}");
+        let url = reqwest::Url::parse_with_params(
+            self.endpoint.as_str(),
+            [("query", promql.as_str()), ("time", time.as_str())],
+        )
+        .map_err(|e| MetricsError::Query(e.to_string()))?;
+        let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
+        let mut attempt = 0;
+        loop {
+            match self.query_once(url.clone()).await {
+                Ok(series) => return Ok(series),
+                Err(Attempt::Retry(e)) if attempt < self.config.max_retries => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, ?backoff, "prometheus query failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                }
+                Err(Attempt::Retry(e) | Attempt::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    async fn query_once(&self, url: reqwest::Url) -> Result<Vec<Series>, Attempt> {
+        let mut request = self.http.get(url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.transport(e))?;
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(Attempt::Retry(MetricsError::Query(format!(
+                "HTTP {status}: {}",
+                response::snippet(&body)
+            ))));
+        }
+        // 400/422 carry the API's JSON error (bad query, execution error): say it.
+        response::parse_vector(&body).map_err(|e| {
+            if status.is_success() {
+                Attempt::Fatal(e)
+            } else {
+                Attempt::Fatal(MetricsError::Query(format!("HTTP {status}: {e}")))
+            }
+        })
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Attempt {
+        let what = if e.is_timeout() {
+            format!(
+                "no answer from {} within {} ms (raise prometheus.timeout_ms or check the server)",
+                self.config.url, self.config.timeout_ms
+            )
+        } else {
+            format!("{}: {e}", self.config.url)
+        };
+        Attempt::Retry(MetricsError::Unreachable(what))
+    }
+}
+
+#[async_trait]
+impl MetricsSource for PrometheusMetrics {
+    /// Both versions over `[from, to)` on the rollout clock, queried at `to`.
+    async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError> {
+        if !(from.is_finite() && to.is_finite()) || to <= from {
+            return Err(MetricsError::Query(format!("empty window [{from}, {to})")));
+        }
+        let at = self.clock.to_unix(to);
+        let range = to - from;
+        let (stable, canary) = tokio::try_join!(
+            self.version(&self.config.stable_version, range, at),
+            self.version(&self.config.canary_version, range, at),
+        )?;
+        Ok(MetricsWindow {
+            start: from,
+            end: to,
+            stable,
+            canary,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
