@@ -1,6 +1,7 @@
 //! The library's top-level error and the exit codes it maps to.
 
 use crate::git::GitError;
+use crate::journal::JournalError;
 use crate::policy::PolicyError;
 use crate::settings::SettingsError;
 
@@ -23,6 +24,8 @@ pub enum Error {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("{0}")]
     Usage(String),
 }
@@ -32,9 +35,24 @@ impl Error {
         match self {
             Error::Git(GitError::Spawn(_)) => exit::INTERNAL,
             Error::Git(GitError::Command { .. } | GitError::Parse { .. }) => exit::INTERNAL,
-            Error::Git(_) | Error::Policy(_) | Error::Settings(_) | Error::Usage(_) => {
-                exit::BAD_INPUT
-            }
+            Error::Journal(e) if journal_is_broken(e) => exit::INTERNAL,
+            Error::Git(_)
+            | Error::Policy(_)
+            | Error::Settings(_)
+            | Error::Journal(_)
+            | Error::Usage(_) => exit::BAD_INPUT,
         }
     }
+}
+
+/// A journal that cannot be read or written is the environment's fault; a refused
+/// request (unknown id, decided twice, too late, a newer schema) is the input's.
+fn journal_is_broken(e: &JournalError) -> bool {
+    matches!(
+        e,
+        JournalError::Migration { .. }
+            | JournalError::Corrupt(_)
+            | JournalError::Storage(_)
+            | JournalError::OutOfOrder(_)
+    )
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod evals;
 pub mod git;
 pub mod guard;
+pub mod journal;
 pub mod llm;
 pub mod metrics;
 pub mod planner;

@@ -7,6 +7,9 @@ use clap::{Parser, Subcommand};
 use deploy_agent::assess::{AssessRequest, LlmMode};
 use deploy_agent::commands::backends::MetricsKind;
 use deploy_agent::commands::bench;
+use deploy_agent::commands::journal::{
+    ApproveCommand, HistoryCommand, JournalFormat, JournalLocation, ShowCommand,
+};
 use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
 use deploy_agent::evals::{EvalCommand, EvalFormat, EvalPlanner};
 use deploy_agent::report::Format;
@@ -20,6 +23,9 @@ struct Cli {
     /// Config file (default: ./deploy-agent.toml when present). Env: DEPLOY_AGENT_* with `__` nesting.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Rollout journal (default: `journal.path` in the config, else .deploy-agent/journal.db).
+    #[arg(long, global = true, value_name = "PATH")]
+    journal: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -120,6 +126,40 @@ enum Command {
         #[arg(long, value_name = "PRICE")]
         price_per_1k_tokens: Option<f64>,
     },
+    /// List journaled rollouts, newest first.
+    History {
+        /// Only this service's rollouts.
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
+        format: JournalFormat,
+    },
+    /// Show one rollout's timeline from the journal.
+    Show {
+        /// The rollout id (see `history`).
+        id: String,
+        #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
+        format: JournalFormat,
+    },
+    /// Decide a running rollout's pending approval (for the rollout's revision).
+    ///
+    /// Exit codes: 0 recorded; 2 refused (no such rollout or journal, nothing
+    /// pending, already decided, past the deadline); 1 the journal is unusable.
+    Approve {
+        /// The rollout id (see `history`).
+        id: String,
+        /// Reject instead of approving.
+        #[arg(long)]
+        reject: bool,
+        /// Who decides (recorded).
+        #[arg(long, value_name = "NAME")]
+        by: String,
+        /// Why (recorded).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
         /// Which output.
@@ -198,6 +238,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
+    let location = JournalLocation {
+        config: cli.config.clone(),
+        journal: cli.journal,
+    };
     match cli.command {
         Command::Assess {
             rev,
@@ -305,6 +349,45 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 eprintln!("threshold failed: {f}");
             }
             Ok(outcome.exit_code)
+        }
+        Command::History {
+            service,
+            limit,
+            format,
+        } => {
+            let cmd = HistoryCommand {
+                location,
+                service,
+                limit,
+                format,
+            };
+            print!("{}", deploy_agent::commands::journal::run_history(&cmd)?);
+            Ok(exit::OK)
+        }
+        Command::Show { id, format } => {
+            let cmd = ShowCommand {
+                location,
+                id,
+                format,
+            };
+            print!("{}", deploy_agent::commands::journal::run_show(&cmd)?);
+            Ok(exit::OK)
+        }
+        Command::Approve {
+            id,
+            reject,
+            by,
+            reason,
+        } => {
+            let cmd = ApproveCommand {
+                location,
+                id,
+                reject,
+                by,
+                reason,
+            };
+            print!("{}", deploy_agent::commands::journal::run_approve(&cmd)?);
+            Ok(exit::OK)
         }
         Command::Schema { name } => {
             print!("{}", deploy_agent::output_schema(&name)?);

@@ -47,6 +47,13 @@ pub struct ServiceSettings {
     pub prometheus: Option<PrometheusConfig>,
 }
 
+/// Settings for the rollout journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalSettings {
+    /// `journal.path` (env `DEPLOY_AGENT_JOURNAL__PATH`); `None`: [`crate::journal::DEFAULT_PATH`].
+    pub path: Option<PathBuf>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -57,6 +64,7 @@ pub struct Settings {
     pub services: BTreeMap<String, ServiceSettings>,
     /// From `PROMETHEUS_BEARER_TOKEN` only.
     pub prometheus_token: Option<String>,
+    pub journal: JournalSettings,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -67,6 +75,14 @@ struct RawSettings {
     llm: RawLlm,
     #[serde(default)]
     services: BTreeMap<String, ServiceSettings>,
+    #[serde(default)]
+    journal: RawJournal,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -163,7 +179,19 @@ impl Settings {
                 max_retries,
                 excerpt_bytes: raw.llm.excerpt_bytes.unwrap_or(16_000),
             },
+            journal: JournalSettings {
+                path: raw.journal.path.filter(|p| !p.as_os_str().is_empty()),
+            },
         })
+    }
+
+    /// The journal file: `override_path` (`--journal`), else `journal.path`, else
+    /// `.deploy-agent/journal.db` under the current directory.
+    pub fn journal_path(&self, override_path: Option<&Path>) -> PathBuf {
+        override_path.or(self.journal.path.as_deref()).map_or_else(
+            || PathBuf::from(crate::journal::DEFAULT_PATH),
+            Path::to_path_buf,
+        )
     }
 
     /// The policy: `override_path`, else the configured one, else the embedded default.

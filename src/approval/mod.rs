@@ -1,8 +1,11 @@
-//! Asking humans. One trait; the terminal, a fixed answer for automation, and
-//! (later) chat. Silence means no: a timeout is a rejection.
+//! Asking humans. One trait; the terminal, a fixed answer for automation, the
+//! journal (answered by `deploy-agent approve` from another shell), and (later)
+//! chat. Silence means no: a timeout is a rejection.
 
+mod journal;
 mod terminal;
 
+pub use journal::JournalApprover;
 pub use terminal::TerminalApprover;
 
 use async_trait::async_trait;

@@ -4,4 +4,5 @@
 pub mod assess;
 pub mod backends;
 pub mod bench;
+pub mod journal;
 pub mod rollout;

@@ -8,6 +8,7 @@ mod assess_kinds;
 mod assess_llm;
 mod e2e_loopback;
 mod evals;
+mod journal_cli;
 mod rollout_cli;
 mod rollout_llm;
 mod rollout_sim;

@@ -1,0 +1,124 @@
+//! `deploy-agent history`, `show` and `approve`: reading the journal, and deciding a
+//! running rollout's approval from any shell on the machine.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::journal::timeline::{history_json, render_history, render_timeline, timeline_json};
+use crate::journal::{wall_now, ApprovalDecision, Journal, SqliteJournal};
+use crate::settings::{Env, Settings};
+
+/// Output formats of `history` and `show`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JournalFormat {
+    Text,
+    /// The journal's records as JSON.
+    Json,
+}
+
+/// Where the journal is: `--journal`, else the settings' `journal.path`, else the default.
+#[derive(Debug, Clone, Default)]
+pub struct JournalLocation {
+    pub config: Option<PathBuf>,
+    pub journal: Option<PathBuf>,
+}
+
+/// `deploy-agent history`.
+#[derive(Debug, Clone)]
+pub struct HistoryCommand {
+    pub location: JournalLocation,
+    pub service: Option<String>,
+    pub limit: usize,
+    pub format: JournalFormat,
+}
+
+/// `deploy-agent show <id>`.
+#[derive(Debug, Clone)]
+pub struct ShowCommand {
+    pub location: JournalLocation,
+    pub id: String,
+    pub format: JournalFormat,
+}
+
+/// `deploy-agent approve <id>`.
+#[derive(Debug, Clone)]
+pub struct ApproveCommand {
+    pub location: JournalLocation,
+    pub id: String,
+    pub reject: bool,
+    pub by: String,
+    pub reason: Option<String>,
+}
+
+/// Lists rollouts, newest first.
+pub fn run_history(cmd: &HistoryCommand) -> Result<String, Error> {
+    let journal = open_existing(&cmd.location)?;
+    let records = journal.list(cmd.service.as_deref(), cmd.limit)?;
+    Ok(match cmd.format {
+        JournalFormat::Text => render_history(&records),
+        JournalFormat::Json => pretty(&history_json(&records)),
+    })
+}
+
+/// One rollout's timeline.
+pub fn run_show(cmd: &ShowCommand) -> Result<String, Error> {
+    let journal = open_existing(&cmd.location)?;
+    let record = journal.rollout(&cmd.id)?;
+    let events = journal.events(&cmd.id)?;
+    Ok(match cmd.format {
+        JournalFormat::Text => render_timeline(&record, &events),
+        JournalFormat::Json => pretty(&timeline_json(&record, &events)),
+    })
+}
+
+/// Decides the pending approval of a rollout, bound to the rollout's revision.
+/// A refusal (decided already, too late, nothing pending) is an error.
+pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
+    let by = cmd.by.trim();
+    if by.is_empty() {
+        return Err(Error::Usage(
+            "--by must name who decides (it is recorded)".into(),
+        ));
+    }
+    let journal = open_existing(&cmd.location)?;
+    let rollout = journal.rollout(&cmd.id)?;
+    let verb = if cmd.reject { "rejected" } else { "approved" };
+    let decision = ApprovalDecision {
+        approved: !cmd.reject,
+        by: Some(by.to_string()),
+        reason: cmd
+            .reason
+            .clone()
+            .filter(|r| !r.trim().is_empty())
+            .unwrap_or_else(|| format!("{verb} with deploy-agent approve")),
+        decided_at: wall_now(),
+    };
+    journal.decide_approval(&rollout.id, &rollout.rev, &decision)?;
+    Ok(format!(
+        "{verb} rollout {} (rev {}) as {by}\n",
+        rollout.id,
+        rollout.rev.get(..10).unwrap_or(&rollout.rev)
+    ))
+}
+
+/// Opens the journal for reading or deciding; a missing file is an error rather
+/// than a new empty journal, so a wrong path is noticed.
+fn open_existing(location: &JournalLocation) -> Result<SqliteJournal, Error> {
+    let settings = Settings::load(location.config.as_deref(), &Env::from_process())?;
+    let path = settings.journal_path(location.journal.as_deref());
+    if !path.exists() {
+        return Err(Error::Usage(missing(&path)));
+    }
+    Ok(SqliteJournal::open(&path)?)
+}
+
+fn missing(path: &Path) -> String {
+    format!(
+        "no journal at {} (nothing was recorded there; pass --journal PATH or set journal.path / DEPLOY_AGENT_JOURNAL__PATH)",
+        path.display()
+    )
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+}

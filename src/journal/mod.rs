@@ -1,0 +1,272 @@
+//! The journal: a durable record of every rollout, its events, its write-ahead
+//! intents and its approvals.
+//!
+//! One trait at the I/O boundary ([`Journal`]) and one file per backend
+//! ([`sqlite`] today). Several processes share one journal: the agent writes a
+//! rollout while `deploy-agent approve` decides its approval from another shell,
+//! so every rule that must hold across processes (decide once, one sequence per
+//! rollout) is enforced by the store, not by the caller.
+//!
+//! Events are stored as the JSON the rest of the crate already emits
+//! ([`Event`] serializes with an `event` tag); they are never read back into
+//! [`Event`], only into [`StoredEvent`] values.
+
+pub mod sink;
+pub mod sqlite;
+pub mod timeline;
+
+#[cfg(test)]
+mod tests;
+
+pub use sink::JournalSink;
+pub use sqlite::SqliteJournal;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::rollout::events::Event;
+use crate::rollout::state::Outcome;
+
+/// Where the journal lives when neither `--journal` nor `journal.path` says otherwise.
+pub const DEFAULT_PATH: &str = ".deploy-agent/journal.db";
+
+/// Boxed source of a backend error, so the trait does not name a driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the journal could not do what was asked. Messages say what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the journal at {path}: {source} (check the path and its permissions, or pass --journal PATH)")]
+    Open { path: String, source: BoxError },
+    #[error("journal schema migration to version {version} failed: {source} (the journal is unchanged at the previous version; check disk space and permissions)")]
+    Migration { version: u32, source: BoxError },
+    #[error("the journal has schema version {found} but this deploy-agent knows only up to {known}: upgrade deploy-agent to read it")]
+    NewerSchema { found: u32, known: u32 },
+    #[error(
+        "the journal holds a malformed record: {0} (move the file aside to start a new journal)"
+    )]
+    Corrupt(String),
+    #[error("no rollout `{0}` in the journal (see `deploy-agent history`)")]
+    NotFound(String),
+    #[error("no intent {seq} for rollout `{rollout_id}` in the journal")]
+    IntentNotFound { rollout_id: String, seq: u64 },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("rollout `{0}` has no approval request in the journal (nothing to approve yet)")]
+    NoApprovalRequested(String),
+    #[error("rollout `{rollout_id}` asks approval for revision {pending}, not {asked}")]
+    WrongRevision {
+        rollout_id: String,
+        asked: String,
+        pending: String,
+    },
+    #[error("rollout `{rollout_id}` was already {decision}; a decision is final")]
+    AlreadyDecided {
+        rollout_id: String,
+        /// e.g. `approved by alice: looks fine`.
+        decision: String,
+    },
+    #[error("the approval request of rollout `{rollout_id}` expired at {deadline} (unix seconds): a late answer is refused, start a new rollout")]
+    Expired { rollout_id: String, deadline: f64 },
+    #[error("journal sink got `{0}` before `started`: the rollout must emit Started first")]
+    OutOfOrder(String),
+    #[error("journal storage error: {0} (another process may hold the journal locked; retry)")]
+    Storage(BoxError),
+}
+
+/// One rollout, as listed by `history`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolloutRecord {
+    pub id: String,
+    pub service: String,
+    pub rev: String,
+    pub target: String,
+    pub planner: String,
+    /// Wall time, unix seconds.
+    pub started_at: f64,
+    /// Wall time, unix seconds; `None` while running (or after a crash).
+    pub finished_at: Option<f64>,
+    /// `promoted`, `rolled_back`, `aborted` ([`Outcome::as_str`]).
+    pub outcome: Option<String>,
+    /// The canary weight: the latest while running, the final one when finished.
+    pub weight: u8,
+    pub reason: Option<String>,
+}
+
+/// One stored event of a rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    pub rollout_id: String,
+    /// 1, 2, 3, … per rollout, in the order appended.
+    pub seq: u64,
+    /// Seconds on the rollout's clock (virtual in the simulator).
+    pub at: f64,
+    /// Wall time it was written, unix seconds.
+    pub wall: f64,
+    /// The event's tag, e.g. `weight_changed`.
+    pub kind: String,
+    /// The event's fields (its JSON without the tag).
+    pub payload: Value,
+}
+
+/// A side effect announced before it was made and not yet marked applied.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Intent {
+    pub rollout_id: String,
+    pub seq: u64,
+    pub at: f64,
+    pub wall: f64,
+    /// What was about to happen, e.g. `set_weight`.
+    pub kind: String,
+    pub payload: Value,
+}
+
+/// An approval asked for and not decided yet.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PendingApproval {
+    pub rollout_id: String,
+    pub rev: String,
+    /// Wall time, unix seconds.
+    pub requested_at: f64,
+    /// Wall time after which an answer is refused (silence is a rejection).
+    pub deadline: f64,
+    pub summary: String,
+}
+
+/// A decision on an approval request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApprovalDecision {
+    pub approved: bool,
+    /// Who decided; `None` when nobody did (a timeout).
+    pub by: Option<String>,
+    pub reason: String,
+    /// Wall time, unix seconds.
+    pub decided_at: f64,
+}
+
+impl ApprovalDecision {
+    /// `approved by alice: reason`, for messages.
+    pub fn describe(&self) -> String {
+        let verb = if self.approved {
+            "approved"
+        } else {
+            "rejected"
+        };
+        match &self.by {
+            Some(by) => format!("{verb} by {by}: {}", self.reason),
+            None => format!("{verb}: {}", self.reason),
+        }
+    }
+}
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending(PendingApproval),
+    Decided(ApprovalDecision),
+}
+
+/// A durable rollout journal. Methods are synchronous: the store is local and
+/// each call is one short transaction.
+pub trait Journal: Send + Sync {
+    /// Records a new rollout. An id already in the journal is a [`JournalError::Conflict`].
+    fn begin(&self, rollout: &RolloutRecord) -> Result<(), JournalError>;
+
+    /// Appends an event and returns its sequence number. A `WeightChanged` updates the
+    /// rollout's weight and a `Finished` finishes it, in the same transaction.
+    fn append(&self, rollout_id: &str, at: f64, event: &Event) -> Result<u64, JournalError>;
+
+    /// Records a side effect about to be made (write-ahead), returning its sequence
+    /// number for [`Journal::applied`]. An intent never marked applied is what a
+    /// resume must check on the target.
+    fn intent(
+        &self,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError>;
+
+    /// Marks an intent applied (`ok`) or failed. Marking it twice is a conflict.
+    fn applied(
+        &self,
+        rollout_id: &str,
+        intent_seq: u64,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), JournalError>;
+
+    /// Ends a rollout. Finishing it twice is a conflict.
+    fn finish(
+        &self,
+        rollout_id: &str,
+        outcome: Outcome,
+        reason: &str,
+        weight: u8,
+    ) -> Result<(), JournalError>;
+
+    fn rollout(&self, id: &str) -> Result<RolloutRecord, JournalError>;
+
+    /// Rollouts, newest first, optionally of one service.
+    fn list(&self, service: Option<&str>, limit: usize)
+        -> Result<Vec<RolloutRecord>, JournalError>;
+
+    /// A rollout's events in order.
+    fn events(&self, rollout_id: &str) -> Result<Vec<StoredEvent>, JournalError>;
+
+    /// Rollouts without an end: still running, or their process died.
+    fn unfinished(&self) -> Result<Vec<RolloutRecord>, JournalError>;
+
+    /// Intents of a rollout not yet marked applied, in order.
+    fn open_intents(&self, rollout_id: &str) -> Result<Vec<Intent>, JournalError>;
+
+    /// Records that `rev` of a rollout waits for approval until `deadline_wall`. A
+    /// second request for the same rollout and revision joins the first (whose
+    /// deadline and decision stand), so a restarted agent sees an answer given meanwhile.
+    fn request_approval(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        summary: &str,
+        deadline_wall: f64,
+    ) -> Result<(), JournalError>;
+
+    /// Decides a pending request, once. Refused with a typed error: an unknown
+    /// rollout, no request, another revision, a decision already made, or a
+    /// `decided_at` after the deadline.
+    fn decide_approval(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        decision: &ApprovalDecision,
+    ) -> Result<(), JournalError>;
+
+    /// `None` when no approval was requested for this rollout and revision.
+    fn approval_status(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Option<ApprovalStatus>, JournalError>;
+
+    /// Requests not decided yet (including expired ones nobody recorded), oldest first.
+    fn pending_approvals(&self) -> Result<Vec<PendingApproval>, JournalError>;
+}
+
+/// Splits an event into its tag and its fields, as stored.
+pub fn event_parts(event: &Event) -> Result<(String, Value), JournalError> {
+    let mut value =
+        serde_json::to_value(event).map_err(|e| JournalError::Corrupt(e.to_string()))?;
+    let kind = value
+        .as_object_mut()
+        .and_then(|o| o.remove("event"))
+        .and_then(|t| t.as_str().map(str::to_string))
+        .ok_or_else(|| JournalError::Corrupt("event without an `event` tag".into()))?;
+    Ok((kind, value))
+}
+
+/// Unix seconds now (wall time, for records; rollouts keep their own clock in `at`).
+pub fn wall_now() -> f64 {
+    use crate::clock::Clock;
+    crate::clock::SystemClock.now()
+}

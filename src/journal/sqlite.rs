@@ -1,0 +1,346 @@
+//! The SQLite journal: one file shared by every process on the machine.
+//!
+//! WAL mode so readers (`history`, the approver's polling) never wait for the
+//! writer; a busy timeout so two writers (the agent and `deploy-agent approve`)
+//! queue instead of failing; every write one IMMEDIATE transaction, so the rules
+//! that span rows (next sequence number, decide once) hold across processes.
+
+mod rows;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+
+use rows::{
+    approval_in, approval_row, find_rollout, finish_in, insert_numbered, numbered_row, refusal,
+    require_rollout, require_running, rollout_row, wrong_request, APPROVAL_COLUMNS,
+    ROLLOUT_COLUMNS,
+};
+use schema::{configure, migrate, user_version};
+
+use super::{
+    event_parts, wall_now, ApprovalDecision, ApprovalStatus, Intent, Journal, JournalError,
+    PendingApproval, RolloutRecord, StoredEvent,
+};
+use crate::rollout::events::Event;
+use crate::rollout::state::Outcome;
+
+/// A journal in one SQLite file. The connection is behind a mutex: SQLite
+/// connections are not `Sync`, and the journal is shared as `Arc<dyn Journal>`.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl SqliteJournal {
+    /// Opens (creating the file and its directories) and migrates the journal at `path`.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| JournalError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(Box::new(e)))?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| open_err(Box::new(e)))?;
+        configure(&conn).map_err(|e| open_err(Box::new(e)))?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's `user_version`.
+    pub fn schema_version(&self) -> Result<u32, JournalError> {
+        Ok(user_version(&self.conn())?)
+    }
+
+    /// A poisoned lock is recovered: a panic mid-call dropped its transaction, which rolled back.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction (takes the write lock up front, so a
+    /// read-then-write inside cannot race another process) and commits.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}
+
+impl From<rusqlite::Error> for JournalError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::Error as E;
+        match &e {
+            E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::InvalidColumnType(..) => JournalError::Corrupt(e.to_string()),
+            E::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) =>
+            {
+                JournalError::Corrupt(e.to_string())
+            }
+            _ => JournalError::Storage(Box::new(e)),
+        }
+    }
+}
+
+// === impl Journal ===
+
+impl Journal for SqliteJournal {
+    fn begin(&self, r: &RolloutRecord) -> Result<(), JournalError> {
+        self.write(|c| {
+            let inserted = c.execute(
+                &format!("INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING"),
+                params![r.id, r.service, r.rev, r.target, r.planner, r.started_at, r.finished_at, r.outcome, r.weight, r.reason],
+            )?;
+            if inserted == 0 {
+                return Err(JournalError::Conflict(format!(
+                    "rollout `{}` is already in the journal: rollout ids must be unique",
+                    r.id
+                )));
+            }
+            Ok(())
+        })
+    }
+
+    fn append(&self, rollout_id: &str, at: f64, event: &Event) -> Result<u64, JournalError> {
+        let (kind, payload) = event_parts(event)?;
+        self.write(|c| {
+            require_running(c, rollout_id)?;
+            let seq = insert_numbered(c, "events", rollout_id, at, &kind, &payload)?;
+            match event {
+                Event::WeightChanged { to, .. } => {
+                    c.execute(
+                        "UPDATE rollouts SET weight = ?2 WHERE id = ?1",
+                        params![rollout_id, to],
+                    )?;
+                }
+                Event::Finished {
+                    outcome,
+                    reason,
+                    weight,
+                } => finish_in(c, rollout_id, *outcome, reason, *weight)?,
+                _ => {}
+            }
+            Ok(seq)
+        })
+    }
+
+    fn intent(
+        &self,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError> {
+        self.write(|c| {
+            require_running(c, rollout_id)?;
+            insert_numbered(c, "intents", rollout_id, at, kind, &payload)
+        })
+    }
+
+    fn applied(
+        &self,
+        rollout_id: &str,
+        intent_seq: u64,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), JournalError> {
+        let not_found = || JournalError::IntentNotFound {
+            rollout_id: rollout_id.into(),
+            seq: intent_seq,
+        };
+        let seq = i64::try_from(intent_seq).map_err(|_| not_found())?;
+        self.write(|c| {
+            let changed = c.execute(
+                "UPDATE intents SET applied_wall = ?3, ok = ?4, detail = ?5 \
+                 WHERE rollout_id = ?1 AND seq = ?2 AND applied_wall IS NULL",
+                params![rollout_id, seq, wall_now(), ok, detail],
+            )?;
+            if changed == 1 {
+                return Ok(());
+            }
+            let exists = c
+                .query_row(
+                    "SELECT 1 FROM intents WHERE rollout_id = ?1 AND seq = ?2",
+                    params![rollout_id, seq],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            Err(match exists {
+                Some(()) => JournalError::Conflict(format!(
+                    "intent {intent_seq} of rollout `{rollout_id}` is already marked applied"
+                )),
+                None => not_found(),
+            })
+        })
+    }
+
+    fn finish(
+        &self,
+        rollout_id: &str,
+        outcome: Outcome,
+        reason: &str,
+        weight: u8,
+    ) -> Result<(), JournalError> {
+        self.write(|c| finish_in(c, rollout_id, outcome, reason, weight))
+    }
+
+    fn rollout(&self, id: &str) -> Result<RolloutRecord, JournalError> {
+        find_rollout(&self.conn(), id)?.ok_or_else(|| JournalError::NotFound(id.into()))
+    }
+
+    fn list(
+        &self,
+        service: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RolloutRecord>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE ?1 IS NULL OR service = ?1 \
+             ORDER BY started_at DESC, id DESC LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![service, limit], rollout_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn events(&self, rollout_id: &str) -> Result<Vec<StoredEvent>, JournalError> {
+        let conn = self.conn();
+        require_rollout(&conn, rollout_id)?;
+        let mut stmt = conn.prepare(
+            "SELECT rollout_id, seq, at, wall, kind, payload FROM events \
+             WHERE rollout_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([rollout_id], numbered_row)?;
+        rows.map(|r| {
+            let n = r?;
+            Ok(StoredEvent {
+                rollout_id: n.rollout_id,
+                seq: rows::to_u64(n.seq)?,
+                at: n.at,
+                wall: n.wall,
+                kind: n.kind,
+                payload: rows::parse_payload(&n.payload)?,
+            })
+        })
+        .collect()
+    }
+
+    fn unfinished(&self) -> Result<Vec<RolloutRecord>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE finished_at IS NULL ORDER BY started_at"
+        ))?;
+        let rows = stmt.query_map([], rollout_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn open_intents(&self, rollout_id: &str) -> Result<Vec<Intent>, JournalError> {
+        let conn = self.conn();
+        require_rollout(&conn, rollout_id)?;
+        let mut stmt = conn.prepare(
+            "SELECT rollout_id, seq, at, wall, kind, payload FROM intents \
+             WHERE rollout_id = ?1 AND applied_wall IS NULL ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([rollout_id], numbered_row)?;
+        rows.map(|r| {
+            let n = r?;
+            Ok(Intent {
+                rollout_id: n.rollout_id,
+                seq: rows::to_u64(n.seq)?,
+                at: n.at,
+                wall: n.wall,
+                kind: n.kind,
+                payload: rows::parse_payload(&n.payload)?,
+            })
+        })
+        .collect()
+    }
+
+    fn request_approval(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        summary: &str,
+        deadline_wall: f64,
+    ) -> Result<(), JournalError> {
+        self.write(|c| {
+            require_running(c, rollout_id)?;
+            c.execute(
+                &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, NULL) ON CONFLICT (rollout_id, rev) DO NOTHING"),
+                params![rollout_id, rev, wall_now(), deadline_wall, summary],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn decide_approval(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        d: &ApprovalDecision,
+    ) -> Result<(), JournalError> {
+        self.write(|c| {
+            let rollout = find_rollout(c, rollout_id)?
+                .ok_or_else(|| JournalError::NotFound(rollout_id.into()))?;
+            let Some(status) = approval_in(c, rollout_id, rev)? else {
+                return Err(wrong_request(c, rollout_id, rev)?);
+            };
+            // The guard against a second decision is the `decided_at IS NULL` here,
+            // checked and written in one statement under the write lock.
+            let changed = match (&status, rollout.finished_at) {
+                (ApprovalStatus::Pending(_), None) => c.execute(
+                    "UPDATE approvals SET decided_at = ?3, approved = ?4, decided_by = ?5, reason = ?6 \
+                     WHERE rollout_id = ?1 AND rev = ?2 AND decided_at IS NULL AND deadline >= ?3",
+                    params![rollout_id, rev, d.decided_at, d.approved, d.by, d.reason],
+                )?,
+                _ => 0,
+            };
+            if changed == 1 {
+                return Ok(());
+            }
+            Err(refusal(rollout_id, &rollout, status))
+        })
+    }
+
+    fn approval_status(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Option<ApprovalStatus>, JournalError> {
+        approval_in(&self.conn(), rollout_id, rev)
+    }
+
+    fn pending_approvals(&self) -> Result<Vec<PendingApproval>, JournalError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE decided_at IS NULL ORDER BY requested_at"
+        ))?;
+        let rows = stmt.query_map([], approval_row)?;
+        rows.filter_map(|r| match r {
+            Ok(ApprovalStatus::Pending(p)) => Some(Ok(p)),
+            Ok(ApprovalStatus::Decided(_)) => None,
+            Err(e) => Some(Err(e.into())),
+        })
+        .collect()
+    }
+}
