@@ -4,6 +4,9 @@
 //! policy text. The embedded default is `policies/default.toml`.
 
 mod categories;
+mod freeze;
+
+pub use freeze::{Freeze, Window as FreezeWindow};
 
 pub use categories::{Category, CategoryMatcher, CategoryRule};
 
@@ -174,6 +177,9 @@ struct RawPolicy {
     canary: crate::canary::SequentialConfig,
     llm: LlmPolicy,
     categories: Vec<CategoryRule>,
+    /// Change freezes (`[[freeze]]`); none by default.
+    #[serde(default)]
+    freeze: Vec<freeze::RawFreeze>,
 }
 
 /// A validated policy.
@@ -194,6 +200,8 @@ pub struct Policy {
     pub canary: crate::canary::SequentialConfig,
     pub llm: LlmPolicy,
     pub categories: CategoryMatcher,
+    /// Change freezes, checked when a rollout starts.
+    pub freezes: Vec<Freeze>,
 }
 
 /// Why a policy could not be used. Messages name the file and the fix.
@@ -273,6 +281,13 @@ impl Policy {
                 origin: origin.to_string(),
                 message: m,
             })?;
+        let freezes = raw
+            .freeze
+            .iter()
+            .cloned()
+            .map(Freeze::from_raw)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
         let digest = Sha256::digest(text.as_bytes());
         let hash = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
         Ok(Policy {
@@ -289,7 +304,14 @@ impl Policy {
             canary: raw.canary,
             llm: raw.llm,
             categories,
+            freezes,
         })
+    }
+
+    /// The first freeze covering Unix time `now`, blocking ones first.
+    pub fn active_freeze(&self, now: f64) -> Option<&Freeze> {
+        let active = || self.freezes.iter().filter(|f| f.is_active(now));
+        active().find(|f| f.block).or_else(|| active().next())
     }
 
     /// The weight of a feature (0 when the policy leaves it out).

@@ -41,7 +41,13 @@ pub async fn run(
     sink: &mut dyn EventSink,
 ) -> RolloutSummary {
     let now = backends.clock.now();
-    let risk = change.risk();
+    let freeze = policy.active_freeze(now).cloned();
+    let mut risk = change.risk();
+    if let Some(f) = freeze.as_ref().filter(|f| !f.block) {
+        // Break glass: during a freeze every change needs a human, whatever its score.
+        risk.requires_approval = true;
+        risk.approval_reasons.push(f.describe());
+    }
     let limits = Limits::new(&risk.strategy);
     let mut runner = Runner {
         spec,
@@ -63,13 +69,19 @@ pub async fn run(
         planner: planner.name(),
     });
     runner.emit(Event::Assessed { risk: risk.clone() });
-    runner.calibrate_judge().await;
-    runner.state.phase = if risk.requires_approval {
-        Phase::AwaitingApproval
+    if let Some(f) = freeze.filter(|f| f.block) {
+        // Nothing has moved yet; the rollout ends before the planner is asked.
+        runner.state.finish(Outcome::Aborted);
+        runner.reason = format!("blocked: {}", f.describe());
     } else {
-        Phase::Canary { weight: 0 }
-    };
-    runner.drive(planner).await;
+        runner.calibrate_judge().await;
+        runner.state.phase = if risk.requires_approval {
+            Phase::AwaitingApproval
+        } else {
+            Phase::Canary { weight: 0 }
+        };
+        runner.drive(planner).await;
+    }
     planner.notify(&format!(
         "The rollout has ended ({:?}): {}",
         runner.state.phase, runner.reason
