@@ -247,7 +247,9 @@ pub fn rate_noise_variance(blocks: &[(u64, u64)]) -> f64 {
     // The pooled rate: common blips raise it, so they read as noise too. They
     // cancel in the ratio test on their own, but they multiply whatever
     // per-version noise the minute carries, so tempering for them is right.
-    let (n_sum, k_sum) = usable.iter().fold((0.0, 0.0), |(a, b), (n, k)| (a + n, b + k));
+    let (n_sum, k_sum) = usable
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (n, k)| (a + n, b + k));
     let p = k_sum / n_sum;
     if p <= 0.0 {
         return 0.0;
@@ -385,7 +387,11 @@ mod tests {
             t.add(600, 12, 5_400, 54);
             t.elapse(60.0);
         }
-        assert!(noisy.prior_dispersion() > 1.5, "{}", noisy.prior_dispersion());
+        assert!(
+            noisy.prior_dispersion() > 1.5,
+            "{}",
+            noisy.prior_dispersion()
+        );
         assert_eq!(quiet.prior_dispersion(), 1.0);
         assert!(noisy.fail_evalue() < quiet.fail_evalue());
     }

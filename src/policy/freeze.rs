@@ -204,8 +204,10 @@ mod tests {
 
     #[test]
     fn weekly_window_follows_the_utc_weekday() {
-        let f = freeze("name = \"fri\"\ndays = [\"fri\"]\nfrom = \"16:00\"\nto = \"24:00\"\nblock = true")
-            .unwrap();
+        let f = freeze(
+            "name = \"fri\"\ndays = [\"fri\"]\nfrom = \"16:00\"\nto = \"24:00\"\nblock = true",
+        )
+        .unwrap();
         // 2026-11-27 was a Friday: 17:00 UTC is frozen, 15:59 and Saturday 17:00 are not.
         let friday = 1_795_737_600.0; // 2026-11-27T00:00:00Z
         assert!(f.is_active(friday + 17.0 * 3600.0));
@@ -217,12 +219,17 @@ mod tests {
     #[test]
     fn bad_windows_name_the_freeze_and_the_fix() {
         let e = freeze("name = \"x\"\nstart = \"2026-12-20T00:00:00Z\"").unwrap_err();
-        assert!(e.contains("freeze 'x'") && e.contains("`start` and `end`"), "{e}");
+        assert!(
+            e.contains("freeze 'x'") && e.contains("`start` and `end`"),
+            "{e}"
+        );
         let e = freeze("name = \"y\"\ndays = [\"funday\"]\nfrom = \"1:00\"\nto = \"2:00\"")
             .unwrap_err();
         assert!(e.contains("unknown day"), "{e}");
-        let e = freeze("name = \"z\"\nstart = \"2026-12-21T00:00:00Z\"\nend = \"2026-12-20T00:00:00Z\"")
-            .unwrap_err();
+        let e = freeze(
+            "name = \"z\"\nstart = \"2026-12-21T00:00:00Z\"\nend = \"2026-12-20T00:00:00Z\"",
+        )
+        .unwrap_err();
         assert!(e.contains("after start"), "{e}");
     }
 }

@@ -212,12 +212,14 @@ impl Drawer<'_> {
     fn noise(&self, version: Version, t: f64) -> f64 {
         let since = t - self.start;
         let minute = (since / 60.0).floor() as i64 as u64;
-        let mut rng = SplitMix64::from_key(self.config.seed, &[NOISE_STREAM, minute, version.tag()]);
+        let mut rng =
+            SplitMix64::from_key(self.config.seed, &[NOISE_STREAM, minute, version.tag()]);
         let factor = (NOISE_SIGMA * rng.normal() - NOISE_SIGMA * NOISE_SIGMA / 2.0).exp();
         let period = (since / BLIP_PERIOD_SECS).floor();
-        let mut blip_rng = SplitMix64::from_key(self.config.seed, &[BLIP_STREAM, period as i64 as u64]);
-        let blip_start = period * BLIP_PERIOD_SECS
-            + blip_rng.next_f64() * (BLIP_PERIOD_SECS - BLIP_SECS);
+        let mut blip_rng =
+            SplitMix64::from_key(self.config.seed, &[BLIP_STREAM, period as i64 as u64]);
+        let blip_start =
+            period * BLIP_PERIOD_SECS + blip_rng.next_f64() * (BLIP_PERIOD_SECS - BLIP_SECS);
         let in_blip = (blip_start..blip_start + BLIP_SECS).contains(&since);
         factor * if in_blip { BLIP_FACTOR } else { 1.0 }
     }

@@ -49,7 +49,7 @@ impl Default for SimConfig {
             scenario: Scenario::Healthy,
             seed: 0,
             rps: 200.0,
-            max_latency_samples_per_window: 100,
+            max_latency_samples_per_window: 1_000,
         }
     }
 }

@@ -108,9 +108,7 @@ impl Scenario {
             Scenario::Healthy
             | Scenario::LatencyRegression
             | Scenario::NoData
-            | Scenario::NoisyHealthy => {
-                BASELINE_ERROR_RATE
-            }
+            | Scenario::NoisyHealthy => BASELINE_ERROR_RATE,
             Scenario::ErrorSpike => SPIKE_ERROR_RATE,
             Scenario::SlowDegradation => {
                 (BASELINE_ERROR_RATE + DEGRADATION_PER_SEC * t).min(DEGRADATION_CAP)

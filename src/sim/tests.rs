@@ -206,7 +206,7 @@ fn invalid_windows_are_query_errors_and_empty_ones_are_empty() {
 #[test]
 fn config_defaults_match_the_contract() {
     let c = SimConfig::default();
-    assert_eq!((c.rps, c.max_latency_samples_per_window), (200.0, 100));
+    assert_eq!((c.rps, c.max_latency_samples_per_window), (200.0, 1_000));
     assert_eq!(c.scenario, Scenario::Healthy);
 }
 

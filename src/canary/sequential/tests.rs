@@ -254,7 +254,10 @@ fn calibration_keeps_noisy_aa_false_rollbacks_within_the_bound() {
     let calibrated = false_rollbacks(true);
     // α = 1 %: 3 expected at most; 9 or more has probability < 0.5 % under the bound.
     assert!(calibrated <= 8, "{calibrated} of {runs} false rollbacks");
-    assert!(false_rollbacks(false) > calibrated, "calibration made no difference");
+    assert!(
+        false_rollbacks(false) > calibrated,
+        "calibration made no difference"
+    );
 }
 
 #[test]
