@@ -10,6 +10,7 @@ use deploy_agent::commands::bench;
 use deploy_agent::commands::journal::{
     ApproveCommand, HistoryCommand, JournalFormat, JournalLocation, ShowCommand,
 };
+use deploy_agent::commands::resume::{run_resume, ResumeCommand};
 use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
 use deploy_agent::evals::{EvalCommand, EvalFormat, EvalPlanner};
 use deploy_agent::report::Format;
@@ -89,10 +90,16 @@ enum Command {
         planner: PlannerKind,
         #[arg(long, value_enum, default_value_t = RolloutFormat::Text)]
         format: RolloutFormat,
-        /// Approve as NAME without asking (for automation); otherwise the terminal asks,
-        /// and with no terminal an approval is a rejection.
+        /// Approve as NAME without asking (for automation). Otherwise a terminal
+        /// asks; with no terminal the journal waits for `deploy-agent approve <id>
+        /// --by NAME` from another shell (the id is printed on stderr); with
+        /// --no-journal and no terminal an approval is a rejection.
         #[arg(long, value_name = "NAME")]
         approve_as: Option<String>,
+        /// Do not record the rollout in the journal (throwaway runs: no
+        /// write-ahead intents, no `approve` from another shell, no `resume`).
+        #[arg(long)]
+        no_journal: bool,
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
@@ -159,6 +166,23 @@ enum Command {
         /// Why (recorded).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
+    },
+    /// Finish rollouts whose process died (crash, kill, reboot).
+    ///
+    /// For each unfinished rollout in the journal: reads the live weight from its
+    /// target, marks each open write-ahead intent applied if its effect is visible
+    /// there and not applied otherwise (nothing is re-applied), then follows the
+    /// policy's `[rollout] on_resume`: "rollback" (the default) routes all traffic
+    /// to stable and records the rollout rolled back; "continue" is not
+    /// implemented yet and is refused. A simulated target is rebuilt from the
+    /// journal. Exit codes: 0 all finished (or none unfinished), 1 some could not
+    /// be, 2 bad input.
+    Resume {
+        /// Policy file (default: `policy` in the config, else the embedded default).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
+        format: JournalFormat,
     },
     /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
@@ -276,6 +300,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             planner,
             format,
             approve_as,
+            no_journal,
             policy,
             pace,
         } => {
@@ -294,6 +319,8 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 config: cli.config,
                 policy,
                 pace,
+                journal: location.journal.clone(),
+                no_journal,
             };
             let outcome = deploy_agent::run_rollout(&cmd).await?;
             print!("{}", outcome.rendered);
@@ -363,6 +390,16 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             };
             print!("{}", deploy_agent::commands::journal::run_history(&cmd)?);
             Ok(exit::OK)
+        }
+        Command::Resume { policy, format } => {
+            let cmd = ResumeCommand {
+                location,
+                policy,
+                format,
+            };
+            let (out, code) = run_resume(&cmd).await?;
+            print!("{out}");
+            Ok(code)
         }
         Command::Show { id, format } => {
             let cmd = ShowCommand {

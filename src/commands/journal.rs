@@ -103,7 +103,7 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
 
 /// Opens the journal for reading or deciding; a missing file is an error rather
 /// than a new empty journal, so a wrong path is noticed.
-fn open_existing(location: &JournalLocation) -> Result<SqliteJournal, Error> {
+pub(crate) fn open_existing(location: &JournalLocation) -> Result<SqliteJournal, Error> {
     let settings = Settings::load(location.config.as_deref(), &Env::from_process())?;
     let path = settings.journal_path(location.journal.as_deref());
     if !path.exists() {

@@ -5,4 +5,5 @@ pub mod assess;
 pub mod backends;
 pub mod bench;
 pub mod journal;
+pub mod resume;
 pub mod rollout;

@@ -4,17 +4,18 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::approval::{Approver, FixedApprover, TerminalApprover};
+use crate::approval::{Approver, FixedApprover, JournalApprover, TerminalApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
 use crate::commands::backends::{self, MetricsKind};
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
+use crate::journal::{Journal, JournalSink, SqliteJournal};
 use crate::llm::LlmClient;
 use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
-use crate::rollout::events::{EventSink, JsonLines};
+use crate::rollout::events::{Event, EventSink, Fanout, JsonLines};
 use crate::rollout::state::Outcome;
 use crate::rollout::terminal::TerminalProgress;
 use crate::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
@@ -75,6 +76,11 @@ pub struct RolloutCommand {
     pub policy: Option<PathBuf>,
     /// Real seconds per simulated second (0: as fast as possible).
     pub pace: Option<f64>,
+    /// `--journal`: the journal file (default: settings' `journal.path`, else
+    /// [`crate::journal::DEFAULT_PATH`]).
+    pub journal: Option<PathBuf>,
+    /// `--no-journal`: record nothing (throwaway runs); no journal approvals, no resume.
+    pub no_journal: bool,
 }
 
 /// What `rollout` produced.
@@ -120,14 +126,22 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         } else {
             0.0
         });
-    let (backends, target) = build_backends(cmd, &settings, pace, approver(cmd, interactive))?;
+    // A dry run changes nothing, so there is nothing to resume: journaling it
+    // would let `resume` roll back the real target for a rollout that never ran.
+    let journal: Option<Arc<dyn Journal>> = if cmd.no_journal || cmd.dry_run {
+        None
+    } else {
+        let path = settings.journal_path(cmd.journal.as_deref());
+        Some(Arc::new(SqliteJournal::open(&path)?))
+    };
+    let approver = approver(cmd, interactive, journal.as_ref());
+    let asks_journal = approver.1;
+    let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
+    if let Some(j) = &journal {
+        backends = backends.with_journal(j.clone());
+    }
     let spec = RolloutSpec {
-        id: format!(
-            "{}-{}-{}",
-            cmd.service,
-            &assessment.rev[..8.min(assessment.rev.len())],
-            cmd.seed
-        ),
+        id: rollout_id(&cmd.service, &assessment.rev),
         service: cmd.service.clone(),
         rev: assessment.rev.clone(),
         target,
@@ -142,10 +156,20 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
             Box::new(LlmPlanner::new(client, &opening_message(&spec, &context)))
         }
     };
-    let mut sink: Box<dyn EventSink> = match cmd.format {
+    // The journal first: an event is durable before anyone is shown it.
+    let mut sink = Fanout::default();
+    if let Some(j) = &journal {
+        sink.sinks.push(Box::new(JournalSink::new(j.clone())));
+    }
+    sink.sinks.push(match cmd.format {
         RolloutFormat::Text => Box::new(TerminalProgress::new(std::io::stderr())),
         RolloutFormat::Jsonl => Box::new(JsonLines::new(std::io::stdout())),
-    };
+    });
+    if asks_journal {
+        sink.sinks.push(Box::new(ApprovalHint {
+            id: spec.id.clone(),
+        }));
+    }
     let judge = Box::new(SequentialJudge::new(policy.canary));
     let summary = rollout::run(
         &spec,
@@ -154,7 +178,7 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
         planner.as_mut(),
         judge,
         backends,
-        sink.as_mut(),
+        &mut sink,
     )
     .await;
     let rendered = match cmd.format {
@@ -214,15 +238,54 @@ pub fn exit_code(outcome: Outcome) -> u8 {
     }
 }
 
-fn approver(cmd: &RolloutCommand, interactive: bool) -> Arc<dyn Approver> {
-    match (&cmd.approve_as, interactive) {
-        (Some(name), _) => Arc::new(FixedApprover::approve_as(name)),
-        (None, true) => Arc::new(TerminalApprover {
-            user: std::env::var("USER").unwrap_or_else(|_| "terminal".into()),
-        }),
-        (None, false) => Arc::new(FixedApprover::reject(
-            "no terminal to ask and no --approve-as given: a rejection",
-        )),
+/// Who answers an approval request, and whether it is the journal:
+/// `--approve-as NAME` approves without asking; else a terminal asks; else the
+/// journal waits for `deploy-agent approve` from another shell; with `--no-journal`
+/// and no terminal, a standing rejection.
+fn approver(
+    cmd: &RolloutCommand,
+    interactive: bool,
+    journal: Option<&Arc<dyn Journal>>,
+) -> (Arc<dyn Approver>, bool) {
+    match (&cmd.approve_as, interactive, journal) {
+        (Some(name), _, _) => (Arc::new(FixedApprover::approve_as(name)), false),
+        (None, true, _) => (
+            Arc::new(TerminalApprover {
+                user: std::env::var("USER").unwrap_or_else(|_| "terminal".into()),
+            }),
+            false,
+        ),
+        (None, false, Some(journal)) => (Arc::new(JournalApprover::new(journal.clone())), true),
+        (None, false, None) => (
+            Arc::new(FixedApprover::reject(
+                "no terminal to ask, no --approve-as and no journal (--no-journal): a rejection",
+            )),
+            false,
+        ),
+    }
+}
+
+/// `service-rev8-<unix millis>`: unique per start, so every run is its own journal entry.
+fn rollout_id(service: &str, rev: &str) -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    format!("{service}-{}-{millis}", &rev[..8.min(rev.len())])
+}
+
+/// Tells the operator how to answer when the journal is the approver.
+struct ApprovalHint {
+    id: String,
+}
+
+impl EventSink for ApprovalHint {
+    fn emit(&mut self, _at: f64, event: &Event) {
+        if matches!(event, Event::ApprovalRequested { .. }) {
+            eprintln!(
+                "approve from another shell: deploy-agent approve {} --by NAME",
+                self.id
+            );
+        }
     }
 }
 

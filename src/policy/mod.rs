@@ -152,6 +152,29 @@ pub struct RolloutPolicy {
     pub max_vetoes: u32,
     pub approval_timeout_seconds: u64,
     pub max_inconclusive_bakes: u32,
+    /// What `deploy-agent resume` does with a rollout whose process died.
+    #[serde(default)]
+    pub on_resume: OnResume,
+}
+
+/// What `deploy-agent resume` does with a rollout left unfinished by a crash.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnResume {
+    /// Route all traffic to stable and finish the rollout as rolled back (the default).
+    #[default]
+    Rollback,
+    /// Pick the loop up from the journaled state (not implemented yet: refused).
+    Continue,
+}
+
+impl OnResume {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rollback => "rollback",
+            Self::Continue => "continue",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]

@@ -102,10 +102,17 @@ impl Runner<'_> {
             );
         }
         let traffic = self.backends.traffic.clone();
-        traffic
+        let seq = self.intent("set_weight", json!({"from": from, "to": weight}));
+        let result = traffic
             .set_canary_weight(weight)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string());
+        self.applied(
+            seq,
+            result.is_ok(),
+            result.as_ref().err().map_or("set", |e| e),
+        );
+        result?;
         // Verify it took effect; a router that silently ignored us must not pass.
         let found = traffic.canary_weight().await.map_err(|e| e.to_string())?;
         if found != weight {
@@ -202,8 +209,15 @@ impl Runner<'_> {
 
     async fn promote(&mut self, reason: String) -> Result<Value, String> {
         let traffic = self.backends.traffic.clone();
-        traffic.promote().await.map_err(|e| e.to_string())?;
         let from = self.state.weight;
+        let seq = self.intent("promote", json!({"from": from, "to": 100}));
+        let result = traffic.promote().await.map_err(|e| e.to_string());
+        self.applied(
+            seq,
+            result.is_ok(),
+            result.as_ref().err().map_or("promoted", |e| e),
+        );
+        result?;
         if from != 100 {
             self.emit(Event::WeightChanged { from, to: 100 });
         }

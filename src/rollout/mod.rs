@@ -15,6 +15,7 @@ use crate::approval::Approver;
 use crate::assess::Assessment;
 use crate::clock::Clock;
 use crate::guard::Rule;
+use crate::journal::Journal;
 use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
@@ -38,6 +39,9 @@ pub struct Backends {
     pub metrics: Arc<dyn MetricsSource>,
     pub approver: Arc<dyn Approver>,
     pub clock: Arc<dyn Clock>,
+    /// Where write-ahead intents go before each traffic change; `None` (evals,
+    /// benches, tests) skips them.
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 impl Backends {
@@ -53,6 +57,7 @@ impl Backends {
             metrics: Arc::new(world.metrics()),
             approver,
             clock,
+            journal: None,
         };
         (backends, world)
     }
@@ -69,7 +74,14 @@ impl Backends {
             metrics,
             approver,
             clock: Arc::new(crate::clock::SystemClock),
+            journal: None,
         }
+    }
+
+    /// Records a write-ahead intent in `journal` before every traffic change.
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 }
 

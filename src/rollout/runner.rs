@@ -109,6 +109,29 @@ impl Runner<'_> {
         self.backends.clock.now()
     }
 
+    /// Records a traffic change about to be made (write-ahead), when journaled.
+    /// A journal error is logged, not fatal: the change itself is still guarded.
+    pub(super) fn intent(&self, kind: &str, payload: serde_json::Value) -> Option<u64> {
+        let journal = self.backends.journal.as_ref()?;
+        match journal.intent(&self.spec.id, self.now(), kind, payload) {
+            Ok(seq) => Some(seq),
+            Err(e) => {
+                tracing::error!(error = %e, kind, "could not record an intent in the journal");
+                None
+            }
+        }
+    }
+
+    /// Marks an intent from [`Runner::intent`] applied or failed.
+    pub(super) fn applied(&self, seq: Option<u64>, ok: bool, detail: &str) {
+        let (Some(journal), Some(seq)) = (self.backends.journal.as_ref(), seq) else {
+            return;
+        };
+        if let Err(e) = journal.applied(&self.spec.id, seq, ok, detail) {
+            tracing::error!(error = %e, seq, "could not mark an intent applied in the journal");
+        }
+    }
+
     /// Lets the judge learn the service's noise from the baseline's recent
     /// history before the canary gets traffic. Without history the judge keeps
     /// its full-strength error test: it may fail sooner, never pass sooner.
@@ -366,7 +389,13 @@ impl Runner<'_> {
     /// Takes an [`Allowed`] like every other side effect.
     pub(super) async fn rollback_traffic(&mut self, _allowed: Allowed) {
         for attempt in 1..=3 {
-            match self.backends.traffic.rollback().await {
+            let seq = self.intent("rollback", json!({"from": self.state.weight}));
+            let result = self.backends.traffic.rollback().await;
+            match &result {
+                Ok(()) => self.applied(seq, true, "rolled back"),
+                Err(e) => self.applied(seq, false, &e.to_string()),
+            }
+            match result {
                 Ok(()) => {
                     if self.state.weight > 0 {
                         self.emit(Event::WeightChanged {

@@ -19,7 +19,7 @@ fn exit_codes_follow_the_outcome() {
         ("healthy", Some("alice"), 0),
         ("error-spike", Some("alice"), 4),
         ("latency-regression", Some("alice"), 4),
-        // No terminal and no --approve-as: the approval is a rejection, nothing moves.
+        // No terminal, no --approve-as, no journal: the approval is a rejection, nothing moves.
         ("healthy", None, 5),
     ];
     for (scenario, approver, code) in cases {
@@ -33,8 +33,9 @@ fn exit_codes_follow_the_outcome() {
             "--format",
             "jsonl",
         ];
-        if let Some(a) = approver {
-            args.extend(["--approve-as", a]);
+        match approver {
+            Some(a) => args.extend(["--approve-as", a]),
+            None => args.push("--no-journal"),
         }
         let out = run_cli(r.path(), &args, &[]);
         assert_eq!(

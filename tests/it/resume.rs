@@ -1,0 +1,309 @@
+//! `deploy-agent resume` after the agent was killed (SIGKILL) mid-rollout: the real
+//! binary, a paced simulated rollout and a temp journal.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+use deploy_agent::journal::{Journal, SqliteJournal};
+use serde_json::Value;
+
+use crate::support::rollout::migration_repo;
+use crate::support::{json, run_cli, stderr, stdout};
+
+/// Real seconds per simulated second: a 5-minute bake takes about 3 s.
+const PACE: &str = "0.01";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A rollout of a migration (approval required) writing to `db`, its stdout
+/// (JSON lines) and stderr read line by line on threads.
+fn spawn_rollout(
+    repo: &Path,
+    db: &str,
+    extra: &[&str],
+) -> (Child, Receiver<String>, Receiver<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
+    cmd.current_dir(repo)
+        .args([
+            "rollout",
+            "HEAD",
+            "--service",
+            "checkout",
+            "--format",
+            "jsonl",
+        ])
+        .args(["--pace", PACE, "--journal", db])
+        .args(extra)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DEPLOY_AGENT_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().expect("spawn deploy-agent rollout");
+    let out = lines(child.stdout.take().unwrap());
+    let err = lines(child.stderr.take().unwrap());
+    (child, out, err)
+}
+
+fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The first line containing `needle`, within [`WAIT`].
+fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line with `{needle}`: {e}"),
+        }
+    }
+    panic!("no line with `{needle}` within {WAIT:?}");
+}
+
+fn kill(mut child: Child) {
+    child.kill().expect("SIGKILL the agent");
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the agent was killed, not finished");
+}
+
+/// Resumes, then checks the journal: finished rolled back at 0%, no open intent,
+/// no weight applied twice, and `show` tells of the resume.
+fn resume_and_check(repo: &Path, db: &str, id: &str) -> Value {
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    assert!(journal.rollout(id).unwrap().finished_at.is_none());
+
+    let out = run_cli(repo, &["resume", "--journal", db, "--format", "json"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    let resumed = &report["resumed"][0];
+    assert_eq!(resumed["id"], id);
+    assert_eq!(resumed["outcome"], "rolled_back");
+    assert_eq!(resumed["final_weight"], 0);
+
+    let record = journal.rollout(id).unwrap();
+    assert!(record.finished_at.is_some());
+    assert_eq!(record.outcome.as_deref(), Some("rolled_back"));
+    assert_eq!(record.weight, 0);
+    assert!(journal.open_intents(id).unwrap().is_empty());
+    let events = journal.events(id).unwrap();
+    assert_eq!(events.last().unwrap().kind, "finished");
+    let mut applied: HashMap<u64, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.kind == "weight_changed") {
+        *applied
+            .entry(e.payload["to"].as_u64().unwrap())
+            .or_default() += 1;
+    }
+    assert!(
+        applied.values().all(|&n| n == 1),
+        "a weight was changed twice: {applied:?}"
+    );
+
+    let show = run_cli(repo, &["show", id, "--journal", db], &[]);
+    assert_eq!(show.status.code(), Some(0), "{}", stderr(&show));
+    assert!(
+        stdout(&show).contains("resumed after a crash: rolled back per on_resume"),
+        "{}",
+        stdout(&show)
+    );
+
+    // Nothing left to do: a second resume finds nothing.
+    let again = run_cli(repo, &["resume", "--journal", db], &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stdout(&again).contains("no unfinished rollouts"));
+    report
+}
+
+fn started_id(rx: &Receiver<String>) -> String {
+    let line = wait_for(rx, "\"started\"");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    v["rollout_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn killed_after_the_first_weight_change_is_rolled_back() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
+    let id = started_id(&out);
+    assert!(id.starts_with("checkout-"), "{id}");
+    let line = wait_for(&out, "\"weight_changed\"");
+    kill(child);
+    let changed: Value = serde_json::from_str(&line).unwrap();
+    assert!(changed["to"].as_u64().unwrap() > 0);
+
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    assert!(journal.rollout(&id).unwrap().weight > 0);
+    let report = resume_and_check(r.path(), db, &id);
+    assert_eq!(report["resumed"][0]["live_weight"], changed["to"]);
+}
+
+#[test]
+fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_closed() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    // No terminal, no --approve-as: the journal is the approver.
+    let (child, out, err) = spawn_rollout(r.path(), db, &[]);
+    let id = started_id(&out);
+    let hint = wait_for(&err, "approve from another shell");
+    assert!(
+        hint.contains(&format!("deploy-agent approve {id} --by NAME")),
+        "{hint}"
+    );
+    // The request row is written just after the hint.
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while journal.pending_approvals().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no approval request in the journal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
+
+    let report = resume_and_check(r.path(), db, &id);
+    assert_eq!(report["resumed"][0]["live_weight"], 0);
+    assert!(journal.pending_approvals().unwrap().is_empty());
+    let late = run_cli(
+        r.path(),
+        &["approve", &id, "--by", "bob", "--journal", db],
+        &[],
+    );
+    assert_eq!(late.status.code(), Some(2), "{}", stdout(&late));
+}
+
+#[test]
+fn open_intents_are_reconciled_with_the_target_and_never_reapplied() {
+    use deploy_agent::journal::RolloutRecord;
+    use deploy_agent::rollout::events::Event;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let journal = SqliteJournal::open(&db).unwrap();
+    let id = "checkout-abcdef12-1";
+    journal
+        .begin(&RolloutRecord {
+            id: id.into(),
+            service: "checkout".into(),
+            rev: "abcdef1234".into(),
+            target: "sim:healthy".into(),
+            planner: "playbook".into(),
+            started_at: 1.0,
+            finished_at: None,
+            outcome: None,
+            weight: 0,
+            reason: None,
+        })
+        .unwrap();
+    // 5% was set and journaled; the process died while asking for 20%, before
+    // the router answered (so the simulated world, rebuilt from the journal, is at 5%).
+    let set = |to: u64| serde_json::json!({"from": 0, "to": to});
+    let five = journal.intent(id, 10.0, "set_weight", set(5)).unwrap();
+    journal
+        .append(id, 10.0, &Event::WeightChanged { from: 0, to: 5 })
+        .unwrap();
+    let twenty = journal.intent(id, 400.0, "set_weight", set(20)).unwrap();
+
+    let out = run_cli(
+        dir.path(),
+        &[
+            "resume",
+            "--journal",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = json(&out);
+    let r = &report["resumed"][0];
+    assert_eq!(r["live_weight"], 5);
+    let intents: Vec<(u64, bool)> = r["intents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["seq"].as_u64().unwrap(), i["applied"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(intents, [(five, true), (twenty, false)]);
+    assert!(journal.open_intents(id).unwrap().is_empty());
+    let weights: Vec<u64> = journal
+        .events(id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "weight_changed")
+        .map(|e| e.payload["to"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        weights,
+        [5, 0],
+        "20% is never applied; 5% is rolled back once"
+    );
+    assert_eq!(
+        journal.rollout(id).unwrap().outcome.as_deref(),
+        Some("rolled_back")
+    );
+}
+
+#[test]
+fn on_resume_continue_is_refused_and_changes_nothing() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
+    let id = started_id(&out);
+    wait_for(&out, "\"weight_changed\"");
+    kill(child);
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.toml"
+    ))
+    .unwrap()
+    .replace("on_resume = \"rollback\"", "on_resume = \"continue\"");
+    let path = dir.path().join("continue.toml");
+    std::fs::write(&path, policy).unwrap();
+
+    let out = run_cli(
+        r.path(),
+        &[
+            "resume",
+            "--journal",
+            db,
+            "--policy",
+            path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not implemented yet"),
+        "{}",
+        stderr(&out)
+    );
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    assert!(journal.rollout(&id).unwrap().finished_at.is_none());
+}
