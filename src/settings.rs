@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::metrics::prometheus::PrometheusConfig;
 use crate::policy::{Policy, PolicyError};
+use crate::traffic::argo::ArgoConfig;
 use crate::traffic::haproxy::HaproxyConfig;
+use crate::traffic::kubernetes::KubernetesConfig;
 
 /// The default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "deploy-agent.toml";
@@ -39,11 +41,14 @@ impl LlmSettings {
 }
 
 /// The real backends of one service (`[services.NAME.haproxy]`,
+/// `[services.NAME.kubernetes]`, `[services.NAME.argo]`,
 /// `[services.NAME.prometheus]`); each is needed only by the target that uses it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     pub haproxy: Option<HaproxyConfig>,
+    pub kubernetes: Option<KubernetesConfig>,
+    pub argo: Option<ArgoConfig>,
     pub prometheus: Option<PrometheusConfig>,
 }
 
@@ -208,6 +213,12 @@ fn validate_service(name: &str, service: &ServiceSettings) -> Result<(), Setting
     if let Some(h) = &service.haproxy {
         h.validate().map_err(invalid)?;
     }
+    if let Some(k) = &service.kubernetes {
+        k.validate().map_err(invalid)?;
+    }
+    if let Some(a) = &service.argo {
+        a.validate().map_err(invalid)?;
+    }
     if let Some(p) = &service.prometheus {
         p.validate().map_err(invalid)?;
     }
@@ -268,6 +279,33 @@ canary_version = "v2"
             ("stable", 2_000)
         );
         assert_eq!(s.prometheus_token.as_deref(), Some("t0k"));
+    }
+
+    #[test]
+    fn kubernetes_and_argo_sections_are_read_and_checked() {
+        let s = load(
+            r#"
+[services.checkout.kubernetes]
+namespace = "shop"
+stable_deployment = "checkout"
+canary_deployment = "checkout-canary"
+httproute = "checkout"
+
+[services.checkout.argo]
+rollout = "checkout"
+"#,
+        )
+        .unwrap();
+        let k = s.services["checkout"].kubernetes.as_ref().unwrap();
+        assert_eq!((k.canary_backend(), k.rule_index), ("checkout-canary", 0));
+        assert_eq!(
+            s.services["checkout"].argo.as_ref().unwrap().namespace,
+            "default"
+        );
+        let err = load("[services.a.kubernetes]\nnamespace = \"Shop_1\"\n").unwrap_err();
+        assert!(err.to_string().contains("kubernetes.namespace"), "{err}");
+        let err = load("[services.a.argo]\nrollout = \"x\"\ntoken = \"t\"\n").unwrap_err();
+        assert!(err.to_string().contains("token"), "{err}");
     }
 
     #[test]

@@ -8,9 +8,10 @@ use crate::error::Error;
 use crate::metrics::prometheus::{ClockMapping, PrometheusMetrics};
 use crate::rollout::Backends;
 use crate::settings::{ServiceSettings, Settings};
+use crate::traffic::argo::ArgoRolloutRouter;
 use crate::traffic::dry_run::DryRunRouter;
 use crate::traffic::haproxy::HaproxyRouter;
-use crate::traffic::TrafficRouter;
+use crate::traffic::{kubernetes, TrafficRouter};
 
 /// Where a rollout's metrics come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -34,9 +35,7 @@ pub fn haproxy_prometheus(
     let haproxy = section
         .and_then(|s: &ServiceSettings| s.haproxy.clone())
         .ok_or_else(|| missing(service, "haproxy", "socket = \"/run/haproxy/admin.sock\""))?;
-    let prometheus = section
-        .and_then(|s| s.prometheus.clone())
-        .ok_or_else(|| missing(service, "prometheus", "url = \"http://127.0.0.1:9090\""))?;
+    let prometheus = prometheus_section(service, section)?;
     let router = HaproxyRouter::new(haproxy).map_err(|e| Error::Usage(e.to_string()))?;
     let label = format!("haproxy:{}", router.address());
     let traffic: Arc<dyn TrafficRouter> = if dry_run {
@@ -44,6 +43,78 @@ pub fn haproxy_prometheus(
     } else {
         Arc::new(router)
     };
+    Ok((real(traffic, prometheus, settings, approver)?, label))
+}
+
+/// A Gateway API HTTPRoute (or, without `httproute`, replica counts) moves the
+/// traffic, Prometheus judges it.
+pub fn kubernetes_prometheus(
+    service: &str,
+    settings: &Settings,
+    approver: Arc<dyn Approver>,
+) -> Result<(Backends, String), Error> {
+    let section = settings.services.get(service);
+    let config = section
+        .and_then(|s: &ServiceSettings| s.kubernetes.clone())
+        .ok_or_else(|| {
+            missing(
+                service,
+                "kubernetes",
+                "namespace = \"shop\", httproute = \"checkout\"",
+            )
+        })?;
+    let prometheus = prometheus_section(service, section)?;
+    let (traffic, label) = kubernetes::router(config).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok((real(traffic, prometheus, settings, approver)?, label))
+}
+
+/// An Argo Rollout's steps move the traffic, Prometheus judges it.
+pub fn argo_prometheus(
+    service: &str,
+    settings: &Settings,
+    approver: Arc<dyn Approver>,
+) -> Result<(Backends, String), Error> {
+    let section = settings.services.get(service);
+    let config = section
+        .and_then(|s: &ServiceSettings| s.argo.clone())
+        .ok_or_else(|| {
+            missing(
+                service,
+                "argo",
+                "namespace = \"shop\", rollout = \"checkout\"",
+            )
+        })?;
+    let prometheus = prometheus_section(service, section)?;
+    let usage = |e: crate::traffic::TrafficError| Error::Usage(e.to_string());
+    let client = config.client().map_err(usage)?;
+    let label = format!(
+        "argo:{}/{}/{}",
+        client.server(),
+        config.namespace,
+        config.rollout
+    );
+    let router = ArgoRolloutRouter::new(config, client).map_err(usage)?;
+    Ok((
+        real(Arc::new(router), prometheus, settings, approver)?,
+        label,
+    ))
+}
+
+fn prometheus_section(
+    service: &str,
+    section: Option<&ServiceSettings>,
+) -> Result<crate::metrics::prometheus::PrometheusConfig, Error> {
+    section
+        .and_then(|s| s.prometheus.clone())
+        .ok_or_else(|| missing(service, "prometheus", "url = \"http://127.0.0.1:9090\""))
+}
+
+fn real(
+    traffic: Arc<dyn TrafficRouter>,
+    prometheus: crate::metrics::prometheus::PrometheusConfig,
+    settings: &Settings,
+    approver: Arc<dyn Approver>,
+) -> Result<Backends, Error> {
     // Real backends run on the system clock, so rollout time is Unix time.
     let metrics = PrometheusMetrics::new(
         prometheus,
@@ -51,7 +122,7 @@ pub fn haproxy_prometheus(
         ClockMapping::unix(),
     )
     .map_err(|e| Error::Usage(e.to_string()))?;
-    Ok((Backends::real(traffic, Arc::new(metrics), approver), label))
+    Ok(Backends::real(traffic, Arc::new(metrics), approver))
 }
 
 fn missing(service: &str, section: &str, example: &str) -> Error {

@@ -45,6 +45,10 @@ pub enum TargetKind {
     Sim,
     /// HAProxy's runtime API (`[services.NAME.haproxy]`), judged on Prometheus.
     Haproxy,
+    /// A Gateway API HTTPRoute or replica counts (`[services.NAME.kubernetes]`), judged on Prometheus.
+    Kubernetes,
+    /// An Argo Rollout's steps (`[services.NAME.argo]`), judged on Prometheus.
+    Argo,
 }
 
 /// Output formats of `rollout`.
@@ -209,7 +213,7 @@ fn build_backends(
 ) -> Result<(Backends, String), Error> {
     let metrics = cmd.metrics.unwrap_or(match cmd.target {
         TargetKind::Sim => MetricsKind::Sim,
-        TargetKind::Haproxy => MetricsKind::Prometheus,
+        TargetKind::Haproxy | TargetKind::Kubernetes | TargetKind::Argo => MetricsKind::Prometheus,
     });
     match (cmd.target, metrics) {
         (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(Error::Usage(
@@ -224,8 +228,17 @@ fn build_backends(
         (TargetKind::Haproxy, MetricsKind::Prometheus) => {
             backends::haproxy_prometheus(&cmd.service, settings, cmd.dry_run, approver)
         }
+        (TargetKind::Kubernetes | TargetKind::Argo, MetricsKind::Prometheus) if cmd.dry_run => Err(Error::Usage(
+            "--dry-run is supported with --target haproxy only for now".into(),
+        )),
+        (TargetKind::Kubernetes, MetricsKind::Prometheus) => {
+            backends::kubernetes_prometheus(&cmd.service, settings, approver)
+        }
+        (TargetKind::Argo, MetricsKind::Prometheus) => {
+            backends::argo_prometheus(&cmd.service, settings, approver)
+        }
         (target, metrics) => Err(Error::Usage(format!(
-            "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy with prometheus"
+            "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy, kubernetes or argo with prometheus"
         ).to_lowercase())),
     }
 }

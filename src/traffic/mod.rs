@@ -3,8 +3,11 @@
 //! Only `tools::execute` calls the mutating methods, and it only runs calls the
 //! guard allowed; adapters just do what they are told, idempotently.
 
+pub mod argo;
 pub mod dry_run;
 pub mod haproxy;
+pub mod kube_client;
+pub mod kubernetes;
 pub mod sim;
 
 use async_trait::async_trait;

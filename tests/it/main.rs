@@ -9,6 +9,7 @@ mod assess_llm;
 mod e2e_loopback;
 mod evals;
 mod journal_cli;
+mod kube_adapters;
 mod resume;
 mod rollout_cli;
 mod rollout_llm;

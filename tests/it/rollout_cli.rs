@@ -116,8 +116,17 @@ fn bad_rollout_input_exits_2() {
 #[test]
 fn real_targets_need_their_config_and_dry_run_a_real_target() {
     let r = migration_repo();
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["--target", "haproxy"], "no [services.checkout.haproxy]"),
+        (
+            &["--target", "kubernetes"],
+            "no [services.checkout.kubernetes]",
+        ),
+        (&["--target", "argo"], "no [services.checkout.argo]"),
+        (
+            &["--target", "argo", "--dry-run"],
+            "--dry-run is supported with --target haproxy only",
+        ),
         (&["--dry-run"], "--dry-run applies to real targets"),
         (&["--metrics", "prometheus"], "is not supported"),
     ];
