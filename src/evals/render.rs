@@ -158,6 +158,7 @@ pub fn markdown(r: &Report) -> String {
             vetoes(&s.vetoes_by_rule)
         );
     }
+    let _ = writeln!(o, "\n{}", decision_plot(r));
     let misses: Vec<String> = r
         .scenarios
         .iter()
@@ -173,5 +174,36 @@ pub fn markdown(r: &Report) -> String {
     }
     let _ = writeln!(o, "\n## Summary\n");
     summary_lines(r, &mut o, "- ");
+    o
+}
+
+/// A text bar chart of the mean simulated minutes to a decision per scenario,
+/// marked ✓ when every episode met its expectation: where a planner spends its
+/// time shows at a glance, and it renders in any markdown viewer.
+fn decision_plot(r: &Report) -> String {
+    const WIDTH: f64 = 40.0;
+    let longest = r
+        .scenarios
+        .iter()
+        .map(|s| s.mean_seconds_to_decision)
+        .fold(0.0_f64, f64::max);
+    let name_width = r.scenarios.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let mut o = String::from("## Minutes to a decision (mean per scenario)\n\n```\n");
+    for s in &r.scenarios {
+        let bar = if longest > 0.0 {
+            (s.mean_seconds_to_decision / longest * WIDTH).round() as usize
+        } else {
+            0
+        };
+        let mark = if s.misses.is_empty() { '✓' } else { '✗' };
+        let _ = writeln!(
+            o,
+            "{mark} {:<name_width$} {:>6.1} {}",
+            s.name,
+            s.mean_seconds_to_decision / 60.0,
+            "█".repeat(bar)
+        );
+    }
+    o.push_str("```");
     o
 }
