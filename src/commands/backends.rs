@@ -31,11 +31,7 @@ pub fn haproxy_prometheus(
     dry_run: bool,
     approver: Arc<dyn Approver>,
 ) -> Result<(Backends, String), Error> {
-    let section = settings.services.get(service);
-    let haproxy = section
-        .and_then(|s: &ServiceSettings| s.haproxy.clone())
-        .ok_or_else(|| missing(service, "haproxy", "socket = \"/run/haproxy/admin.sock\""))?;
-    let prometheus = prometheus_section(service, section)?;
+    let (haproxy, prometheus) = sections(service, settings, "haproxy", |s| s.haproxy.clone())?;
     let router = HaproxyRouter::new(haproxy).map_err(|e| Error::Usage(e.to_string()))?;
     let label = format!("haproxy:{}", router.address());
     let traffic: Arc<dyn TrafficRouter> = if dry_run {
@@ -53,17 +49,7 @@ pub fn kubernetes_prometheus(
     settings: &Settings,
     approver: Arc<dyn Approver>,
 ) -> Result<(Backends, String), Error> {
-    let section = settings.services.get(service);
-    let config = section
-        .and_then(|s: &ServiceSettings| s.kubernetes.clone())
-        .ok_or_else(|| {
-            missing(
-                service,
-                "kubernetes",
-                "namespace = \"shop\", httproute = \"checkout\"",
-            )
-        })?;
-    let prometheus = prometheus_section(service, section)?;
+    let (config, prometheus) = sections(service, settings, "kubernetes", |s| s.kubernetes.clone())?;
     let (traffic, label) = kubernetes::router(config).map_err(|e| Error::Usage(e.to_string()))?;
     Ok((real(traffic, prometheus, settings, approver)?, label))
 }
@@ -74,17 +60,7 @@ pub fn argo_prometheus(
     settings: &Settings,
     approver: Arc<dyn Approver>,
 ) -> Result<(Backends, String), Error> {
-    let section = settings.services.get(service);
-    let config = section
-        .and_then(|s: &ServiceSettings| s.argo.clone())
-        .ok_or_else(|| {
-            missing(
-                service,
-                "argo",
-                "namespace = \"shop\", rollout = \"checkout\"",
-            )
-        })?;
-    let prometheus = prometheus_section(service, section)?;
+    let (config, prometheus) = sections(service, settings, "argo", |s| s.argo.clone())?;
     let usage = |e: crate::traffic::TrafficError| Error::Usage(e.to_string());
     let client = config.client().map_err(usage)?;
     let label = format!(
@@ -100,13 +76,32 @@ pub fn argo_prometheus(
     ))
 }
 
-fn prometheus_section(
+/// The service's `[services.NAME.<target>]` section and its Prometheus section;
+/// a missing one is a usage error that shows what to add.
+fn sections<T>(
     service: &str,
-    section: Option<&ServiceSettings>,
-) -> Result<crate::metrics::prometheus::PrometheusConfig, Error> {
-    section
+    settings: &Settings,
+    target: &str,
+    pick: impl Fn(&ServiceSettings) -> Option<T>,
+) -> Result<(T, crate::metrics::prometheus::PrometheusConfig), Error> {
+    let section = settings.services.get(service);
+    let config = section
+        .and_then(&pick)
+        .ok_or_else(|| missing(service, target, example(target)))?;
+    let prometheus = section
         .and_then(|s| s.prometheus.clone())
-        .ok_or_else(|| missing(service, "prometheus", "url = \"http://127.0.0.1:9090\""))
+        .ok_or_else(|| missing(service, "prometheus", example("prometheus")))?;
+    Ok((config, prometheus))
+}
+
+/// A minimal line of each section, for error messages.
+fn example(section: &str) -> &'static str {
+    match section {
+        "haproxy" => "socket = \"/run/haproxy/admin.sock\"",
+        "kubernetes" => "namespace = \"shop\", httproute = \"checkout\"",
+        "argo" => "namespace = \"shop\", rollout = \"checkout\"",
+        _ => "url = \"http://127.0.0.1:9090\"",
+    }
 }
 
 fn real(

@@ -109,17 +109,10 @@ pub struct StoredEvent {
     pub payload: Value,
 }
 
-/// A side effect announced before it was made and not yet marked applied.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Intent {
-    pub rollout_id: String,
-    pub seq: u64,
-    pub at: f64,
-    pub wall: f64,
-    /// What was about to happen, e.g. `set_weight`.
-    pub kind: String,
-    pub payload: Value,
-}
+/// A side effect announced before it was made and not yet marked applied: the
+/// same numbered record as an event, its `kind` saying what was about to happen
+/// (e.g. `set_weight`).
+pub type Intent = StoredEvent;
 
 /// An approval asked for and not decided yet.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -230,19 +230,8 @@ impl Journal for SqliteJournal {
             "SELECT rollout_id, seq, at, wall, kind, payload FROM events \
              WHERE rollout_id = ?1 ORDER BY seq",
         )?;
-        let rows = stmt.query_map([rollout_id], numbered_row)?;
-        rows.map(|r| {
-            let n = r?;
-            Ok(StoredEvent {
-                rollout_id: n.rollout_id,
-                seq: rows::to_u64(n.seq)?,
-                at: n.at,
-                wall: n.wall,
-                kind: n.kind,
-                payload: rows::parse_payload(&n.payload)?,
-            })
-        })
-        .collect()
+        let records = numbered(stmt.query_map([rollout_id], numbered_row)?);
+        records
     }
 
     fn unfinished(&self) -> Result<Vec<RolloutRecord>, JournalError> {
@@ -261,19 +250,8 @@ impl Journal for SqliteJournal {
             "SELECT rollout_id, seq, at, wall, kind, payload FROM intents \
              WHERE rollout_id = ?1 AND applied_wall IS NULL ORDER BY seq",
         )?;
-        let rows = stmt.query_map([rollout_id], numbered_row)?;
-        rows.map(|r| {
-            let n = r?;
-            Ok(Intent {
-                rollout_id: n.rollout_id,
-                seq: rows::to_u64(n.seq)?,
-                at: n.at,
-                wall: n.wall,
-                kind: n.kind,
-                payload: rows::parse_payload(&n.payload)?,
-            })
-        })
-        .collect()
+        let records = numbered(stmt.query_map([rollout_id], numbered_row)?);
+        records
     }
 
     fn request_approval(
@@ -343,4 +321,22 @@ impl Journal for SqliteJournal {
         })
         .collect()
     }
+}
+
+/// Decodes rows of `events` or `intents` (the same columns) into records.
+fn numbered(
+    rows: impl Iterator<Item = rusqlite::Result<rows::NumberedRow>>,
+) -> Result<Vec<StoredEvent>, JournalError> {
+    rows.map(|r| {
+        let n = r?;
+        Ok(StoredEvent {
+            rollout_id: n.rollout_id,
+            seq: rows::to_u64(n.seq)?,
+            at: n.at,
+            wall: n.wall,
+            kind: n.kind,
+            payload: rows::parse_payload(&n.payload)?,
+        })
+    })
+    .collect()
 }
