@@ -35,7 +35,7 @@ pub fn haproxy_prometheus(
     let router = HaproxyRouter::new(haproxy).map_err(|e| Error::Usage(e.to_string()))?;
     let label = format!("haproxy:{}", router.address());
     let traffic: Arc<dyn TrafficRouter> = if dry_run {
-        Arc::new(DryRunRouter::stderr(router))
+        Arc::new(DryRunRouter::haproxy(router, Box::new(std::io::stderr())))
     } else {
         Arc::new(router)
     };
@@ -47,10 +47,12 @@ pub fn haproxy_prometheus(
 pub fn kubernetes_prometheus(
     service: &str,
     settings: &Settings,
+    dry_run: bool,
     approver: Arc<dyn Approver>,
 ) -> Result<(Backends, String), Error> {
     let (config, prometheus) = sections(service, settings, "kubernetes", |s| s.kubernetes.clone())?;
     let (traffic, label) = kubernetes::router(config).map_err(|e| Error::Usage(e.to_string()))?;
+    let traffic = dry_run_if(dry_run, traffic, &label);
     Ok((real(traffic, prometheus, settings, approver)?, label))
 }
 
@@ -58,6 +60,7 @@ pub fn kubernetes_prometheus(
 pub fn argo_prometheus(
     service: &str,
     settings: &Settings,
+    dry_run: bool,
     approver: Arc<dyn Approver>,
 ) -> Result<(Backends, String), Error> {
     let (config, prometheus) = sections(service, settings, "argo", |s| s.argo.clone())?;
@@ -71,9 +74,31 @@ pub fn argo_prometheus(
     );
     let router = ArgoRolloutRouter::new(config, client).map_err(usage)?;
     Ok((
-        real(Arc::new(router), prometheus, settings, approver)?,
+        real(
+            dry_run_if(dry_run, Arc::new(router), &label),
+            prometheus,
+            settings,
+            approver,
+        )?,
         label,
     ))
+}
+
+/// With `dry_run`, the router reads live weights and prints each change instead.
+fn dry_run_if(
+    dry_run: bool,
+    router: Arc<dyn TrafficRouter>,
+    label: &str,
+) -> Arc<dyn TrafficRouter> {
+    if dry_run {
+        Arc::new(DryRunRouter::described(
+            router,
+            label.to_string(),
+            Box::new(std::io::stderr()),
+        ))
+    } else {
+        router
+    }
 }
 
 /// The service's `[services.NAME.<target>]` section and its Prometheus section;

@@ -217,7 +217,7 @@ fn build_backends(
     });
     match (cmd.target, metrics) {
         (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(Error::Usage(
-            "--dry-run applies to real targets (--target haproxy); the simulated one changes nothing real".into(),
+            "--dry-run applies to real targets (haproxy, kubernetes, argo); the simulated one changes nothing real".into(),
         )),
         (TargetKind::Sim, MetricsKind::Sim) => {
             let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
@@ -228,14 +228,11 @@ fn build_backends(
         (TargetKind::Haproxy, MetricsKind::Prometheus) => {
             backends::haproxy_prometheus(&cmd.service, settings, cmd.dry_run, approver)
         }
-        (TargetKind::Kubernetes | TargetKind::Argo, MetricsKind::Prometheus) if cmd.dry_run => Err(Error::Usage(
-            "--dry-run is supported with --target haproxy only for now".into(),
-        )),
         (TargetKind::Kubernetes, MetricsKind::Prometheus) => {
-            backends::kubernetes_prometheus(&cmd.service, settings, approver)
+            backends::kubernetes_prometheus(&cmd.service, settings, cmd.dry_run, approver)
         }
         (TargetKind::Argo, MetricsKind::Prometheus) => {
-            backends::argo_prometheus(&cmd.service, settings, approver)
+            backends::argo_prometheus(&cmd.service, settings, cmd.dry_run, approver)
         }
         (target, metrics) => Err(Error::Usage(format!(
             "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy, kubernetes or argo with prometheus"

@@ -1,49 +1,107 @@
 //! `--dry-run`: read the live router, change nothing, print what would be sent.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
 use super::haproxy::HaproxyRouter;
 use super::{TrafficError, TrafficRouter};
 
-/// Wraps a [`HaproxyRouter`]: reads its live weights, and prints each runtime-API
-/// command it would send instead of sending it.
+/// A change the loop asks of the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Weight(u8),
+    Promote,
+    Rollback,
+}
+
+impl Change {
+    /// The canary's share once the change is made.
+    fn weight(self) -> u8 {
+        match self {
+            Change::Weight(w) => w,
+            Change::Promote => 100,
+            Change::Rollback => 0,
+        }
+    }
+}
+
+/// What a router would send for a change, one line per request or command.
+pub type Plan = Box<dyn Fn(Change) -> Result<Vec<String>, TrafficError> + Send + Sync>;
+
+/// Wraps a router: reads its live weights, and prints what it would send for
+/// each change instead of sending it.
 ///
 /// After a pretend change it reports the pretended weight, so the loop's
 /// read-back check passes and the whole plan can be shown; the metrics it is
 /// judged on are still live (the canary gets no real traffic).
 pub struct DryRunRouter {
-    inner: HaproxyRouter,
+    inner: Arc<dyn TrafficRouter>,
+    target: String,
+    plan: Plan,
     pretend: Mutex<Option<u8>>,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
 impl DryRunRouter {
-    /// Prints to `out` (stderr for the command line).
-    pub fn new(inner: HaproxyRouter, out: Box<dyn Write + Send>) -> Self {
+    /// Prints `plan`'s lines for `target` to `out` (stderr for the command line).
+    pub fn new(
+        inner: Arc<dyn TrafficRouter>,
+        target: String,
+        plan: Plan,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
         Self {
             inner,
+            target,
+            plan,
             pretend: Mutex::new(None),
             out: Mutex::new(out),
         }
     }
 
-    pub fn stderr(inner: HaproxyRouter) -> Self {
-        Self::new(inner, Box::new(std::io::stderr()))
+    /// HAProxy: the exact runtime-API commands.
+    pub fn haproxy(inner: HaproxyRouter, out: Box<dyn Write + Send>) -> Self {
+        let router = Arc::new(inner);
+        let target = router.address().to_string();
+        let planner = Arc::clone(&router);
+        let plan: Plan = Box::new(move |change| planner.weight_commands(change.weight()));
+        Self::new(router, target, plan, out)
     }
 
-    fn pretend(&self, weight: u8) -> Result<(), TrafficError> {
-        let commands = self.inner.weight_commands(weight)?;
+    /// Any router: each change described at the level of the objects it moves
+    /// (`promote` and `rollback` as the router's doc comments define them).
+    pub fn described(
+        inner: Arc<dyn TrafficRouter>,
+        target: String,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        let plan: Plan = Box::new(|change| {
+            Ok(vec![match change {
+                Change::Weight(w) if w > 100 => {
+                    return Err(TrafficError::Rejected(format!("weight {w} is above 100")))
+                }
+                Change::Weight(w) => format!("set canary weight {w} (stable {})", 100 - w),
+                Change::Promote => {
+                    "promote: the new version becomes stable with all traffic, canary to 0".into()
+                }
+                Change::Rollback => "rollback: all traffic to stable, canary to 0".into(),
+            }])
+        });
+        Self::new(inner, target, plan, out)
+    }
+
+    fn pretend(&self, change: Change) -> Result<(), TrafficError> {
+        let lines = (self.plan)(change)?;
         if let Ok(mut out) = self.out.lock() {
-            for c in commands {
+            for line in lines {
                 // Best effort: a closed stderr must not fail the rollout.
-                let _ = writeln!(out, "dry-run: would send to {}: {c}", self.inner.address());
+                let _ = writeln!(out, "dry-run: would send to {}: {line}", self.target);
             }
         }
         if let Ok(mut p) = self.pretend.lock() {
-            *p = Some(weight);
+            *p = Some(change.weight());
         }
         Ok(())
     }
@@ -60,15 +118,15 @@ impl TrafficRouter for DryRunRouter {
     }
 
     async fn set_canary_weight(&self, weight: u8) -> Result<(), TrafficError> {
-        self.pretend(weight)
+        self.pretend(Change::Weight(weight))
     }
 
     async fn promote(&self) -> Result<(), TrafficError> {
-        self.pretend(100)
+        self.pretend(Change::Promote)
     }
 
     async fn rollback(&self) -> Result<(), TrafficError> {
-        self.pretend(0)
+        self.pretend(Change::Rollback)
     }
 }
 
@@ -116,7 +174,7 @@ mod tests {
         })
         .unwrap();
         let buf = SharedBuffer::default();
-        let dry = DryRunRouter::new(router, Box::new(buf.clone()));
+        let dry = DryRunRouter::haproxy(router, Box::new(buf.clone()));
         assert!(dry.canary_weight().await.is_err()); // the live read is real
         dry.set_canary_weight(10).await.unwrap();
         assert_eq!(dry.canary_weight().await.unwrap(), 10);
@@ -129,5 +187,27 @@ mod tests {
              dry-run: would send to unix:/nonexistent/admin.sock: set weight be_app/stable 100\n"
         );
         assert!(dry.set_canary_weight(120).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn any_router_can_be_dry_run() {
+        let world = crate::sim::SimWorld::new(
+            crate::sim::SimConfig::default(),
+            Arc::new(crate::clock::VirtualClock::new(0.0)),
+        );
+        let buf = SharedBuffer::default();
+        let dry = DryRunRouter::described(
+            Arc::new(world.traffic()),
+            "kubernetes:ns/route".into(),
+            Box::new(buf.clone()),
+        );
+        dry.set_canary_weight(25).await.unwrap();
+        dry.promote().await.unwrap();
+        assert_eq!(dry.canary_weight().await.unwrap(), 100);
+        assert_eq!(world.canary_weight(), 0, "nothing reached the router");
+        assert!(buf
+            .text()
+            .contains("would send to kubernetes:ns/route: set canary weight 25 (stable 75)"));
+        assert!(dry.set_canary_weight(101).await.is_err());
     }
 }

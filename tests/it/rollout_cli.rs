@@ -125,7 +125,7 @@ fn real_targets_need_their_config_and_dry_run_a_real_target() {
         (&["--target", "argo"], "no [services.checkout.argo]"),
         (
             &["--target", "argo", "--dry-run"],
-            "--dry-run is supported with --target haproxy only",
+            "no [services.checkout.argo]",
         ),
         (&["--dry-run"], "--dry-run applies to real targets"),
         (&["--metrics", "prometheus"], "is not supported"),
