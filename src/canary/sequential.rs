@@ -139,13 +139,14 @@ impl SequentialJudge {
         // The tail threshold comes from earlier windows only, so it is fixed
         // before this window's data is seen (predictable: the test stays valid).
         if self.baseline_latency.total() >= self.config.min_baseline_samples {
-            if let Some(threshold) = self.baseline_latency.quantile(self.config.tail_quantile) {
-                let above = LatencyHistogram::count_above;
+            let quantile = self.config.tail_quantile;
+            if let Some(bucket) = self.baseline_latency.tail_start(quantile) {
+                let slow = LatencyHistogram::count_from_bucket;
                 self.tail.add(
                     canary.latency_ms.len() as u64,
-                    above(&canary.latency_ms, threshold),
+                    slow(&canary.latency_ms, bucket),
                     baseline.latency_ms.len() as u64,
-                    above(&baseline.latency_ms, threshold),
+                    slow(&baseline.latency_ms, bucket),
                 );
             }
         }
@@ -254,7 +255,7 @@ impl SequentialJudge {
             baseline: (t.baseline_n > 0).then(|| t.baseline_events as f64 / t.baseline_n as f64),
             statistic: Some(e_fail),
             detail: format!(
-                "above baseline p{:.0}: canary {} of {} vs baseline {} of {}, e-value {:.3} (fail at {:.0})",
+                "slower than the baseline's p{:.0}: canary {} of {} vs baseline {} of {}, e-value {:.3} (fail at {:.0})",
                 c.tail_quantile * 100.0,
                 t.canary_events,
                 t.canary_n,
