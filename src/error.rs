@@ -1,6 +1,6 @@
 //! The library's top-level error and the exit codes it maps to.
 
-use crate::git::GitError;
+use crate::git::{GitError, GitHubError};
 use crate::journal::JournalError;
 use crate::policy::PolicyError;
 use crate::settings::SettingsError;
@@ -21,6 +21,8 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
+    GitHub(#[from] GitHubError),
+    #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
@@ -36,7 +38,14 @@ impl Error {
             Error::Git(GitError::Spawn(_)) => exit::INTERNAL,
             Error::Git(GitError::Command { .. } | GitError::Parse { .. }) => exit::INTERNAL,
             Error::Journal(e) if journal_is_broken(e) => exit::INTERNAL,
+            Error::GitHub(
+                GitHubError::Transport { .. }
+                | GitHubError::Shape { .. }
+                | GitHubError::RateLimited { .. }
+                | GitHubError::Status { .. },
+            ) => exit::INTERNAL,
             Error::Git(_)
+            | Error::GitHub(_)
             | Error::Policy(_)
             | Error::Settings(_)
             | Error::Journal(_)

@@ -57,6 +57,13 @@ enum Command {
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
+        /// Read the change from GitHub (REV is a sha or #PR_NUMBER); token from GITHUB_TOKEN.
+        #[arg(long, value_name = "OWNER/REPO")]
+        github: Option<String>,
+        /// With --github: post the report as a PR comment (updated in place) and, with
+        /// GITHUB_APP_INSTALLATION_TOKEN, a check run.
+        #[arg(long, requires = "github")]
+        post: bool,
     },
     /// Roll a change out with a guarded agent loop (simulated target by default).
     ///
@@ -275,6 +282,8 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             fail_above,
             llm,
             policy,
+            github,
+            post,
         } => {
             let cmd = AssessCommand {
                 request: AssessRequest { rev, base, llm },
@@ -283,9 +292,14 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 policy,
                 format,
                 fail_above,
+                github,
+                post,
             };
             let outcome = deploy_agent::run_assess(&cmd).await?;
             print!("{}", outcome.rendered);
+            for p in &outcome.posted {
+                eprintln!("{p}");
+            }
             Ok(outcome.exit_code)
         }
         Command::Rollout {

@@ -3,13 +3,15 @@
 //! Two stages: the raw layers (config crate) are read once and validated into
 //! [`Settings`], which the rest of the crate receives explicitly. Secrets never
 //! come from the file: the API key is read from `OPENAI_API_KEY` only, the
-//! Prometheus bearer token from `PROMETHEUS_BEARER_TOKEN` only.
+//! Prometheus bearer token from `PROMETHEUS_BEARER_TOKEN` only, the GitHub tokens
+//! from `GITHUB_TOKEN` and `GITHUB_APP_INSTALLATION_TOKEN` only.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::git::github::GitHubSettings;
 use crate::metrics::prometheus::PrometheusConfig;
 use crate::policy::{Policy, PolicyError};
 use crate::traffic::argo::ArgoConfig;
@@ -70,6 +72,8 @@ pub struct Settings {
     /// From `PROMETHEUS_BEARER_TOKEN` only.
     pub prometheus_token: Option<String>,
     pub journal: JournalSettings,
+    /// `[github]` (for `assess --github`), tokens from the environment.
+    pub github: GitHubSettings,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -82,6 +86,17 @@ struct RawSettings {
     services: BTreeMap<String, ServiceSettings>,
     #[serde(default)]
     journal: RawJournal,
+    #[serde(default)]
+    github: RawGitHub,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGitHub {
+    api_url: Option<String>,
+    timeout_secs: Option<u64>,
+    max_retries: Option<u32>,
+    max_pages: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -117,6 +132,8 @@ pub struct Env {
     pub openai_api_key: Option<String>,
     pub openai_base_url: Option<String>,
     pub prometheus_bearer_token: Option<String>,
+    pub github_token: Option<String>,
+    pub github_app_installation_token: Option<String>,
 }
 
 impl Env {
@@ -126,6 +143,8 @@ impl Env {
             openai_api_key: get("OPENAI_API_KEY"),
             openai_base_url: get("OPENAI_BASE_URL"),
             prometheus_bearer_token: get("PROMETHEUS_BEARER_TOKEN"),
+            github_token: get("GITHUB_TOKEN"),
+            github_app_installation_token: get("GITHUB_APP_INSTALLATION_TOKEN"),
         }
     }
 }
@@ -172,7 +191,9 @@ impl Settings {
         for (name, service) in &raw.services {
             validate_service(name, service)?;
         }
+        let github = validate_github(raw.github, env)?;
         Ok(Settings {
+            github,
             services: raw.services,
             prometheus_token: env.prometheus_bearer_token.clone(),
             policy_path: raw.policy,
@@ -225,10 +246,44 @@ fn validate_service(name: &str, service: &ServiceSettings) -> Result<(), Setting
     Ok(())
 }
 
+fn validate_github(raw: RawGitHub, env: &Env) -> Result<GitHubSettings, SettingsError> {
+    let d = GitHubSettings::default();
+    let api_url = raw.api_url.unwrap_or(d.api_url);
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(SettingsError::Invalid(format!(
+            "github.api_url must be an http(s) URL (GitHub Enterprise: https://HOST/api/v3), got `{api_url}`"
+        )));
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
+    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
+    let max_pages = raw.max_pages.unwrap_or(d.max_pages);
+    if timeout_secs == 0
+        || timeout_secs > 600
+        || max_retries > 10
+        || max_pages == 0
+        || max_pages > 100
+    {
+        return Err(SettingsError::Invalid(
+            "github: timeout_secs 1..=600, max_retries at most 10, max_pages 1..=100".into(),
+        ));
+    }
+    Ok(GitHubSettings {
+        api_url,
+        token: env.github_token.clone(),
+        app_installation_token: env.github_app_installation_token.clone(),
+        timeout_secs,
+        max_retries,
+        max_pages,
+    })
+}
+
 fn explain(e: config::ConfigError) -> String {
     let s = e.to_string();
     if s.contains("api_key") {
         return "secrets are read only from the environment: remove api_key from the file and set OPENAI_API_KEY".into();
+    }
+    if s.contains("github") && s.contains("token") {
+        return "secrets are read only from the environment: remove the token from [github] and set GITHUB_TOKEN (or GITHUB_APP_INSTALLATION_TOKEN)".into();
     }
     if s.contains("`token`") || s.contains("`bearer_token`") {
         return "secrets are read only from the environment: remove the token from the file and set PROMETHEUS_BEARER_TOKEN".into();
@@ -306,6 +361,19 @@ rollout = "checkout"
         assert!(err.to_string().contains("kubernetes.namespace"), "{err}");
         let err = load("[services.a.argo]\nrollout = \"x\"\ntoken = \"t\"\n").unwrap_err();
         assert!(err.to_string().contains("token"), "{err}");
+    }
+
+    #[test]
+    fn github_section_has_defaults_and_refuses_tokens_in_the_file() {
+        let s = load("").unwrap();
+        assert_eq!(s.github.api_url, "https://api.github.com");
+        assert_eq!((s.github.max_retries, s.github.max_pages), (3, 10));
+        let s = load("[github]\napi_url = \"https://ghe.example.com/api/v3\"\n").unwrap();
+        assert_eq!(s.github.api_url, "https://ghe.example.com/api/v3");
+        let err = load("[github]\ntoken = \"ghp_x\"\n").unwrap_err();
+        assert!(err.to_string().contains("GITHUB_TOKEN"), "{err}");
+        let err = load("[github]\napi_url = \"ghe.example.com\"\n").unwrap_err();
+        assert!(err.to_string().contains("github.api_url"), "{err}");
     }
 
     #[test]

@@ -4,9 +4,13 @@
 //! has a repository, handles every object format and config git itself handles,
 //! and its diff machinery (renames, binary detection) is the reference users trust.
 
+pub mod github;
+pub mod github_client;
+pub mod github_post;
 mod local;
 mod parse;
 
+pub use github::{GitHubClient, GitHubError, GitHubSettings, GitHubSource};
 pub use local::LocalGit;
 pub use parse::{parse_diff_tree, parse_log, reverted_sha};
 

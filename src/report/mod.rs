@@ -4,7 +4,7 @@ mod markdown;
 mod rollout;
 mod text;
 
-pub use markdown::markdown;
+pub use markdown::{markdown, COMMENT_MARKER};
 pub use rollout::rollout_text;
 pub use text::text;
 

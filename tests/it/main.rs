@@ -8,6 +8,7 @@ mod assess_kinds;
 mod assess_llm;
 mod e2e_loopback;
 mod evals;
+mod github;
 mod journal_cli;
 mod kube_adapters;
 mod resume;

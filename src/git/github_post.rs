@@ -1,0 +1,181 @@
+//! `assess --github ... --post`: the report as a pull-request comment, updated
+//! in place, and a check run when a GitHub App installation token is given.
+//!
+//! **One comment per pull request.** The markdown report starts with
+//! [`COMMENT_MARKER`]; a re-run lists the issue comments (paginated), PATCHes
+//! the first one carrying the marker and POSTs only when there is none.
+//!
+//! **Commits get no comment.** Commit comments clutter the commit page and are
+//! rarely read; with a commit sha, `--post` posts only the check run and
+//! refuses (before reading anything) when no App token is set.
+//!
+//! **Check runs need an App.** GitHub accepts `POST /check-runs` only from a
+//! GitHub App. Signing the App's JWT and exchanging it is out of scope: pass an
+//! installation token in `GITHUB_APP_INSTALLATION_TOKEN` (in Actions, the
+//! workflow's `GITHUB_TOKEN` with `checks: write` is one). Conclusion: approval
+//! required → `action_required`; else `high`/`critical` → `neutral` (look, but
+//! not blocking); else `success`.
+
+use serde_json::{json, Value};
+
+use super::github::{GitHubClient, GitHubError, GitHubSettings, RepoName, Target};
+use crate::assess::Assessment;
+use crate::policy::Level;
+use crate::report::{markdown, COMMENT_MARKER};
+
+/// The check run's name.
+pub const CHECK_NAME: &str = "deploy-agent risk";
+
+/// What `--post` did, for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Posted {
+    CommentCreated { id: u64, url: String },
+    CommentUpdated { id: u64, url: String },
+    CheckRun { id: u64, conclusion: String },
+}
+
+impl std::fmt::Display for Posted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Posted::CommentCreated { url, .. } => write!(f, "posted the report: {url}"),
+            Posted::CommentUpdated { url, .. } => write!(f, "updated the report: {url}"),
+            Posted::CheckRun { conclusion, .. } => {
+                write!(f, "check run \"{CHECK_NAME}\" posted: {conclusion}")
+            }
+        }
+    }
+}
+
+/// Refuses `--post` early when it could do nothing for this target.
+pub fn check_postable(target: &Target, settings: &GitHubSettings) -> Result<(), GitHubError> {
+    if matches!(target, Target::Commit(_)) && settings.app_installation_token.is_none() {
+        return Err(GitHubError::Usage(
+            "--post with a commit sha posts only a check run, which needs GITHUB_APP_INSTALLATION_TOKEN; assess the pull request (#N) to post a comment".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Publishes the report: the comment (pull requests) and the check run (App token).
+pub async fn publish(
+    settings: &GitHubSettings,
+    repo: &RepoName,
+    target: &Target,
+    head_sha: &str,
+    details_url: Option<&str>,
+    assessment: &Assessment,
+) -> Result<Vec<Posted>, GitHubError> {
+    check_postable(target, settings)?;
+    let mut done = Vec::new();
+    let body = markdown(assessment);
+    if let Target::Pull(n) = target {
+        let client = GitHubClient::new(settings, settings.token.clone())?;
+        done.push(upsert_comment(&client, repo, *n, &body).await?);
+    }
+    if let Some(token) = &settings.app_installation_token {
+        let client = GitHubClient::new(settings, Some(token.clone()))?;
+        done.push(check_run(&client, repo, head_sha, details_url, assessment, &body).await?);
+    }
+    Ok(done)
+}
+
+/// Updates the comment carrying the marker, or creates it.
+pub async fn upsert_comment(
+    client: &GitHubClient,
+    repo: &RepoName,
+    number: u64,
+    body: &str,
+) -> Result<Posted, GitHubError> {
+    let (comments, _, _) = client
+        .get_pages(
+            &format!("/repos/{repo}/issues/{number}/comments?per_page=100"),
+            None,
+            usize::MAX,
+        )
+        .await?;
+    let existing = comments.iter().find_map(|c| {
+        let marked = c["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(COMMENT_MARKER));
+        marked.then(|| c["id"].as_u64()).flatten()
+    });
+    let payload = json!({ "body": body });
+    let (answer, created) = match existing {
+        Some(id) => (
+            client
+                .patch(&format!("/repos/{repo}/issues/comments/{id}"), &payload)
+                .await?,
+            false,
+        ),
+        None => (
+            client
+                .post(&format!("/repos/{repo}/issues/{number}/comments"), &payload)
+                .await?,
+            true,
+        ),
+    };
+    let id = answer["id"].as_u64().unwrap_or_default();
+    let url = answer["html_url"].as_str().unwrap_or_default().to_string();
+    Ok(if created {
+        Posted::CommentCreated { id, url }
+    } else {
+        Posted::CommentUpdated { id, url }
+    })
+}
+
+/// The check run's conclusion for an assessment.
+pub fn conclusion(a: &Assessment) -> &'static str {
+    if a.requires_approval {
+        "action_required"
+    } else if matches!(a.level, Level::High | Level::Critical) {
+        "neutral"
+    } else {
+        "success"
+    }
+}
+
+async fn check_run(
+    client: &GitHubClient,
+    repo: &RepoName,
+    head_sha: &str,
+    details_url: Option<&str>,
+    a: &Assessment,
+    summary: &str,
+) -> Result<Posted, GitHubError> {
+    let conclusion = conclusion(a);
+    let title = format!(
+        "risk {:.2} ({}){}",
+        a.risk_score,
+        a.level.as_str(),
+        if a.requires_approval {
+            " — approval required"
+        } else {
+            ""
+        }
+    );
+    let mut payload = json!({
+        "name": CHECK_NAME,
+        "head_sha": head_sha,
+        "status": "completed",
+        "conclusion": conclusion,
+        "output": { "title": title, "summary": cut(summary, 65_000) },
+    });
+    if let Some(url) = details_url {
+        payload["details_url"] = Value::String(url.to_string());
+    }
+    let answer = client
+        .post(&format!("/repos/{repo}/check-runs"), &payload)
+        .await?;
+    Ok(Posted::CheckRun {
+        id: answer["id"].as_u64().unwrap_or_default(),
+        conclusion: conclusion.into(),
+    })
+}
+
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
