@@ -27,6 +27,7 @@ pub mod policy;
 pub mod report;
 pub mod risk;
 pub mod rollout;
+pub mod serve;
 pub mod settings;
 pub mod sim;
 pub mod testsvc;

@@ -191,6 +191,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
         format: JournalFormat,
     },
+    /// Serve GitHub webhooks: a merge to the default branch rolls out the `[serve]` services.
+    ///
+    /// POST /webhooks/github (signed with GITHUB_WEBHOOK_SECRET, env only),
+    /// GET /metrics (Prometheus), GET /healthz. SIGTERM or ctrl-c: stop accepting,
+    /// drop queued rollouts, let running ones finish within --shutdown-grace, leave
+    /// the rest journaled for `deploy-agent resume`.
+    Serve {
+        /// Address to listen on (port 0: any; the chosen one is printed on stderr).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Rollouts running at once, over all services (one per service at most).
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        max_concurrent: usize,
+        /// Seconds running rollouts get to finish after SIGTERM.
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        shutdown_grace: u64,
+    },
     /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
         /// Which output.
@@ -439,6 +456,20 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             };
             print!("{}", deploy_agent::commands::journal::run_approve(&cmd)?);
             Ok(exit::OK)
+        }
+        Command::Serve {
+            listen,
+            max_concurrent,
+            shutdown_grace,
+        } => {
+            let cmd = deploy_agent::serve::ServeCommand {
+                listen,
+                max_concurrent,
+                shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
+                config: cli.config,
+                journal: location.journal,
+            };
+            deploy_agent::serve::run_serve(&cmd).await
         }
         Command::Schema { name } => {
             print!("{}", deploy_agent::output_schema(&name)?);

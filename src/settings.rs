@@ -61,6 +61,20 @@ pub struct JournalSettings {
     pub path: Option<PathBuf>,
 }
 
+/// Settings for `deploy-agent serve` (`[serve]`): which services a merge rolls out.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    /// The local clone changes are assessed from (not fetched: the merged sha must be there).
+    pub repo: Option<PathBuf>,
+    /// Services rolled out for every merge to the default branch.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Approve as this name without asking (automation); else the journal waits
+    /// for `deploy-agent approve`.
+    pub approve_as: Option<String>,
+}
+
 /// Validated settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -74,6 +88,7 @@ pub struct Settings {
     pub journal: JournalSettings,
     /// `[github]` (for `assess --github`), tokens from the environment.
     pub github: GitHubSettings,
+    pub serve: ServeSettings,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -88,6 +103,8 @@ struct RawSettings {
     journal: RawJournal,
     #[serde(default)]
     github: RawGitHub,
+    #[serde(default)]
+    serve: ServeSettings,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -192,6 +209,11 @@ impl Settings {
             validate_service(name, service)?;
         }
         let github = validate_github(raw.github, env)?;
+        if let Some(bad) = raw.serve.services.iter().find(|s| s.trim().is_empty()) {
+            return Err(SettingsError::Invalid(format!(
+                "serve.services holds an empty name ({bad:?})"
+            )));
+        }
         Ok(Settings {
             github,
             services: raw.services,
@@ -208,6 +230,7 @@ impl Settings {
             journal: JournalSettings {
                 path: raw.journal.path.filter(|p| !p.as_os_str().is_empty()),
             },
+            serve: raw.serve,
         })
     }
 
@@ -374,6 +397,17 @@ rollout = "checkout"
         assert!(err.to_string().contains("GITHUB_TOKEN"), "{err}");
         let err = load("[github]\napi_url = \"ghe.example.com\"\n").unwrap_err();
         assert!(err.to_string().contains("github.api_url"), "{err}");
+    }
+
+    #[test]
+    fn serve_section_is_read_and_empty_service_names_refused() {
+        let s = load("[serve]\nrepo = \"/srv/shop\"\nservices = [\"a\", \"b\"]\n").unwrap();
+        assert_eq!(s.serve.repo.as_deref(), Some(Path::new("/srv/shop")));
+        assert_eq!(s.serve.services, ["a", "b"]);
+        let err = load("[serve]\nservices = [\" \"]\n").unwrap_err();
+        assert!(err.to_string().contains("serve.services"), "{err}");
+        let err = load("[serve]\nsecret = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("secret"), "{err}");
     }
 
     #[test]

@@ -95,8 +95,26 @@ pub struct RolloutOutcome {
     pub exit_code: u8,
 }
 
+/// What a caller other than the CLI (the webhook server) adds to a rollout.
+#[derive(Default)]
+pub struct RolloutHooks {
+    /// Sinks appended to the fanout after the journal (e.g. Prometheus counters).
+    pub sinks: Vec<Box<dyn EventSink>>,
+    /// Never ask on a terminal, and print no progress: approvals go to the
+    /// journal (or `approve_as`), and the sinks above are the only observers.
+    pub headless: bool,
+}
+
 /// Runs one rollout end to end.
 pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> {
+    run_rollout_with(cmd, RolloutHooks::default()).await
+}
+
+/// [`run_rollout`] with extra sinks and, when `hooks.headless`, no terminal.
+pub async fn run_rollout_with(
+    cmd: &RolloutCommand,
+    hooks: RolloutHooks,
+) -> Result<RolloutOutcome, Error> {
     if cmd.service.trim().is_empty() {
         return Err(Error::Usage(
             "--service must name the service to roll out".into(),
@@ -122,7 +140,8 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
     };
     let (change, assessment) = assess_change(&repo, &policy, &settings.llm, &request).await?;
     let diff = repo.diff_excerpt(&change, 32_000)?;
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive =
+        !hooks.headless && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let pace = cmd
         .pace
         .unwrap_or(if cmd.format == RolloutFormat::Text && interactive {
@@ -165,11 +184,14 @@ pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> 
     if let Some(j) = &journal {
         sink.sinks.push(Box::new(JournalSink::new(j.clone())));
     }
-    sink.sinks.push(match cmd.format {
-        RolloutFormat::Text => Box::new(TerminalProgress::new(std::io::stderr())),
-        RolloutFormat::Jsonl => Box::new(JsonLines::new(std::io::stdout())),
-    });
-    if asks_journal {
+    if !hooks.headless {
+        sink.sinks.push(match cmd.format {
+            RolloutFormat::Text => Box::new(TerminalProgress::new(std::io::stderr())),
+            RolloutFormat::Jsonl => Box::new(JsonLines::new(std::io::stdout())),
+        });
+    }
+    sink.sinks.extend(hooks.sinks);
+    if asks_journal && !hooks.headless {
         sink.sinks.push(Box::new(ApprovalHint {
             id: spec.id.clone(),
         }));
@@ -276,7 +298,7 @@ fn approver(
 }
 
 /// `service-rev8-<unix millis>`: unique per start, so every run is its own journal entry.
-fn rollout_id(service: &str, rev: &str) -> String {
+pub fn rollout_id(service: &str, rev: &str) -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());

@@ -15,3 +15,4 @@ mod resume;
 mod rollout_cli;
 mod rollout_llm;
 mod rollout_sim;
+mod serve;

@@ -1,0 +1,252 @@
+//! The server's counters and their Prometheus text exposition (format 0.0.4).
+//! Rollout counters are fed by [`MetricsSink`], one per rollout in its fanout.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::rollout::events::{Event, EventSink};
+
+/// `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What a webhook delivery came to, for `deploy_agent_webhooks_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookResult {
+    Accepted,
+    Ignored,
+    Rejected,
+}
+
+impl WebhookResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookResult::Accepted => "accepted",
+            WebhookResult::Ignored => "ignored",
+            WebhookResult::Rejected => "rejected",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    rollouts: BTreeMap<String, u64>,
+    vetoes: BTreeMap<String, u64>,
+    verdicts: BTreeMap<String, u64>,
+    webhooks: BTreeMap<&'static str, u64>,
+    model_tokens: u64,
+    active: i64,
+    superseded: u64,
+}
+
+/// Shared counters; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics {
+    inner: Arc<Mutex<Counters>>,
+}
+
+impl Metrics {
+    fn lock(&self) -> MutexGuard<'_, Counters> {
+        // A panic while holding the lock leaves plain numbers: still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn webhook(&self, result: WebhookResult) {
+        *self.lock().webhooks.entry(result.as_str()).or_default() += 1;
+    }
+
+    pub fn superseded(&self) {
+        self.lock().superseded += 1;
+    }
+
+    /// A rollout started (`+1`) or ended (`-1`).
+    pub fn active(&self, delta: i64) {
+        self.lock().active += delta;
+    }
+
+    pub fn active_rollouts(&self) -> i64 {
+        self.lock().active
+    }
+
+    /// A sink for one rollout's events.
+    pub fn sink(&self) -> MetricsSink {
+        MetricsSink {
+            metrics: self.clone(),
+            rollout_id: String::new(),
+        }
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let c = self.lock();
+        let mut out = String::new();
+        let webhooks: BTreeMap<String, u64> = ["accepted", "ignored", "rejected"]
+            .iter()
+            .map(|r| (r.to_string(), c.webhooks.get(r).copied().unwrap_or(0)))
+            .collect();
+        family(
+            &mut out,
+            "deploy_agent_rollouts_total",
+            "Rollouts finished, by outcome.",
+            "counter",
+            "outcome",
+            &c.rollouts,
+        );
+        family(
+            &mut out,
+            "deploy_agent_vetoes_total",
+            "Tool calls vetoed by the guard, by rule.",
+            "counter",
+            "rule",
+            &c.vetoes,
+        );
+        family(
+            &mut out,
+            "deploy_agent_judge_verdicts_total",
+            "Canary judge verdicts.",
+            "counter",
+            "verdict",
+            &c.verdicts,
+        );
+        family(
+            &mut out,
+            "deploy_agent_webhooks_total",
+            "Webhook deliveries, by result.",
+            "counter",
+            "result",
+            &webhooks,
+        );
+        scalar(
+            &mut out,
+            "deploy_agent_model_tokens_total",
+            "Model tokens spent (prompt + completion).",
+            "counter",
+            c.model_tokens as f64,
+        );
+        scalar(
+            &mut out,
+            "deploy_agent_active_rollouts",
+            "Rollouts running now.",
+            "gauge",
+            c.active as f64,
+        );
+        scalar(
+            &mut out,
+            "deploy_agent_superseded_total",
+            "Queued rollouts replaced by a newer merge.",
+            "counter",
+            c.superseded as f64,
+        );
+        out
+    }
+}
+
+fn family(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    label: &str,
+    values: &BTreeMap<String, u64>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (value, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape(value));
+    }
+}
+
+fn scalar(out: &mut String, name: &str, help: &str, kind: &str, value: f64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Counts one rollout's events into [`Metrics`]; logs where an approval is awaited
+/// (a headless rollout has no terminal to print the hint on).
+pub struct MetricsSink {
+    metrics: Metrics,
+    rollout_id: String,
+}
+
+impl EventSink for MetricsSink {
+    fn emit(&mut self, _at: f64, event: &Event) {
+        match event {
+            Event::Started { rollout_id, .. } => self.rollout_id.clone_from(rollout_id),
+            Event::ApprovalRequested { summary } => tracing::warn!(
+                rollout = %self.rollout_id, %summary,
+                "approval pending: deploy-agent approve {} --by NAME", self.rollout_id
+            ),
+            _ => {}
+        }
+        let mut c = self.metrics.lock();
+        match event {
+            Event::Vetoed { rule, .. } => {
+                *c.vetoes.entry(rule.as_str().into()).or_default() += 1;
+            }
+            Event::Judged { verdict, .. } => {
+                *c.verdicts.entry(verdict.kind.as_str().into()).or_default() += 1;
+            }
+            Event::PlannerTurn {
+                prompt_tokens,
+                completion_tokens,
+                ..
+            } => c.model_tokens += u64::from(*prompt_tokens) + u64::from(*completion_tokens),
+            Event::Finished { outcome, .. } => {
+                *c.rollouts.entry(outcome.as_str().into()).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::state::Outcome;
+
+    #[test]
+    fn events_are_counted_and_rendered_as_exposition_text() {
+        let m = Metrics::default();
+        let mut sink = m.sink();
+        sink.emit(
+            0.0,
+            &Event::Finished {
+                outcome: Outcome::Promoted,
+                reason: "ok".into(),
+                weight: 100,
+            },
+        );
+        sink.emit(
+            0.0,
+            &Event::PlannerTurn {
+                turn: 1,
+                calls: 1,
+                prompt_tokens: 10,
+                completion_tokens: 5,
+                prompt_hash: None,
+                message: None,
+            },
+        );
+        m.webhook(WebhookResult::Rejected);
+        m.superseded();
+        let text = m.render();
+        for line in [
+            "# TYPE deploy_agent_rollouts_total counter",
+            "deploy_agent_rollouts_total{outcome=\"promoted\"} 1",
+            "deploy_agent_model_tokens_total 15",
+            "deploy_agent_webhooks_total{result=\"rejected\"} 1",
+            "deploy_agent_webhooks_total{result=\"accepted\"} 0",
+            "deploy_agent_superseded_total 1",
+            "deploy_agent_active_rollouts 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! `deploy-agent serve`: GitHub webhooks in, guarded rollouts out.
+//!
+//! `POST /webhooks/github` verifies the signature ([`webhook`]), maps a merge to
+//! the default branch onto the `[serve]` services and queues one rollout per
+//! service ([`queue`]); `GET /metrics` exposes counters fed by an event sink in
+//! every rollout's fanout ([`metrics`]); `GET /healthz` says ok.
+//!
+//! Shutdown (SIGTERM or ctrl-c): stop accepting, drop queued rollouts that have
+//! not started, give running ones `shutdown_grace` to finish. A rollout still
+//! running after that is left as it is in the journal — every event and
+//! write-ahead intent is committed before the step it announces — and
+//! `deploy-agent resume` finishes it. Nothing is interrupted mid-write by us.
+
+pub mod metrics;
+pub mod queue;
+pub mod webhook;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::commands::rollout::{
+    rollout_id, run_rollout_with, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
+};
+use crate::error::Error;
+use crate::journal::{JournalSink, SqliteJournal};
+use crate::rollout::events::{Event, EventSink, Fanout};
+use crate::rollout::state::Outcome;
+use crate::settings::{Env, Settings};
+use crate::sim::Scenario;
+use crate::RolloutCommand;
+
+use metrics::{Metrics, WebhookResult};
+use queue::{Job, Launch, Queue, Submitted};
+use webhook::{Delivery, SignatureError};
+
+/// The only place the webhook secret comes from.
+pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
+
+/// Everything `deploy-agent serve` needs, already parsed.
+#[derive(Debug, Clone)]
+pub struct ServeCommand {
+    pub listen: SocketAddr,
+    pub max_concurrent: usize,
+    /// How long running rollouts get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    pub config: Option<PathBuf>,
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Clone)]
+struct AppState {
+    secret: Arc<Vec<u8>>,
+    services: Arc<Vec<String>>,
+    queue: Queue,
+    metrics: Metrics,
+}
+
+/// Serves until SIGTERM or ctrl-c; returns the exit code.
+pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
+    let secret = std::env::var(SECRET_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "serve needs the webhook secret in {SECRET_ENV} (the same value as the GitHub hook's secret); it is never read from a file or flag"
+            ))
+        })?;
+    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
+    let Some(repo) = settings.serve.repo.clone() else {
+        return Err(Error::Usage(
+            "serve needs `[serve] repo = \"PATH\"` (a local clone to assess merges from) in the config".into(),
+        ));
+    };
+    if settings.serve.services.is_empty() {
+        return Err(Error::Usage(
+            "serve needs `[serve] services = [\"NAME\", ...]`: the services a merge rolls out"
+                .into(),
+        ));
+    }
+    crate::git::LocalGit::open(&repo)?;
+    let metrics = Metrics::default();
+    let launch = launcher(cmd, &settings, repo, metrics.clone());
+    let state = AppState {
+        secret: Arc::new(secret.into_bytes()),
+        services: Arc::new(settings.serve.services.clone()),
+        queue: Queue::new(cmd.max_concurrent, metrics.clone(), launch),
+        metrics,
+    };
+    let queue = state.queue.clone();
+    let app = router(state);
+    let listener = tokio::net::TcpListener::bind(cmd.listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    eprintln!("deploy-agent serve: listening on {addr}");
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Usage(format!("server error: {e}")))?;
+    eprintln!("deploy-agent serve: shutting down, waiting for running rollouts");
+    let left = queue.shutdown(cmd.shutdown_grace).await;
+    if left > 0 {
+        eprintln!(
+            "deploy-agent serve: {left} rollout(s) still running after the grace period; they stay in the journal: run `deploy-agent resume`"
+        );
+    }
+    Ok(crate::exit::OK)
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/webhooks/github", post(github))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn reply(
+    state: &AppState,
+    result: WebhookResult,
+    status: StatusCode,
+    body: serde_json::Value,
+) -> Response {
+    state.metrics.webhook(result);
+    (status, Json(body)).into_response()
+}
+
+async fn github(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let delivery_id = text("x-github-delivery").unwrap_or("-").to_string();
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(delivery = %delivery_id, status = %e.status(), "webhook body refused: {e}");
+            return reply(
+                &state,
+                WebhookResult::Rejected,
+                e.status(),
+                json!({"error": e.body_text()}),
+            );
+        }
+    };
+    if let Err(e) = webhook::verify_signature(&state.secret, text("x-hub-signature-256"), &body) {
+        tracing::warn!(delivery = %delivery_id, "webhook rejected: {e}");
+        let error = match e {
+            SignatureError::Missing => "unsigned",
+            SignatureError::Mismatch => "bad signature",
+        };
+        return reply(
+            &state,
+            WebhookResult::Rejected,
+            StatusCode::UNAUTHORIZED,
+            json!({"error": error}),
+        );
+    }
+    let event = text("x-github-event");
+    match webhook::parse(event, &body) {
+        Err(e) => {
+            tracing::warn!(delivery = %delivery_id, ?event, "webhook rejected: {e}");
+            reply(
+                &state,
+                WebhookResult::Rejected,
+                StatusCode::BAD_REQUEST,
+                json!({"error": e.to_string()}),
+            )
+        }
+        Ok(Delivery::Ping) => {
+            tracing::info!(delivery = %delivery_id, "ping");
+            reply(
+                &state,
+                WebhookResult::Accepted,
+                StatusCode::OK,
+                json!({"ok": "pong"}),
+            )
+        }
+        Ok(Delivery::Ignored(reason)) => {
+            tracing::info!(delivery = %delivery_id, ?event, %reason, "webhook ignored");
+            reply(
+                &state,
+                WebhookResult::Ignored,
+                StatusCode::ACCEPTED,
+                json!({"ignored": reason}),
+            )
+        }
+        Ok(Delivery::Deploy { sha, source }) => {
+            let mut queued = Vec::new();
+            for service in state.services.iter() {
+                let job = Job {
+                    service: service.clone(),
+                    sha: sha.clone(),
+                    source: source.clone(),
+                };
+                match state.queue.submit(job) {
+                    Submitted::Refused => {
+                        return reply(
+                            &state,
+                            WebhookResult::Rejected,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            json!({"error": "shutting down"}),
+                        );
+                    }
+                    Submitted::Queued | Submitted::Superseded { .. } => {
+                        queued.push(service.clone())
+                    }
+                }
+            }
+            tracing::info!(delivery = %delivery_id, %sha, %source, services = ?queued, "rollouts queued");
+            reply(
+                &state,
+                WebhookResult::Accepted,
+                StatusCode::ACCEPTED,
+                json!({"sha": sha, "queued": queued}),
+            )
+        }
+    }
+}
+
+/// Starts each job's rollout on its own thread and runtime: a simulated rollout
+/// on virtual time runs flat out, and must not starve the HTTP server.
+fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Metrics) -> Launch {
+    let config = cmd.config.clone();
+    let journal = cmd.journal.clone();
+    let approve_as = settings.serve.approve_as.clone();
+    let haproxy: Vec<String> = settings
+        .services
+        .iter()
+        .filter(|(_, s)| s.haproxy.is_some())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let journal_path = settings.journal_path(cmd.journal.as_deref());
+    Arc::new(move |job: Job| {
+        let target = if haproxy.contains(&job.service) {
+            TargetKind::Haproxy
+        } else {
+            TargetKind::Sim
+        };
+        let rollout = RolloutCommand {
+            rev: job.sha.clone(),
+            repo: repo.clone(),
+            service: job.service.clone(),
+            target,
+            metrics: None,
+            dry_run: false,
+            scenario: Scenario::Healthy,
+            seed: 1,
+            planner: PlannerKind::Playbook,
+            format: RolloutFormat::Jsonl,
+            approve_as: approve_as.clone(),
+            config: config.clone(),
+            policy: None,
+            pace: None,
+            journal: journal.clone(),
+            no_journal: false,
+        };
+        let metrics = metrics.clone();
+        let journal_path = journal_path.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rollout-{}", job.service))
+            .spawn(move || {
+                let hooks = RolloutHooks {
+                    sinks: vec![Box::new(metrics.sink())],
+                    headless: true,
+                };
+                let result = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(run_rollout_with(&rollout, hooks)),
+                    Err(e) => Err(Error::Usage(format!("cannot start a runtime: {e}"))),
+                };
+                match result {
+                    Ok(outcome) => tracing::info!(
+                        service = %rollout.service, rev = %rollout.rev,
+                        outcome = outcome.summary.outcome.as_str(), "rollout finished"
+                    ),
+                    Err(e) => record_failure(&rollout, &journal_path, target, &metrics, &e),
+                }
+                let _ = tx.send(());
+            });
+        Box::pin(async move {
+            match spawned {
+                Ok(_) => {
+                    let _ = rx.await;
+                }
+                Err(e) => tracing::error!("cannot start a rollout thread: {e}"),
+            }
+        })
+    })
+}
+
+/// A rollout that could not start (unknown sha, bad config) is journaled and
+/// counted as aborted with the reason, so `history` shows it.
+fn record_failure(
+    cmd: &RolloutCommand,
+    journal_path: &std::path::Path,
+    target: TargetKind,
+    metrics: &Metrics,
+    error: &Error,
+) {
+    tracing::error!(service = %cmd.service, rev = %cmd.rev, "rollout could not start: {error}");
+    let mut sink = Fanout::default();
+    match SqliteJournal::open(journal_path) {
+        Ok(j) => sink.sinks.push(Box::new(JournalSink::new(Arc::new(j)))),
+        Err(e) => tracing::error!("cannot journal the failure: {e}"),
+    }
+    sink.sinks.push(Box::new(metrics.sink()));
+    let target = match target {
+        TargetKind::Haproxy => "haproxy".to_string(),
+        _ => format!("sim:{}", Scenario::Healthy.as_str()),
+    };
+    sink.emit(
+        0.0,
+        &Event::Started {
+            rollout_id: rollout_id(&cmd.service, &cmd.rev),
+            service: cmd.service.clone(),
+            rev: cmd.rev.clone(),
+            target,
+            planner: "playbook".into(),
+        },
+    );
+    sink.emit(
+        0.0,
+        &Event::Finished {
+            outcome: Outcome::Aborted,
+            reason: format!("could not start: {error}"),
+            weight: 0,
+        },
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for ctrl-c: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
