@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::approval::slack::SlackSettings;
 use crate::git::github::GitHubSettings;
 use crate::metrics::prometheus::PrometheusConfig;
 use crate::policy::{Policy, PolicyError};
@@ -52,6 +53,18 @@ pub struct ServiceSettings {
     pub kubernetes: Option<KubernetesConfig>,
     pub argo: Option<ArgoConfig>,
     pub prometheus: Option<PrometheusConfig>,
+    pub slack: Option<ServiceSlack>,
+}
+
+/// `[services.NAME.slack]`: where its approvals are asked and who may answer.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSlack {
+    /// Overrides `[slack] channel`.
+    pub channel: Option<String>,
+    /// Slack user ids (`U123…`) whose clicks decide; nobody else's do.
+    #[serde(default)]
+    pub approvers: Vec<String>,
 }
 
 /// Settings for the rollout journal.
@@ -89,6 +102,17 @@ pub struct Settings {
     /// `[github]` (for `assess --github`), tokens from the environment.
     pub github: GitHubSettings,
     pub serve: ServeSettings,
+    /// `[slack]`, the bot token from `SLACK_BOT_TOKEN`.
+    pub slack: SlackSettings,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    api_url: Option<String>,
+    channel: Option<String>,
+    timeout_secs: Option<u64>,
+    max_retries: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -105,6 +129,8 @@ struct RawSettings {
     github: RawGitHub,
     #[serde(default)]
     serve: ServeSettings,
+    #[serde(default)]
+    slack: RawSlack,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -151,6 +177,7 @@ pub struct Env {
     pub prometheus_bearer_token: Option<String>,
     pub github_token: Option<String>,
     pub github_app_installation_token: Option<String>,
+    pub slack_bot_token: Option<String>,
 }
 
 impl Env {
@@ -162,6 +189,7 @@ impl Env {
             prometheus_bearer_token: get("PROMETHEUS_BEARER_TOKEN"),
             github_token: get("GITHUB_TOKEN"),
             github_app_installation_token: get("GITHUB_APP_INSTALLATION_TOKEN"),
+            slack_bot_token: get(crate::approval::slack::BOT_TOKEN_ENV),
         }
     }
 }
@@ -214,7 +242,9 @@ impl Settings {
                 "serve.services holds an empty name ({bad:?})"
             )));
         }
+        let slack = validate_slack(raw.slack, env)?;
         Ok(Settings {
+            slack,
             github,
             services: raw.services,
             prometheus_token: env.prometheus_bearer_token.clone(),
@@ -243,6 +273,23 @@ impl Settings {
         )
     }
 
+    /// The Slack channel for `service`: its own, else `[slack] channel`.
+    pub fn slack_channel(&self, service: &str) -> Option<&str> {
+        self.services
+            .get(service)
+            .and_then(|s| s.slack.as_ref())
+            .and_then(|s| s.channel.as_deref())
+            .or(self.slack.channel.as_deref())
+    }
+
+    /// Slack user ids allowed to decide, by service.
+    pub fn slack_approvers(&self) -> BTreeMap<String, Vec<String>> {
+        self.services
+            .iter()
+            .filter_map(|(n, s)| s.slack.as_ref().map(|s| (n.clone(), s.approvers.clone())))
+            .collect()
+    }
+
     /// The policy: `override_path`, else the configured one, else the embedded default.
     pub fn policy(&self, override_path: Option<&Path>) -> Result<Policy, PolicyError> {
         match override_path.or(self.policy_path.as_deref()) {
@@ -267,6 +314,30 @@ fn validate_service(name: &str, service: &ServiceSettings) -> Result<(), Setting
         p.validate().map_err(invalid)?;
     }
     Ok(())
+}
+
+fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsError> {
+    let d = SlackSettings::default();
+    let api_url = raw.api_url.unwrap_or(d.api_url);
+    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+        return Err(SettingsError::Invalid(format!(
+            "slack.api_url must be an http(s) URL, got `{api_url}`"
+        )));
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
+    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
+    if timeout_secs == 0 || timeout_secs > 60 || max_retries > 10 {
+        return Err(SettingsError::Invalid(
+            "slack: timeout_secs 1..=60, max_retries at most 10".into(),
+        ));
+    }
+    Ok(SlackSettings {
+        api_url,
+        channel: raw.channel.filter(|c| !c.trim().is_empty()),
+        timeout_secs,
+        max_retries,
+        bot_token: env.slack_bot_token.clone(),
+    })
 }
 
 fn validate_github(raw: RawGitHub, env: &Env) -> Result<GitHubSettings, SettingsError> {
@@ -304,6 +375,9 @@ fn explain(e: config::ConfigError) -> String {
     let s = e.to_string();
     if s.contains("api_key") {
         return "secrets are read only from the environment: remove api_key from the file and set OPENAI_API_KEY".into();
+    }
+    if s.contains("slack") && (s.contains("token") || s.contains("secret")) {
+        return "secrets are read only from the environment: remove it from the file and set SLACK_BOT_TOKEN / SLACK_SIGNING_SECRET".into();
     }
     if s.contains("github") && s.contains("token") {
         return "secrets are read only from the environment: remove the token from [github] and set GITHUB_TOKEN (or GITHUB_APP_INSTALLATION_TOKEN)".into();
@@ -408,6 +482,17 @@ rollout = "checkout"
         assert!(err.to_string().contains("serve.services"), "{err}");
         let err = load("[serve]\nsecret = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn slack_sections_give_channel_and_approvers() {
+        let s = load("[slack]\nchannel = \"#deploys\"\n[services.a.slack]\napprovers = [\"U1\"]\n[services.b.slack]\nchannel = \"#b\"\n").unwrap();
+        assert_eq!(s.slack_channel("a"), Some("#deploys"));
+        assert_eq!(s.slack_channel("b"), Some("#b"));
+        assert_eq!(s.slack_approvers()["a"], ["U1"]);
+        assert_eq!(s.slack.api_url, "https://slack.com/api");
+        let err = load("[slack]\nbot_token = \"xoxb\"\n").unwrap_err();
+        assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl JournalApprover {
     }
 
     /// Polls until decided or past the deadline.
-    async fn wait(&self, request: &ApprovalRequest) -> ApprovalAnswer {
+    pub(crate) async fn wait(&self, request: &ApprovalRequest) -> ApprovalAnswer {
         loop {
             match self
                 .journal
@@ -82,6 +82,25 @@ impl JournalApprover {
         }
     }
 
+    /// Writes the pending request (deadline = now + timeout); a failure is the
+    /// rejection to return. Other approvers (Slack) record through this too.
+    pub(crate) fn record(&self, request: &ApprovalRequest) -> Result<(), ApprovalAnswer> {
+        let deadline = self.clock.now() + request.timeout_seconds as f64;
+        self.journal
+            .request_approval(
+                &request.rollout_id,
+                &request.rev,
+                &request.summary,
+                deadline,
+            )
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not record the approval request in the journal");
+                reject(&format!(
+                    "could not record the approval request in the journal: {e}"
+                ))
+            })
+    }
+
     /// The decision the journal holds, if it can be read.
     fn recorded(&self, request: &ApprovalRequest) -> Option<ApprovalAnswer> {
         match self
@@ -97,17 +116,8 @@ impl JournalApprover {
 #[async_trait]
 impl Approver for JournalApprover {
     async fn request(&self, request: &ApprovalRequest) -> ApprovalAnswer {
-        let deadline = self.clock.now() + request.timeout_seconds as f64;
-        if let Err(e) = self.journal.request_approval(
-            &request.rollout_id,
-            &request.rev,
-            &request.summary,
-            deadline,
-        ) {
-            tracing::error!(error = %e, "could not record the approval request in the journal");
-            return reject(&format!(
-                "could not record the approval request in the journal: {e}"
-            ));
+        if let Err(refused) = self.record(request) {
+            return refused;
         }
         tracing::info!(
             rollout = %request.rollout_id,

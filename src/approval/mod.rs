@@ -1,11 +1,13 @@
 //! Asking humans. One trait; the terminal, a fixed answer for automation, the
-//! journal (answered by `deploy-agent approve` from another shell), and (later)
-//! chat. Silence means no: a timeout is a rejection.
+//! journal (answered by `deploy-agent approve` from another shell), and Slack
+//! (the journal plus buttons). Silence means no: a timeout is a rejection.
 
 mod journal;
+pub mod slack;
 mod terminal;
 
 pub use journal::JournalApprover;
+pub use slack::SlackApprover;
 pub use terminal::TerminalApprover;
 
 use async_trait::async_trait;

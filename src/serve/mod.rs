@@ -3,7 +3,8 @@
 //! `POST /webhooks/github` verifies the signature ([`webhook`]), maps a merge to
 //! the default branch onto the `[serve]` services and queues one rollout per
 //! service ([`queue`]); `GET /metrics` exposes counters fed by an event sink in
-//! every rollout's fanout ([`metrics`]); `GET /healthz` says ok.
+//! every rollout's fanout ([`metrics`]); `GET /healthz` says ok;
+//! `POST /slack/interactivity` decides approvals from Slack buttons ([`slack`]).
 //!
 //! Shutdown (SIGTERM or ctrl-c): stop accepting, drop queued rollouts that have
 //! not started, give running ones `shutdown_grace` to finish. A rollout still
@@ -13,6 +14,7 @@
 
 pub mod metrics;
 pub mod queue;
+pub mod slack;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -98,7 +100,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         metrics,
     };
     let queue = state.queue.clone();
-    let app = router(state);
+    let app = router(state, slack_state(&settings, cmd)?);
     let listener = tokio::net::TcpListener::bind(cmd.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
@@ -121,13 +123,34 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     Ok(crate::exit::OK)
 }
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, slack: Option<slack::SlackState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
         .route("/webhooks/github", post(github))
-        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
         .with_state(state)
+        .merge(slack::router(slack))
+        .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
+}
+
+/// The Slack interactivity handler's state, when `SLACK_SIGNING_SECRET` is set.
+fn slack_state(
+    settings: &Settings,
+    cmd: &ServeCommand,
+) -> Result<Option<slack::SlackState>, Error> {
+    let Some(secret) = std::env::var(slack::SIGNING_SECRET_ENV)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let journal = SqliteJournal::open(&settings.journal_path(cmd.journal.as_deref()))?;
+    Ok(Some(slack::SlackState {
+        secret: Arc::new(secret.into_bytes()),
+        journal: Arc::new(journal),
+        approvers: Arc::new(settings.slack_approvers()),
+        nonces: crate::approval::slack::NonceStore::default(),
+    }))
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

@@ -16,3 +16,4 @@ mod rollout_cli;
 mod rollout_llm;
 mod rollout_sim;
 mod serve;
+mod slack;

@@ -3,6 +3,7 @@
 
 pub mod fake_github;
 pub mod fake_kube;
+pub mod fake_slack;
 pub mod loopback;
 pub mod openai;
 pub mod repo;

@@ -1,0 +1,267 @@
+//! Slack approvals end to end: SlackApprover posts to a fake Web API, a signed
+//! block_actions click on the interactivity handler decides the journal row.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploy_agent::approval::slack::{NonceStore, SlackClient, SlackSettings};
+use deploy_agent::approval::{ApprovalAnswer, ApprovalRequest, Approver, SlackApprover};
+use deploy_agent::journal::{wall_now, Journal, RolloutRecord, SqliteJournal};
+use deploy_agent::policy::Level;
+use deploy_agent::serve::slack::{router, sign, SlackState, PATH};
+use serde_json::{json, Value};
+
+use crate::support::fake_slack::{FakeSlack, CHANNEL_ID, TS};
+
+const SECRET: &str = "slack-signing-secret";
+const ROLLOUT: &str = "checkout-01234567-1700000000000";
+const REV: &str = "0123456789abcdef";
+
+struct World {
+    _dir: tempfile::TempDir,
+    journal: Arc<dyn Journal>,
+    slack: FakeSlack,
+    nonces: NonceStore,
+    handler: String,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("journal.db")).unwrap());
+    journal
+        .begin(&RolloutRecord {
+            id: ROLLOUT.into(),
+            service: "checkout".into(),
+            rev: REV.into(),
+            target: "sim:healthy".into(),
+            planner: "playbook".into(),
+            started_at: wall_now(),
+            finished_at: None,
+            outcome: None,
+            weight: 0,
+            reason: None,
+        })
+        .unwrap();
+    let nonces = NonceStore::default();
+    let state = SlackState {
+        secret: Arc::new(SECRET.as_bytes().to_vec()),
+        journal: journal.clone(),
+        approvers: Arc::new(BTreeMap::from([("checkout".into(), vec!["U123".into()])])),
+        nonces: nonces.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handler = format!("http://{}{PATH}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router(Some(state))).await;
+    });
+    World {
+        _dir: dir,
+        journal,
+        slack: FakeSlack::start().await,
+        nonces,
+        handler,
+    }
+}
+
+fn approver(w: &World) -> SlackApprover {
+    let client = SlackClient::new(&SlackSettings {
+        api_url: w.slack.url(),
+        bot_token: Some("xoxb-test".into()),
+        max_retries: 0,
+        ..SlackSettings::default()
+    })
+    .unwrap();
+    SlackApprover::new(w.journal.clone(), client, "#deploys", w.nonces.clone())
+}
+
+fn request() -> ApprovalRequest {
+    ApprovalRequest {
+        rollout_id: ROLLOUT.into(),
+        service: "checkout".into(),
+        rev: REV.into(),
+        risk_score: 0.82,
+        level: Level::High,
+        reasons: vec!["touches migrations/".into()],
+        summary: "adds a column".into(),
+        timeout_seconds: 60,
+    }
+}
+
+/// Sends a block_actions click signed at `timestamp`; returns (status, body).
+async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64) -> (u16, Value) {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "actions": [{"action_id": action, "value": value}],
+    });
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let ts = timestamp.to_string();
+    let resp = reqwest::Client::new()
+        .post(&w.handler)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &ts)
+        .header(
+            "x-slack-signature",
+            sign(SECRET.as_bytes(), &ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn posted_value(w: &World) -> String {
+    for _ in 0..200 {
+        if let Some(c) = w.slack.calls("chat.postMessage").first() {
+            return c.body["blocks"][1]["elements"][0]["value"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no chat.postMessage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_round_trip_approves_once_for_an_approver_only() {
+    let w = world().await;
+    let slack_approver = approver(&w);
+    let waiting = tokio::spawn(async move { slack_approver.request(&request()).await });
+    let value = posted_value(&w).await;
+
+    let post = &w.slack.calls("chat.postMessage")[0];
+    assert_eq!(post.auth, "Bearer xoxb-test");
+    assert_eq!(post.body["channel"], "#deploys");
+    let section = post.body["blocks"][0]["text"]["text"].as_str().unwrap();
+    for needle in [
+        "checkout",
+        REV,
+        "0.82",
+        "high",
+        "touches migrations/",
+        "adds a column",
+    ] {
+        assert!(section.contains(needle), "{needle} not in {section}");
+    }
+    let buttons = &post.body["blocks"][1]["elements"];
+    assert_eq!(buttons[0]["style"], "primary");
+    assert_eq!(buttons[1]["style"], "danger");
+    assert!(buttons[1]["confirm"].is_object());
+    assert!(value.starts_with(&format!("{ROLLOUT}:{REV}:")), "{value}");
+
+    let now = wall_now() as i64;
+    let (status, _) = click(&w, "U123", "approve", &value, now - 301).await;
+    assert_eq!(status, 401, "stale timestamp");
+
+    let (status, body) = click(&w, "U999", "approve", &value, now).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["response_type"], "ephemeral");
+    assert!(
+        body["text"].as_str().unwrap().contains("not an approver"),
+        "{body}"
+    );
+
+    let (status, body) = click(&w, "U123", "approve", &value, now).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .contains("approved by slack:U123"),
+        "{body}"
+    );
+
+    let (status, body) = click(&w, "U123", "reject", &value, now).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["text"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+
+    let answer: ApprovalAnswer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.approved);
+    assert_eq!(answer.by.as_deref(), Some("slack:U123"));
+
+    assert_eq!(w.slack.calls("chat.postMessage").len(), 1, "one post only");
+    let updates = w.slack.calls("chat.update");
+    assert_eq!(updates.len(), 1);
+    let update = &updates[0].body;
+    assert_eq!(
+        (update["channel"].as_str(), update["ts"].as_str()),
+        (Some(CHANNEL_ID), Some(TS))
+    );
+    assert!(
+        update["text"].as_str().unwrap().contains("Approved"),
+        "{update}"
+    );
+    assert!(update.to_string().contains("slack:U123"), "{update}");
+    assert!(
+        !update.to_string().contains("\"actions\""),
+        "no buttons left: {update}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_api_error_still_leaves_the_journal_approval_working() {
+    let w = world().await;
+    w.slack.state.lock().unwrap().error = Some("channel_not_found".into());
+    let slack_approver = approver(&w);
+    let waiting = tokio::spawn(async move { slack_approver.request(&request()).await });
+    posted_value_or_error(&w).await;
+    // What `deploy-agent approve` does from another shell.
+    w.journal
+        .decide_approval(
+            ROLLOUT,
+            REV,
+            &deploy_agent::journal::ApprovalDecision {
+                approved: true,
+                by: Some("alice".into()),
+                reason: "cli".into(),
+                decided_at: wall_now(),
+            },
+        )
+        .unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.approved);
+    assert_eq!(answer.by.as_deref(), Some("alice"));
+    assert!(w.slack.calls("chat.update").is_empty(), "nothing to update");
+    let client = SlackClient::new(&SlackSettings {
+        api_url: w.slack.url(),
+        bot_token: Some("xoxb-test".into()),
+        ..SlackSettings::default()
+    })
+    .unwrap();
+    let err = client
+        .call("chat.postMessage", &json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ok=false: channel_not_found"),
+        "{err}"
+    );
+}
+
+async fn posted_value_or_error(w: &World) {
+    for _ in 0..200 {
+        if !w.slack.calls("chat.postMessage").is_empty() {
+            // Give the approver a moment to record the error and start polling.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no chat.postMessage");
+}
