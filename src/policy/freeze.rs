@@ -20,6 +20,8 @@
 
 use serde::Deserialize;
 
+use crate::clock::days_from_civil;
+
 const DAY: i64 = 86_400;
 
 /// One freeze window as written in TOML.
@@ -139,17 +141,6 @@ fn parse_utc(text: &str, what: &str) -> Result<i64, String> {
         return Err(bad());
     }
     Ok(days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 fn weekday(name: &str, what: &str) -> Result<u8, String> {
