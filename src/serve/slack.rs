@@ -18,6 +18,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
+
+use super::webhook::decode_hex;
 use serde_json::json;
 use sha2::Sha256;
 
@@ -93,16 +95,6 @@ fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
     mac.update(b":");
     mac.update(body);
     Some(mac)
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
 }
 
 /// What the handler needs.

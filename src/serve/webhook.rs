@@ -49,7 +49,8 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
+/// Lower- or upper-case hex to bytes (None when malformed); shared by both signature checks.
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
