@@ -18,7 +18,6 @@
 //! controller shortly after; `canary_weight` reports the controller's progress.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -57,19 +56,16 @@ impl ArgoConfig {
     pub fn validate(&self) -> Result<(), String> {
         validate_name("argo.namespace", &self.namespace)?;
         validate_name("argo.rollout", &self.rollout)?;
-        if !(1..=60_000).contains(&self.timeout_ms) || self.max_retries > 10 {
-            return Err("argo.timeout_ms must be 1-60000 and max_retries at most 10".into());
-        }
-        Ok(())
+        super::kube_client::check_limits("argo", self.timeout_ms, self.max_retries)
     }
 
     pub fn client(&self) -> Result<KubeClient, TrafficError> {
-        Ok(KubeClient::infer(
+        KubeClient::from_settings(
             self.kubeconfig.as_deref(),
             self.context.as_deref(),
-            Duration::from_millis(self.timeout_ms),
+            self.timeout_ms,
             self.max_retries,
-        )?)
+        )
     }
 }
 

@@ -143,6 +143,22 @@ impl KubeClient {
         })
     }
 
+    /// The client a target's settings name (`kubeconfig`, `context`,
+    /// `timeout_ms`, `max_retries`: the same keys for every Kubernetes-backed target).
+    pub fn from_settings(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+        timeout_ms: u64,
+        max_retries: u32,
+    ) -> Result<Self, super::TrafficError> {
+        Ok(Self::infer(
+            kubeconfig,
+            context,
+            Duration::from_millis(timeout_ms),
+            max_retries,
+        )?)
+    }
+
     /// From `kubeconfig` if given, else in-cluster, else `$KUBECONFIG` or `~/.kube/config`.
     pub fn infer(
         kubeconfig: Option<&Path>,
@@ -452,6 +468,16 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
             "{field} must be a Kubernetes name (lowercase letters, digits, `-`, `.`), got `{value}`"
         ))
     }
+}
+
+/// Checks the connection limits every Kubernetes-backed section shares.
+pub fn check_limits(section: &str, timeout_ms: u64, max_retries: u32) -> Result<(), String> {
+    if !(1..=60_000).contains(&timeout_ms) || max_retries > 10 {
+        return Err(format!(
+            "{section}.timeout_ms must be 1-60000 and max_retries at most 10"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,7 +24,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -104,10 +103,7 @@ impl KubernetesConfig {
                 "kubernetes: the stable and canary deployments (and backends) must differ".into(),
             );
         }
-        if !(1..=60_000).contains(&self.timeout_ms) || self.max_retries > 10 {
-            return Err("kubernetes.timeout_ms must be 1-60000 and max_retries at most 10".into());
-        }
-        Ok(())
+        super::kube_client::check_limits("kubernetes", self.timeout_ms, self.max_retries)
     }
 
     pub fn stable_backend(&self) -> &str {
@@ -124,12 +120,12 @@ impl KubernetesConfig {
 
     /// The API client these settings name.
     pub fn client(&self) -> Result<KubeClient, TrafficError> {
-        Ok(KubeClient::infer(
+        KubeClient::from_settings(
             self.kubeconfig.as_deref(),
             self.context.as_deref(),
-            Duration::from_millis(self.timeout_ms),
+            self.timeout_ms,
             self.max_retries,
-        )?)
+        )
     }
 }
 
