@@ -71,7 +71,24 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// on disk before its side effect is made.
 pub(super) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    let _mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    // Switching a new file to WAL needs an exclusive lock, and SQLite may answer
+    // BUSY at once instead of calling the busy handler when two processes open
+    // the same new journal together: retry, bounded by the same timeout.
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => {
+                other?;
+                break;
+            }
+        }
+    }
     conn.pragma_update(None, "foreign_keys", true)
 }
 
