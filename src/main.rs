@@ -180,14 +180,20 @@ enum Command {
     /// target, marks each open write-ahead intent applied if its effect is visible
     /// there and not applied otherwise (nothing is re-applied), then follows the
     /// policy's `[rollout] on_resume`: "rollback" (the default) routes all traffic
-    /// to stable and records the rollout rolled back; "continue" is not
-    /// implemented yet and is refused. A simulated target is rebuilt from the
-    /// journal. Exit codes: 0 all finished (or none unfinished), 1 some could not
+    /// to stable and records the rollout rolled back; "continue" picks the loop up
+    /// at the live weight under the journaled risk, approval and budgets, bakes
+    /// and judges again before any increase, and rolls back instead (saying why)
+    /// when the repository or the journaled assessment is missing. A simulated
+    /// target is rebuilt from the journal. Exit codes: 0 all finished (or none unfinished), 1 some could not
     /// be, 2 bad input.
     Resume {
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
+        /// The repository of the rollouts' revisions (`on_resume = "continue"`
+        /// re-reads the change; without it the rollout is rolled back).
+        #[arg(long, default_value = ".", value_name = "PATH")]
+        repo: PathBuf,
         #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
         format: JournalFormat,
     },
@@ -422,10 +428,15 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             print!("{}", deploy_agent::commands::journal::run_history(&cmd)?);
             Ok(exit::OK)
         }
-        Command::Resume { policy, format } => {
+        Command::Resume {
+            policy,
+            repo,
+            format,
+        } => {
             let cmd = ResumeCommand {
                 location,
                 policy,
+                repo,
                 format,
             };
             let (out, code) = run_resume(&cmd).await?;

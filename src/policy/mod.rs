@@ -164,7 +164,8 @@ pub enum OnResume {
     /// Route all traffic to stable and finish the rollout as rolled back (the default).
     #[default]
     Rollback,
-    /// Pick the loop up from the journaled state (not implemented yet: refused).
+    /// Pick the loop up at the live weight from the journaled state (risk,
+    /// approval, budgets); the judge starts over. Rolls back when it cannot.
     Continue,
 }
 

@@ -78,6 +78,12 @@ pub enum Event {
     AutoRollback {
         reason: String,
     },
+    /// `deploy-agent resume` picked the rollout up after its process died
+    /// (`on_resume = "continue"`), at the weight read back from the target.
+    Resumed {
+        weight: u8,
+        detail: String,
+    },
     BudgetExhausted {
         rule: Rule,
         detail: String,

@@ -19,7 +19,7 @@ use crate::journal::Journal;
 use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
-pub use runner::run;
+pub use runner::{resume, run, ResumePoint};
 use state::{ApprovalRecord, Outcome, RiskSnapshot, Step};
 
 /// What is being rolled out, where.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use super::events::{Event, EventSink};
-use super::state::{Limits, Outcome, Phase, RolloutState};
+use super::state::{ApprovalRecord, Limits, Outcome, Phase, RiskSnapshot, RolloutState};
 use super::{Backends, ChangeContext, RolloutSpec, RolloutSummary, VetoRecord};
 use crate::canary::{Judge, MetricsWindow, VerdictKind};
 use crate::guard::{self, Allowed, Rule, Veto};
@@ -82,24 +82,138 @@ pub async fn run(
         };
         runner.drive(planner).await;
     }
-    planner.notify(&format!(
-        "The rollout has ended ({:?}): {}",
-        runner.state.phase, runner.reason
-    ));
-    // Emitted here, after the last tool event, so `Finished` is always the last event.
-    let summary = runner.summary(planner.name());
-    sink.emit(
-        summary.ended_at,
-        &Event::Finished {
-            outcome: summary.outcome,
-            reason: summary.reason.clone(),
-            weight: summary.final_weight,
-        },
+    runner.conclude(planner)
+}
+
+/// Where a rollout picks up after its process died (`on_resume = "continue"`),
+/// read from the journal and the live target by `deploy-agent resume`.
+#[derive(Debug, Clone)]
+pub struct ResumePoint {
+    /// The risk facts journaled at the start (`assessed`): the limits and the
+    /// approval rule stay those the rollout began under, whatever a new
+    /// assessment would say now.
+    pub risk: RiskSnapshot,
+    /// The canary weight read back from the target.
+    pub weight: u8,
+    /// The approval decided before the crash (or meanwhile, in the journal).
+    pub approval: Option<ApprovalRecord>,
+    /// The rollout clock at the original start: the duration budget counts from it.
+    pub started_at: f64,
+    pub turns: u32,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// Continues a rollout from a [`ResumePoint`] to a terminal state. Nothing the
+/// judge learned before the crash is trusted: the weight stays where the target
+/// has it until a full bake there passes (the guard asks a Pass after
+/// `weight_changed_at`, set to now), and a refused approval ends it at once.
+/// `Started` and `Assessed` are not repeated; a `Resumed` event marks the seam.
+#[allow(clippy::too_many_arguments)]
+pub async fn resume(
+    spec: &RolloutSpec,
+    change: &ChangeContext,
+    policy: &Policy,
+    planner: &mut dyn Planner,
+    judge: Box<dyn Judge>,
+    backends: Backends,
+    sink: &mut dyn EventSink,
+    point: ResumePoint,
+) -> RolloutSummary {
+    let now = backends.clock.now();
+    let limits = Limits::new(&point.risk.strategy);
+    let mut state = RolloutState::new(
+        spec.id.clone(),
+        point.risk.clone(),
+        limits,
+        point.started_at,
     );
-    summary
+    state.weight = point.weight;
+    state.weight_changed_at = now;
+    state.approval = point.approval.clone();
+    state.turns = point.turns;
+    state.prompt_tokens = point.prompt_tokens;
+    state.completion_tokens = point.completion_tokens;
+    let mut runner = Runner {
+        spec,
+        change,
+        limits: policy.rollout,
+        backends,
+        judge,
+        sink,
+        state,
+        judged_until: now,
+        vetoes: Vec::new(),
+        reason: String::new(),
+    };
+    runner.emit(Event::Resumed {
+        weight: point.weight,
+        detail: describe_resume(&point),
+    });
+    planner.notify(&format!(
+        "The agent restarted after a crash; the rollout continues at {}% with the judge's evidence reset: bake again before any increase.",
+        point.weight
+    ));
+    match &point.approval {
+        Some(a) if !a.approved => {
+            let who = a.by.clone().unwrap_or_else(|| "nobody".into());
+            runner
+                .end_safely(
+                    Outcome::Aborted,
+                    format!("approval refused ({who}): {}", a.reason),
+                )
+                .await;
+        }
+        _ => {
+            runner.calibrate_judge().await;
+            runner.state.phase = if point.risk.requires_approval && point.approval.is_none() {
+                Phase::AwaitingApproval
+            } else {
+                Phase::Canary {
+                    weight: point.weight,
+                }
+            };
+            runner.drive(planner).await;
+        }
+    }
+    runner.conclude(planner)
+}
+
+fn describe_resume(point: &ResumePoint) -> String {
+    let approval = match &point.approval {
+        Some(a) if a.approved => format!("approved by {}", a.by.as_deref().unwrap_or("nobody")),
+        Some(_) => "approval refused".to_string(),
+        None if point.risk.requires_approval => "approval still pending".to_string(),
+        None => "no approval needed".to_string(),
+    };
+    format!(
+        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over",
+        point.weight,
+        point.turns,
+        point.prompt_tokens + point.completion_tokens
+    )
 }
 
 impl Runner<'_> {
+    /// Tells the planner how it ended, then emits `Finished` — after the last
+    /// tool event, so it is always the last event — and returns the summary.
+    fn conclude(self, planner: &mut dyn Planner) -> RolloutSummary {
+        planner.notify(&format!(
+            "The rollout has ended ({:?}): {}",
+            self.state.phase, self.reason
+        ));
+        let summary = self.summary(planner.name());
+        self.sink.emit(
+            summary.ended_at,
+            &Event::Finished {
+                outcome: summary.outcome,
+                reason: summary.reason.clone(),
+                weight: summary.final_weight,
+            },
+        );
+        summary
+    }
+
     pub(super) fn emit(&mut self, event: Event) {
         let at = self.backends.clock.now();
         self.sink.emit(at, &event);
@@ -418,8 +532,8 @@ impl Runner<'_> {
         }
     }
 
-    fn summary(self, planner: String) -> RolloutSummary {
-        let s = self.state;
+    fn summary(&self, planner: String) -> RolloutSummary {
+        let s = &self.state;
         let outcome = match s.phase {
             Phase::Promoted => Outcome::Promoted,
             Phase::RolledBack => Outcome::RolledBack,
@@ -431,12 +545,12 @@ impl Runner<'_> {
             rev: self.spec.rev.clone(),
             planner,
             outcome,
-            reason: self.reason,
+            reason: self.reason.clone(),
             final_weight: s.weight,
-            risk: s.risk,
-            steps: s.steps,
-            vetoes: self.vetoes,
-            approval: s.approval,
+            risk: s.risk.clone(),
+            steps: s.steps.clone(),
+            vetoes: self.vetoes.clone(),
+            approval: s.approval.clone(),
             turns: s.turns,
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,

@@ -3,7 +3,7 @@
 //! Plain data, changed only by the loop through the methods here, so every
 //! transition is in one place.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::canary::{Verdict, VerdictKind};
 use crate::policy::{Level, Strategy};
@@ -51,7 +51,7 @@ impl Outcome {
 }
 
 /// The risk facts a rollout runs under (computed by Rust, never by the model).
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RiskSnapshot {
     pub score: f64,
     pub level: Level,

@@ -268,8 +268,157 @@ fn open_intents_are_reconciled_with_the_target_and_never_reapplied() {
     );
 }
 
+/// The default policy with `on_resume = "continue"`, written into `dir`.
+fn continue_policy(dir: &Path) -> String {
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.toml"
+    ))
+    .unwrap()
+    .replace("on_resume = \"rollback\"", "on_resume = \"continue\"");
+    let path = dir.join("continue.toml");
+    std::fs::write(&path, policy).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// `resume` with the continue policy, from `cwd`; its JSON report.
+fn resume_continue(cwd: &Path, db: &str, policy: &str) -> Value {
+    let out = run_cli(
+        cwd,
+        &[
+            "resume",
+            "--journal",
+            db,
+            "--policy",
+            policy,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    json(&out)
+}
+
+/// The weights the journal recorded, in order.
+fn journaled_weights(journal: &SqliteJournal, id: &str) -> Vec<u64> {
+    journal
+        .events(id)
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == "weight_changed")
+        .map(|e| e.payload["to"].as_u64().unwrap())
+        .collect()
+}
+
 #[test]
-fn on_resume_continue_is_refused_and_changes_nothing() {
+fn on_resume_continue_picks_up_at_the_live_weight_and_promotes() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
+    let id = started_id(&out);
+    let line = wait_for(&out, "\"weight_changed\"");
+    kill(child);
+    let first: Value = serde_json::from_str(&line).unwrap();
+    let first = first["to"].as_u64().unwrap();
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    let before = journal.events(&id).unwrap().len();
+
+    let report = resume_continue(r.path(), db, &continue_policy(dir.path()));
+    let resumed = &report["resumed"][0];
+    assert_eq!(resumed["action"], "continue", "{report}");
+    assert_eq!(resumed["live_weight"], first);
+    assert_eq!(resumed["outcome"], "promoted", "{report}");
+    assert_eq!(resumed["final_weight"], 100);
+
+    let record = journal.rollout(&id).unwrap();
+    assert_eq!(record.outcome.as_deref(), Some("promoted"));
+    assert!(journal.open_intents(&id).unwrap().is_empty());
+    let events = journal.events(&id).unwrap();
+    assert_eq!(events.last().unwrap().kind, "finished");
+    assert_eq!(events.iter().filter(|e| e.kind == "started").count(), 1);
+    let seam = events
+        .iter()
+        .position(|e| e.kind == "resumed")
+        .expect("a resumed event");
+    assert!(
+        seam >= before,
+        "the seam follows what the dead process wrote"
+    );
+    assert_eq!(events[seam].payload["weight"], first);
+    // The approval given before the crash stands: nobody is asked again.
+    assert!(events[seam..]
+        .iter()
+        .all(|e| e.kind != "approval_requested"));
+    // No increase after the seam before a Pass judged after it.
+    let after = &events[seam..];
+    let first_increase = after
+        .iter()
+        .position(|e| e.kind == "weight_changed")
+        .expect("the canary grew after the resume");
+    assert!(
+        after[..first_increase]
+            .iter()
+            .any(|e| e.kind == "judged" && e.payload["verdict"]["kind"] == "pass"),
+        "a weight grew before a fresh Pass: {:?}",
+        after.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
+    // Every weight once, rising from where the target was: nothing re-applied.
+    let weights = journaled_weights(&journal, &id);
+    assert_eq!(weights[0], first);
+    assert!(
+        weights.windows(2).all(|w| w[0] < w[1]),
+        "weights not strictly rising: {weights:?}"
+    );
+    assert_eq!(*weights.last().unwrap(), 100);
+}
+
+#[test]
+fn on_resume_continue_joins_the_pending_approval_decided_meanwhile() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let (child, out, err) = spawn_rollout(r.path(), db, &[]);
+    let id = started_id(&out);
+    wait_for(&err, "approve from another shell");
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while journal.pending_approvals().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no approval request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
+    // Answered while no agent runs: the journal keeps it.
+    let approve = run_cli(
+        r.path(),
+        &["approve", &id, "--by", "bob", "--journal", db],
+        &[],
+    );
+    assert_eq!(approve.status.code(), Some(0), "{}", stderr(&approve));
+
+    let report = resume_continue(r.path(), db, &continue_policy(dir.path()));
+    assert_eq!(report["resumed"][0]["outcome"], "promoted", "{report}");
+    let events = journal.events(&id).unwrap();
+    let decided: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.kind == "approval_decided")
+        .map(|e| &e.payload)
+        .collect();
+    assert!(
+        !decided.is_empty()
+            && decided
+                .iter()
+                .all(|d| d["approved"] == true && d["by"] == "bob"),
+        "{decided:?}"
+    );
+    assert_eq!(journaled_weights(&journal, &id).last(), Some(&100));
+}
+
+#[test]
+fn on_resume_continue_without_the_repository_rolls_back_and_says_why() {
     let r = migration_repo();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
@@ -278,32 +427,23 @@ fn on_resume_continue_is_refused_and_changes_nothing() {
     let id = started_id(&out);
     wait_for(&out, "\"weight_changed\"");
     kill(child);
-    let policy = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/policies/default.toml"
-    ))
-    .unwrap()
-    .replace("on_resume = \"rollback\"", "on_resume = \"continue\"");
-    let path = dir.path().join("continue.toml");
-    std::fs::write(&path, policy).unwrap();
 
-    let out = run_cli(
-        r.path(),
-        &[
-            "resume",
-            "--journal",
-            db,
-            "--policy",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    // Run from the temp dir, which is no git repository.
+    let report = resume_continue(dir.path(), db, &continue_policy(dir.path()));
+    let resumed = &report["resumed"][0];
+    assert_eq!(resumed["outcome"], "rolled_back", "{report}");
+    assert_eq!(resumed["final_weight"], 0);
     assert!(
-        stderr(&out).contains("not implemented yet"),
-        "{}",
-        stderr(&out)
+        resumed["fallback"]
+            .as_str()
+            .is_some_and(|f| f.contains("no repository")),
+        "{report}"
     );
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
-    assert!(journal.rollout(&id).unwrap().finished_at.is_none());
+    let record = journal.rollout(&id).unwrap();
+    assert_eq!(record.outcome.as_deref(), Some("rolled_back"));
+    assert!(record
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("cannot continue")));
 }
