@@ -35,6 +35,11 @@ impl JournalApprover {
         }
     }
 
+    /// The journal it records in (the Slack approver issues its nonces there).
+    pub(crate) fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
     /// Polls until decided or past the deadline.
     pub(crate) async fn wait(&self, request: &ApprovalRequest) -> ApprovalAnswer {
         loop {
@@ -70,7 +75,7 @@ impl JournalApprover {
             .journal
             .decide_approval(&request.rollout_id, &request.rev, &timeout)
         {
-            Ok(()) => answer(timeout),
+            Ok(_) => answer(timeout),
             // Someone answered just before the deadline: theirs stands.
             Err(JournalError::AlreadyDecided { .. }) => {
                 self.recorded(request).unwrap_or(answer(timeout))
@@ -92,6 +97,7 @@ impl JournalApprover {
                 &request.rev,
                 &request.summary,
                 deadline,
+                request.required_approvals,
             )
             .map_err(|e| {
                 tracing::error!(error = %e, "could not record the approval request in the journal");

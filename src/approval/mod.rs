@@ -27,6 +27,10 @@ pub struct ApprovalRequest {
     /// The planner's summary for the approver.
     pub summary: String,
     pub timeout_seconds: u64,
+    /// Distinct approvers needed (policy's `[approval] two_approvers`: 1 or 2).
+    /// Channels that record in the journal enforce it there; the terminal and
+    /// `--approve-as` answer for one person and cannot.
+    pub required_approvals: u32,
 }
 
 /// The answer.
@@ -42,6 +46,20 @@ pub struct ApprovalAnswer {
 pub trait Approver: Send + Sync {
     /// Asks and waits (at most the request's timeout; then it is a rejection).
     async fn request(&self, request: &ApprovalRequest) -> ApprovalAnswer;
+}
+
+/// The rejection from a channel that speaks for one person when policy asks
+/// for more: two approvers must be two people, not one answer counted twice.
+pub(crate) fn one_voice_is_not_enough(request: &ApprovalRequest, why: &str) -> ApprovalAnswer {
+    ApprovalAnswer {
+        approved: false,
+        by: None,
+        reason: format!(
+            "policy needs {} distinct approvers at level {} and {why}: approve through the journal (`deploy-agent approve`) or Slack",
+            request.required_approvals,
+            request.level.as_str()
+        ),
+    }
 }
 
 /// Answers every request the same way: `--approve-as NAME` for automation, or a
@@ -77,7 +95,40 @@ impl FixedApprover {
 
 #[async_trait]
 impl Approver for FixedApprover {
-    async fn request(&self, _request: &ApprovalRequest) -> ApprovalAnswer {
+    async fn request(&self, request: &ApprovalRequest) -> ApprovalAnswer {
+        if self.answer.approved && request.required_approvals > 1 {
+            return one_voice_is_not_enough(request, "--approve-as names one approver");
+        }
         self.answer.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn approve_as_is_one_approver_and_cannot_answer_for_two() {
+        let mut request = ApprovalRequest {
+            rollout_id: "r1".into(),
+            service: "checkout".into(),
+            rev: "abc".into(),
+            risk_score: 0.9,
+            level: Level::Critical,
+            reasons: vec![],
+            summary: String::new(),
+            timeout_seconds: 1,
+            required_approvals: 1,
+        };
+        let bot = FixedApprover::approve_as("ci-bot");
+        assert!(bot.request(&request).await.approved);
+        request.required_approvals = 2;
+        let answer = bot.request(&request).await;
+        assert!(!answer.approved);
+        assert!(
+            answer.reason.contains("2 distinct approvers"),
+            "{}",
+            answer.reason
+        );
     }
 }

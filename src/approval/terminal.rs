@@ -17,6 +17,9 @@ pub struct TerminalApprover {
 #[async_trait]
 impl Approver for TerminalApprover {
     async fn request(&self, request: &ApprovalRequest) -> ApprovalAnswer {
+        if request.required_approvals > 1 {
+            return super::one_voice_is_not_enough(request, "a terminal asks one person");
+        }
         let prompt = format!(
             "\n── approval needed ─────────────────────────────\n\
              service {}  rev {}\nrisk {:.2} ({})\n{}\n{}\nApprove this rollout? [y/N] (timeout {} s) ",

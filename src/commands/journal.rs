@@ -4,8 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::journal::timeline::{history_json, render_history, render_timeline, timeline_json};
-use crate::journal::{wall_now, ApprovalDecision, Journal, SqliteJournal};
+use crate::journal::timeline::{
+    history_json, render_history, render_timeline, render_votes, timeline_json,
+};
+use crate::journal::{wall_now, ApprovalDecision, ApprovalProgress, Journal, SqliteJournal};
 use crate::settings::{Env, Settings};
 
 /// Output formats of `history` and `show`.
@@ -65,14 +67,16 @@ pub fn run_show(cmd: &ShowCommand) -> Result<String, Error> {
     let journal = open_existing(&cmd.location)?;
     let record = journal.rollout(&cmd.id)?;
     let events = journal.events(&cmd.id)?;
+    let votes = journal.approval_votes(&record.id, &record.rev)?;
     Ok(match cmd.format {
-        JournalFormat::Text => render_timeline(&record, &events),
-        JournalFormat::Json => pretty(&timeline_json(&record, &events)),
+        JournalFormat::Text => render_timeline(&record, &events) + &render_votes(&votes),
+        JournalFormat::Json => pretty(&timeline_json(&record, &events, &votes)),
     })
 }
 
-/// Decides the pending approval of a rollout, bound to the rollout's revision.
-/// A refusal (decided already, too late, nothing pending) is an error.
+/// Decides the pending approval of a rollout, bound to the rollout's revision, or
+/// adds a vote when policy asks two approvers and this is the first. A refusal
+/// (decided already, too late, nothing pending, the same approver twice) is an error.
 pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
     let by = cmd.by.trim();
     if by.is_empty() {
@@ -93,7 +97,16 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
             .unwrap_or_else(|| format!("{verb} with deploy-agent approve")),
         decided_at: wall_now(),
     };
-    journal.decide_approval(&rollout.id, &rollout.rev, &decision)?;
+    if let ApprovalProgress::Waiting {
+        approvals,
+        required,
+    } = journal.decide_approval(&rollout.id, &rollout.rev, &decision)?
+    {
+        return Ok(format!(
+            "{approvals} of {required} approvals recorded for rollout {} as {by}, waiting for another approver\n",
+            rollout.id
+        ));
+    }
     Ok(format!(
         "{verb} rollout {} (rev {}) as {by}\n",
         rollout.id,

@@ -4,7 +4,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::approval::{Approver, FixedApprover, JournalApprover, TerminalApprover};
+use crate::approval::slack::{SlackClient, BOT_TOKEN_ENV};
+use crate::approval::{Approver, FixedApprover, JournalApprover, SlackApprover, TerminalApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
@@ -122,6 +123,7 @@ pub async fn run_rollout_with(
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
+    let slack_channel = slack_channel(cmd, &settings)?;
     if cmd.planner == PlannerKind::Llm && !settings.llm.is_configured() {
         return Err(Error::Usage(
             "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
@@ -157,7 +159,26 @@ pub async fn run_rollout_with(
         let path = settings.journal_path(cmd.journal.as_deref());
         Some(Arc::new(SqliteJournal::open(&path)?))
     };
-    let approver = approver(cmd, interactive, journal.as_ref());
+    let slack = match (slack_channel, &journal) {
+        (Some(channel), Some(journal)) => {
+            let client =
+                SlackClient::new(&settings.slack).map_err(|e| Error::Usage(e.to_string()))?;
+            Some(Arc::new(SlackApprover::new(
+                journal.clone(),
+                client,
+                channel,
+            )))
+        }
+        _ => None,
+    };
+    let approver = match &slack {
+        Some(s) => (s.clone() as Arc<dyn Approver>, true),
+        None => {
+            // A terminal asks one person: two approvers go through the journal.
+            let one = policy.approval.required_approvals(assessment.level) == 1;
+            approver(cmd, interactive && one, journal.as_ref())
+        }
+    };
     let asks_journal = approver.1;
     let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
     if let Some(j) = &journal {
@@ -207,6 +228,9 @@ pub async fn run_rollout_with(
         &mut sink,
     )
     .await;
+    if let Some(slack) = &slack {
+        slack.rollout_ended(summary.outcome, &summary.reason).await;
+    }
     let rendered = match cmd.format {
         RolloutFormat::Text => rollout_text(&summary),
         RolloutFormat::Jsonl => {
@@ -270,7 +294,8 @@ pub fn exit_code(outcome: Outcome) -> u8 {
     }
 }
 
-/// Who answers an approval request, and whether it is the journal:
+/// Who answers an approval request when Slack does not (see [`slack_channel`]),
+/// and whether it is the journal:
 /// `--approve-as NAME` approves without asking; else a terminal asks; else the
 /// journal waits for `deploy-agent approve` from another shell; with `--no-journal`
 /// and no terminal, a standing rejection.
@@ -295,6 +320,36 @@ fn approver(
             false,
         ),
     }
+}
+
+/// The Slack channel to ask in, when Slack is the approver: configured for the
+/// service (`[services.NAME.slack]` or `[slack]` channel) and no `--approve-as`.
+/// Checked before anything runs, so a missing token is an error up front rather
+/// than an approval nobody sees. A dry run records nothing and asks as it would
+/// without Slack.
+fn slack_channel<'a>(
+    cmd: &RolloutCommand,
+    settings: &'a Settings,
+) -> Result<Option<&'a str>, Error> {
+    if cmd.approve_as.is_some() || cmd.dry_run {
+        return Ok(None);
+    }
+    let Some(channel) = settings.slack_channel(&cmd.service) else {
+        return Ok(None);
+    };
+    if settings.slack.bot_token.is_none() {
+        return Err(Error::Usage(format!(
+            "approvals of {} go to Slack ({channel}) but {BOT_TOKEN_ENV} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or pass --approve-as NAME",
+            cmd.service
+        )));
+    }
+    if cmd.no_journal {
+        return Err(Error::Usage(format!(
+            "approvals of {} go to Slack ({channel}), which records them in the journal: drop --no-journal",
+            cmd.service
+        )));
+    }
+    Ok(Some(channel))
 }
 
 /// `service-rev8-<unix millis>`: unique per start, so every run is its own journal entry.

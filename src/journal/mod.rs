@@ -66,6 +66,12 @@ pub enum JournalError {
         /// e.g. `approved by alice: looks fine`.
         decision: String,
     },
+    #[error("{voter} already approved rollout `{rollout_id}`; this approval needs {required} distinct approvers, so another person must approve")]
+    AlreadyVoted {
+        rollout_id: String,
+        voter: String,
+        required: u32,
+    },
     #[error("the approval request of rollout `{rollout_id}` expired at {deadline} (unix seconds): a late answer is refused, start a new rollout")]
     Expired { rollout_id: String, deadline: f64 },
     #[error("journal sink got `{0}` before `started`: the rollout must emit Started first")]
@@ -124,6 +130,30 @@ pub struct PendingApproval {
     /// Wall time after which an answer is refused (silence is a rejection).
     pub deadline: f64,
     pub summary: String,
+    /// Distinct approvers needed before it is approved (1 or, by policy, 2).
+    pub required: u32,
+}
+
+/// One person's answer to an approval request, as recorded; an approval that
+/// needs two approvers holds a vote per approver.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApprovalVote {
+    pub by: String,
+    pub approved: bool,
+    pub reason: String,
+    /// Wall time, unix seconds.
+    pub at: f64,
+}
+
+/// What [`Journal::decide_approval`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ApprovalProgress {
+    /// The request is decided by this call.
+    Decided,
+    /// An approval vote was recorded; `approvals` of `required` distinct
+    /// approvers have approved so far, and the request is still pending.
+    Waiting { approvals: u32, required: u32 },
 }
 
 /// A decision on an approval request.
@@ -214,26 +244,70 @@ pub trait Journal: Send + Sync {
     /// Intents of a rollout not yet marked applied, in order.
     fn open_intents(&self, rollout_id: &str) -> Result<Vec<Intent>, JournalError>;
 
-    /// Records that `rev` of a rollout waits for approval until `deadline_wall`. A
+    /// Records that `rev` of a rollout waits for approval until `deadline_wall`,
+    /// needing `required` distinct approvers (values below 1 are stored as 1). A
     /// second request for the same rollout and revision joins the first (whose
-    /// deadline and decision stand), so a restarted agent sees an answer given meanwhile.
+    /// deadline, requirement and decision stand), so a restarted agent sees an
+    /// answer given meanwhile.
     fn request_approval(
         &self,
         rollout_id: &str,
         rev: &str,
         summary: &str,
         deadline_wall: f64,
+        required: u32,
     ) -> Result<(), JournalError>;
 
-    /// Decides a pending request, once. Refused with a typed error: an unknown
-    /// rollout, no request, another revision, a decision already made, or a
-    /// `decided_at` after the deadline.
+    /// Answers a pending request; the request is decided once. In one transaction:
+    ///
+    /// 1. Refused with a typed error, writing nothing: an unknown rollout
+    ///    ([`JournalError::NotFound`]), no request ([`JournalError::NoApprovalRequested`]),
+    ///    another revision's request ([`JournalError::WrongRevision`]), a decision already
+    ///    made ([`JournalError::AlreadyDecided`]), a finished rollout
+    ///    ([`JournalError::Conflict`]), or `decided_at` after the deadline
+    ///    ([`JournalError::Expired`]).
+    /// 2. `approved = false` (by anyone, or `by = None` for a timeout) decides the
+    ///    request at once as rejected; a named rejection is also stored as a vote.
+    /// 3. `approved = true` with `by = None` decides it at once (an unattended
+    ///    approval, e.g. a test); with `by = Some(who)` it stores a vote keyed on
+    ///    (rollout, rev, who). If `who` already voted: [`JournalError::AlreadyVoted`],
+    ///    nothing written. Then, if the number of distinct approving voters reaches
+    ///    the request's `required`, the request is decided as approved with this
+    ///    decision's `by`, `reason` and `decided_at` ([`ApprovalProgress::Decided`]);
+    ///    otherwise it stays pending ([`ApprovalProgress::Waiting`]).
     fn decide_approval(
         &self,
         rollout_id: &str,
         rev: &str,
         decision: &ApprovalDecision,
-    ) -> Result<(), JournalError>;
+    ) -> Result<ApprovalProgress, JournalError>;
+
+    /// Every vote on the approval of `rev` of a rollout, oldest first (empty when
+    /// none, including when no approval was requested).
+    fn approval_votes(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Vec<ApprovalVote>, JournalError>;
+
+    /// Records a one-time button secret `nonce` issued for `rev` of a rollout (the
+    /// Slack buttons carry it). Issuing a nonce that already exists is a
+    /// [`JournalError::Conflict`]; an unknown rollout is [`JournalError::NotFound`].
+    fn issue_nonce(&self, rollout_id: &str, rev: &str, nonce: &str) -> Result<(), JournalError>;
+
+    /// Spends `user`'s click on `nonce`, in one transaction: `Ok(true)` when the nonce
+    /// was issued for exactly this `rollout_id` and `rev` and `user` has not clicked it
+    /// before (the click is then recorded); `Ok(false)` otherwise (unknown nonce,
+    /// another rollout or revision, or a repeated click by the same user), writing
+    /// nothing. Different users may each click the same nonce once, so a message's
+    /// buttons can collect two approvers.
+    fn take_nonce(
+        &self,
+        nonce: &str,
+        rollout_id: &str,
+        rev: &str,
+        user: &str,
+    ) -> Result<bool, JournalError>;
 
     /// `None` when no approval was requested for this rollout and revision.
     fn approval_status(

@@ -7,6 +7,7 @@
 
 mod rows;
 mod schema;
+mod votes;
 
 pub use schema::SCHEMA_VERSION;
 
@@ -24,8 +25,8 @@ use rows::{
 use schema::{configure, migrate, user_version};
 
 use super::{
-    event_parts, wall_now, ApprovalDecision, ApprovalStatus, Intent, Journal, JournalError,
-    PendingApproval, RolloutRecord, StoredEvent,
+    event_parts, wall_now, ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote,
+    Intent, Journal, JournalError, PendingApproval, RolloutRecord, StoredEvent,
 };
 use crate::rollout::events::Event;
 use crate::rollout::state::Outcome;
@@ -260,12 +261,13 @@ impl Journal for SqliteJournal {
         rev: &str,
         summary: &str,
         deadline_wall: f64,
+        required: u32,
     ) -> Result<(), JournalError> {
         self.write(|c| {
             require_running(c, rollout_id)?;
             c.execute(
-                &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, NULL) ON CONFLICT (rollout_id, rev) DO NOTHING"),
-                params![rollout_id, rev, wall_now(), deadline_wall, summary],
+                &format!("INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, NULL, NULL, ?6) ON CONFLICT (rollout_id, rev) DO NOTHING"),
+                params![rollout_id, rev, wall_now(), deadline_wall, summary, required.max(1)],
             )?;
             Ok(())
         })
@@ -276,28 +278,59 @@ impl Journal for SqliteJournal {
         rollout_id: &str,
         rev: &str,
         d: &ApprovalDecision,
-    ) -> Result<(), JournalError> {
+    ) -> Result<ApprovalProgress, JournalError> {
         self.write(|c| {
             let rollout = find_rollout(c, rollout_id)?
                 .ok_or_else(|| JournalError::NotFound(rollout_id.into()))?;
             let Some(status) = approval_in(c, rollout_id, rev)? else {
                 return Err(wrong_request(c, rollout_id, rev)?);
             };
+            let required = match (&status, rollout.finished_at) {
+                (ApprovalStatus::Pending(p), None) if d.decided_at <= p.deadline => p.required,
+                _ => return Err(refusal(rollout_id, &rollout, status)),
+            };
+            if let Some(voter) = &d.by {
+                if let Some(approvals) = votes::vote(c, rollout_id, rev, voter, d, required)? {
+                    return Ok(ApprovalProgress::Waiting {
+                        approvals,
+                        required,
+                    });
+                }
+            }
             // The guard against a second decision is the `decided_at IS NULL` here,
             // checked and written in one statement under the write lock.
-            let changed = match (&status, rollout.finished_at) {
-                (ApprovalStatus::Pending(_), None) => c.execute(
-                    "UPDATE approvals SET decided_at = ?3, approved = ?4, decided_by = ?5, reason = ?6 \
-                     WHERE rollout_id = ?1 AND rev = ?2 AND decided_at IS NULL AND deadline >= ?3",
-                    params![rollout_id, rev, d.decided_at, d.approved, d.by, d.reason],
-                )?,
-                _ => 0,
-            };
+            let changed = c.execute(
+                "UPDATE approvals SET decided_at = ?3, approved = ?4, decided_by = ?5, reason = ?6 \
+                 WHERE rollout_id = ?1 AND rev = ?2 AND decided_at IS NULL AND deadline >= ?3",
+                params![rollout_id, rev, d.decided_at, d.approved, d.by, d.reason],
+            )?;
             if changed == 1 {
-                return Ok(());
+                return Ok(ApprovalProgress::Decided);
             }
             Err(refusal(rollout_id, &rollout, status))
         })
+    }
+
+    fn approval_votes(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Vec<ApprovalVote>, JournalError> {
+        votes::votes_in(&self.conn(), rollout_id, rev)
+    }
+
+    fn issue_nonce(&self, rollout_id: &str, rev: &str, nonce: &str) -> Result<(), JournalError> {
+        self.write(|c| votes::issue_nonce_in(c, rollout_id, rev, nonce))
+    }
+
+    fn take_nonce(
+        &self,
+        nonce: &str,
+        rollout_id: &str,
+        rev: &str,
+        user: &str,
+    ) -> Result<bool, JournalError> {
+        self.write(|c| votes::take_nonce_in(c, nonce, rollout_id, rev, user))
     }
 
     fn approval_status(

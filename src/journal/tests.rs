@@ -15,6 +15,8 @@ use crate::guard::Rule;
 use crate::policy::Level;
 use crate::rollout::events::EventSink;
 
+mod votes;
+
 fn temp() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/journal.db");
@@ -230,7 +232,7 @@ fn an_approval_is_decided_once_for_its_revision_before_its_deadline() {
         Err(JournalError::NoApprovalRequested(_))
     ));
     assert!(j.approval_status("r1", rev).unwrap().is_none());
-    j.request_approval("r1", rev, "risky migration", 100.0)
+    j.request_approval("r1", rev, "risky migration", 100.0, 1)
         .unwrap();
     assert!(
         matches!(j.approval_status("r1", rev).unwrap(), Some(ApprovalStatus::Pending(p)) if p.deadline == 100.0)
@@ -258,7 +260,7 @@ fn an_approval_is_decided_once_for_its_revision_before_its_deadline() {
     );
     assert!(j.pending_approvals().unwrap().is_empty());
     // A second request (a restarted agent) joins the first and sees its decision.
-    j.request_approval("r1", rev, "again", 500.0).unwrap();
+    j.request_approval("r1", rev, "again", 500.0, 1).unwrap();
     assert!(matches!(
         j.approval_status("r1", rev).unwrap(),
         Some(ApprovalStatus::Decided(_))
@@ -274,7 +276,7 @@ fn an_answer_after_the_deadline_is_refused() {
     let (_dir, path) = temp();
     let j = open(&path);
     j.begin(&record("r1")).unwrap();
-    j.request_approval("r1", "0123456789abcdef", "s", 100.0)
+    j.request_approval("r1", "0123456789abcdef", "s", 100.0, 1)
         .unwrap();
     let late = j.decide_approval("r1", "0123456789abcdef", &decision(true, "alice", 100.5));
     assert!(
@@ -294,7 +296,7 @@ fn two_handles_on_one_file_see_each_others_writes() {
         .unwrap();
     assert_eq!(operator.rollout("r1").unwrap().weight, 5);
     agent
-        .request_approval("r1", "0123456789abcdef", "s", f64::MAX)
+        .request_approval("r1", "0123456789abcdef", "s", f64::MAX, 1)
         .unwrap();
     assert_eq!(operator.pending_approvals().unwrap().len(), 1);
     // Two operators race from two handles: exactly one decision is recorded.
@@ -382,6 +384,7 @@ fn approval_request(timeout_seconds: u64) -> ApprovalRequest {
         reasons: vec![],
         summary: "please".into(),
         timeout_seconds,
+        required_approvals: 1,
     }
 }
 

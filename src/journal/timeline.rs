@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use super::{RolloutRecord, StoredEvent};
+use super::{ApprovalVote, RolloutRecord, StoredEvent};
 
 /// `history` as a table, newest first.
 pub fn render_history(records: &[RolloutRecord]) -> String {
@@ -70,14 +70,37 @@ pub fn render_timeline(record: &RolloutRecord, events: &[StoredEvent]) -> String
     out
 }
 
+/// The votes on a rollout's approval, one line each, after its timeline: with two
+/// approvers required, the decision event names only the last one.
+pub fn render_votes(votes: &[ApprovalVote]) -> String {
+    if votes.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\napproval votes\n");
+    for v in votes {
+        let verb = if v.approved { "approved" } else { "rejected" };
+        out.push_str(&format!(
+            "  {} UTC  {verb} by {}: {}\n",
+            utc(v.at),
+            v.by,
+            v.reason
+        ));
+    }
+    out
+}
+
 /// `history --format json`.
 pub fn history_json(records: &[RolloutRecord]) -> Value {
     json!(records)
 }
 
 /// `show --format json`.
-pub fn timeline_json(record: &RolloutRecord, events: &[StoredEvent]) -> Value {
-    json!({ "rollout": record, "events": events })
+pub fn timeline_json(
+    record: &RolloutRecord,
+    events: &[StoredEvent],
+    votes: &[ApprovalVote],
+) -> Value {
+    json!({ "rollout": record, "events": events, "approval_votes": votes })
 }
 
 fn ending(r: &RolloutRecord) -> String {

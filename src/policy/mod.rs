@@ -137,6 +137,22 @@ pub struct ApprovalPolicy {
     pub levels: Vec<Level>,
     #[serde(default)]
     pub categories: Vec<Category>,
+    /// Levels whose approval needs two distinct approvers (four eyes on the
+    /// riskiest changes); every other approval needs one.
+    #[serde(default)]
+    pub two_approvers: Vec<Level>,
+}
+
+impl ApprovalPolicy {
+    /// How many distinct approvers an approval at `level` needs: 2 for the
+    /// `two_approvers` levels, else 1.
+    pub fn required_approvals(&self, level: Level) -> u32 {
+        if self.two_approvers.contains(&level) {
+            2
+        } else {
+            1
+        }
+    }
 }
 
 /// Limits on every rollout, enforced by the guard and the loop.
@@ -367,6 +383,16 @@ impl Policy {
 }
 
 fn validate(raw: &RawPolicy) -> Result<(), String> {
+    // A two-approver level that never needs approval would be a rule that never
+    // applies by score: refuse it rather than let the reader believe otherwise.
+    for level in &raw.approval.two_approvers {
+        if !raw.approval.levels.contains(level) {
+            return Err(format!(
+                "[approval] two_approvers lists `{}`, which is not in [approval] levels: add it there too, or drop it",
+                level.as_str()
+            ));
+        }
+    }
     for name in raw.risk.weights.keys() {
         if !KNOWN_FEATURES.contains(&name.as_str()) {
             return Err(format!(
@@ -483,5 +509,22 @@ mod tests {
         let text = DEFAULT_POLICY.replace("touches_ci = 0.8", "touches_cj = 0.8");
         let err = Policy::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(err.contains("touches_cj"), "{err}");
+    }
+
+    #[test]
+    fn two_approvers_apply_to_listed_levels_that_need_approval() {
+        let p = Policy::embedded().unwrap();
+        assert_eq!(
+            p.approval.required_approvals(Level::Critical),
+            1,
+            "default: one"
+        );
+        let text = DEFAULT_POLICY.replace("two_approvers = []", "two_approvers = [\"critical\"]");
+        let p = Policy::parse(&text, "x.toml").unwrap();
+        assert_eq!(p.approval.required_approvals(Level::Critical), 2);
+        assert_eq!(p.approval.required_approvals(Level::High), 1);
+        let text = DEFAULT_POLICY.replace("two_approvers = []", "two_approvers = [\"low\"]");
+        let err = Policy::parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(err.contains("two_approvers lists `low`"), "{err}");
     }
 }

@@ -173,6 +173,7 @@ impl Runner<'_> {
             reasons: self.state.risk.approval_reasons.clone(),
             summary: summary.chars().take(1_000).collect(),
             timeout_seconds: timeout,
+            required_approvals: self.required_approvals,
         };
         self.state.phase = Phase::AwaitingApproval;
         self.emit(Event::ApprovalRequested {

@@ -91,6 +91,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         ));
     }
     crate::git::LocalGit::open(&repo)?;
+    check_slack(&settings)?;
     let metrics = Metrics::default();
     let launch = launcher(cmd, &settings, repo, metrics.clone());
     let state = AppState {
@@ -133,6 +134,38 @@ fn router(state: AppState, slack: Option<slack::SlackState>) -> Router {
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
 }
 
+/// A service whose approvals go to Slack needs the bot token to post, checked at
+/// start rather than at each rollout; without the signing secret the buttons
+/// cannot be clicked, which is allowed (`deploy-agent approve` still decides) but
+/// said.
+fn check_slack(settings: &Settings) -> Result<(), Error> {
+    if settings.serve.approve_as.is_some() {
+        return Ok(());
+    }
+    let slack: Vec<&String> = settings
+        .serve
+        .services
+        .iter()
+        .filter(|s| settings.slack_channel(s).is_some())
+        .collect();
+    if slack.is_empty() {
+        return Ok(());
+    }
+    if settings.slack.bot_token.is_none() {
+        return Err(Error::Usage(format!(
+            "approvals of {slack:?} go to Slack but {} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or set `[serve] approve_as`",
+            crate::approval::slack::BOT_TOKEN_ENV
+        )));
+    }
+    if std::env::var(slack::SIGNING_SECRET_ENV).map_or(true, |s| s.trim().is_empty()) {
+        tracing::warn!(
+            "approvals of {slack:?} go to Slack but {} is not set: clicks will be refused (503); `deploy-agent approve` still works",
+            slack::SIGNING_SECRET_ENV
+        );
+    }
+    Ok(())
+}
+
 /// The Slack interactivity handler's state, when `SLACK_SIGNING_SECRET` is set.
 fn slack_state(
     settings: &Settings,
@@ -149,7 +182,7 @@ fn slack_state(
         secret: Arc::new(secret.into_bytes()),
         journal: Arc::new(journal),
         approvers: Arc::new(settings.slack_approvers()),
-        nonces: crate::approval::slack::NonceStore::default(),
+        client: crate::approval::slack::SlackClient::new(&settings.slack).ok(),
     }))
 }
 

@@ -2,8 +2,11 @@
 //!
 //! Verified with Slack's signing secret (`v0=` HMAC-SHA256 over
 //! `v0:{timestamp}:{body}`, constant time, timestamps within 300 s), the user
-//! checked against `[services.NAME.slack] approvers`, the button's nonce accepted
-//! once, and the decision written through `Journal::decide_approval` (which
+//! checked against `[services.NAME.slack] approvers` (user ids, or user groups
+//! resolved with `usergroups.users.list`), the button's nonce checked in the
+//! journal (bound to its rollout and revision, one click per user, so a replay
+//! or a double click is refused but a second approver can still click), and the
+//! decision written through `Journal::decide_approval` (which
 //! accepts once per rollout and revision). Refusals to a verified user are
 //! ephemeral replies (200), so Slack shows them only to the clicker.
 
@@ -23,8 +26,8 @@ use super::webhook::decode_hex;
 use serde_json::json;
 use sha2::Sha256;
 
-use crate::approval::slack::{parse_button_value, NonceStore, APPROVE_ACTION, REJECT_ACTION};
-use crate::journal::{wall_now, ApprovalDecision, Journal, JournalError};
+use crate::approval::slack::{parse_button_value, SlackClient, APPROVE_ACTION, REJECT_ACTION};
+use crate::journal::{wall_now, ApprovalDecision, ApprovalProgress, Journal, JournalError};
 
 /// The only place the signing secret comes from.
 pub const SIGNING_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
@@ -102,9 +105,11 @@ fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
 pub struct SlackState {
     pub secret: Arc<Vec<u8>>,
     pub journal: Arc<dyn Journal>,
-    /// Slack user ids allowed to decide, by service.
+    /// Slack user ids (`U…`) or user group ids (`S…`) allowed to decide, by service.
     pub approvers: Arc<BTreeMap<String, Vec<String>>>,
-    pub nonces: NonceStore,
+    /// Resolves user groups (`usergroups.users.list`); without it (no bot
+    /// token) only user ids match.
+    pub client: Option<SlackClient>,
 }
 
 /// The route; without a signing secret it answers 503 saying what to set.
@@ -195,10 +200,31 @@ async fn interactivity(
     let Some((rollout_id, rev, nonce)) = parse_button_value(&action.value) else {
         return ephemeral("this button is malformed");
     };
-    decide(&state, &payload.user.id, action, rollout_id, rev, nonce)
+    decide(&state, &payload.user.id, action, rollout_id, rev, nonce).await
 }
 
-fn decide(
+/// Whether `user` is one of `approvers`: listed by id, or a member of a listed
+/// user group (asked of Slack at click time, so membership changes count at once).
+async fn is_approver(state: &SlackState, approvers: &[String], user: &str) -> bool {
+    if approvers.iter().any(|a| a == user) {
+        return true;
+    }
+    let Some(client) = &state.client else {
+        return false;
+    };
+    for group in approvers.iter().filter(|a| a.starts_with('S')) {
+        match client.usergroup_members(group).await {
+            Ok(members) if members.iter().any(|m| m == user) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%group, error = %e, "could not read a Slack user group's members")
+            }
+        }
+    }
+    false
+}
+
+async fn decide(
     state: &SlackState,
     user: &str,
     action: &Action,
@@ -210,18 +236,17 @@ fn decide(
         Ok(r) => r.service,
         Err(e) => return ephemeral(&format!("cannot decide: {e}")),
     };
-    let allowed = state
-        .approvers
-        .get(&service)
-        .is_some_and(|a| a.iter().any(|u| u == user));
-    if !allowed {
+    let approvers = state.approvers.get(&service).cloned().unwrap_or_default();
+    if !is_approver(state, &approvers, user).await {
         tracing::warn!(%user, %service, rollout = %rollout_id, "slack click refused: not an approver");
         return ephemeral(&format!(
             "you are not an approver of {service} (`[services.{service}.slack] approvers`)"
         ));
     }
-    if !state.nonces.take(nonce, rollout_id, rev) {
-        return ephemeral("this button is stale, already used, or was not posted by this server: decide with `deploy-agent approve`");
+    match state.journal.take_nonce(nonce, rollout_id, rev, user) {
+        Ok(true) => {}
+        Ok(false) => return ephemeral("this button is stale, already used by you, or was not posted for this rollout: decide with `deploy-agent approve`"),
+        Err(e) => return ephemeral(&format!("cannot decide: {e}")),
     }
     let approved = action.action_id == APPROVE_ACTION;
     let decision = ApprovalDecision {
@@ -234,10 +259,20 @@ fn decide(
         decided_at: wall_now(),
     };
     match state.journal.decide_approval(rollout_id, rev, &decision) {
-        Ok(()) => {
+        Ok(ApprovalProgress::Decided) => {
             tracing::info!(%user, rollout = %rollout_id, approved, "decided in Slack");
             ephemeral(&format!("{} {rollout_id}", decision.describe()))
         }
+        Ok(ApprovalProgress::Waiting {
+            approvals,
+            required,
+        }) => {
+            tracing::info!(%user, rollout = %rollout_id, approvals, required, "approval vote in Slack");
+            ephemeral(&format!(
+                "{approvals} of {required} approvals recorded for {rollout_id}, waiting for another approver"
+            ))
+        }
+        Err(e @ JournalError::AlreadyVoted { .. }) => ephemeral(&e.to_string()),
         Err(e @ JournalError::AlreadyDecided { .. }) => {
             ephemeral(&format!("this approval was already decided: {e}"))
         }

@@ -43,7 +43,7 @@ fn prepared(path: &Path) -> SqliteJournal {
         .unwrap();
     journal.begin(&record("waiting", 1_700_000_100.0)).unwrap();
     journal
-        .request_approval("waiting", REV, "migration", f64::MAX)
+        .request_approval("waiting", REV, "migration", f64::MAX, 1)
         .unwrap();
     journal
 }

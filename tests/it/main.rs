@@ -17,3 +17,4 @@ mod rollout_llm;
 mod rollout_sim;
 mod serve;
 mod slack;
+mod slack_serve;

@@ -16,9 +16,9 @@ use crate::support::{json, run_cli};
 const SECRET: &str = "it-s3cret";
 const WAIT: Duration = Duration::from_secs(60);
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
     stderr: Receiver<String>,
 }
 
@@ -31,6 +31,11 @@ impl Drop for Server {
 
 /// Starts `serve` on a free port of 127.0.0.1 with `config`; waits for its address.
 fn start(dir: &Path, config: &Path, db: &Path) -> Server {
+    start_with(dir, config, db, &[])
+}
+
+/// [`start`] with extra environment (e.g. Slack's token and signing secret).
+pub(crate) fn start_with(dir: &Path, config: &Path, db: &Path, env: &[(&str, &str)]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
     cmd.current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "30"])
@@ -46,9 +51,12 @@ fn start(dir: &Path, config: &Path, db: &Path) -> Server {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
-        if k.starts_with("DEPLOY_AGENT_") {
+        if k.starts_with("DEPLOY_AGENT_") || k.starts_with("SLACK_") {
             cmd.env_remove(k);
         }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("spawn deploy-agent serve");
     let (tx, rx) = channel();
@@ -94,7 +102,7 @@ async fn post(base: &str, event: &str, body: &[u8], signature: Option<String>) -
     (status, resp.text().await.unwrap_or_default())
 }
 
-async fn get(base: &str, path: &str) -> (u16, String) {
+pub(crate) async fn get(base: &str, path: &str) -> (u16, String) {
     let resp = reqwest::get(format!("{base}{path}")).await.expect("GET");
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())

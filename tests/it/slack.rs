@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_agent::approval::slack::{NonceStore, SlackClient, SlackSettings};
+use deploy_agent::approval::slack::{SlackClient, SlackSettings};
 use deploy_agent::approval::{ApprovalAnswer, ApprovalRequest, Approver, SlackApprover};
 use deploy_agent::journal::{wall_now, Journal, RolloutRecord, SqliteJournal};
 use deploy_agent::policy::Level;
@@ -22,7 +22,6 @@ struct World {
     _dir: tempfile::TempDir,
     journal: Arc<dyn Journal>,
     slack: FakeSlack,
-    nonces: NonceStore,
     handler: String,
 }
 
@@ -44,12 +43,18 @@ async fn world() -> World {
             reason: None,
         })
         .unwrap();
-    let nonces = NonceStore::default();
+    // The handler gets its own journal handle, as the `serve` process would.
+    let served: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("journal.db")).unwrap());
+    let slack = FakeSlack::start().await;
     let state = SlackState {
         secret: Arc::new(SECRET.as_bytes().to_vec()),
-        journal: journal.clone(),
-        approvers: Arc::new(BTreeMap::from([("checkout".into(), vec!["U123".into()])])),
-        nonces: nonces.clone(),
+        journal: served,
+        approvers: Arc::new(BTreeMap::from([(
+            "checkout".into(),
+            vec!["U123".into(), "SOPS".into()],
+        )])),
+        client: Some(client(&slack)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handler = format!("http://{}{PATH}", listener.local_addr().unwrap());
@@ -59,21 +64,23 @@ async fn world() -> World {
     World {
         _dir: dir,
         journal,
-        slack: FakeSlack::start().await,
-        nonces,
+        slack,
         handler,
     }
 }
 
-fn approver(w: &World) -> SlackApprover {
-    let client = SlackClient::new(&SlackSettings {
-        api_url: w.slack.url(),
+fn client(slack: &FakeSlack) -> SlackClient {
+    SlackClient::new(&SlackSettings {
+        api_url: slack.url(),
         bot_token: Some("xoxb-test".into()),
         max_retries: 0,
         ..SlackSettings::default()
     })
-    .unwrap();
-    SlackApprover::new(w.journal.clone(), client, "#deploys", w.nonces.clone())
+    .unwrap()
+}
+
+fn approver(w: &World) -> SlackApprover {
+    SlackApprover::new(w.journal.clone(), client(&w.slack), "#deploys")
 }
 
 fn request() -> ApprovalRequest {
@@ -86,6 +93,7 @@ fn request() -> ApprovalRequest {
         reasons: vec!["touches migrations/".into()],
         summary: "adds a column".into(),
         timeout_seconds: 60,
+        required_approvals: 1,
     }
 }
 

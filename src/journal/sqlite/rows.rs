@@ -11,7 +11,7 @@ use crate::rollout::state::Outcome;
 pub(super) const ROLLOUT_COLUMNS: &str =
     "id, service, rev, target, planner, started_at, finished_at, outcome, weight, reason";
 pub(super) const APPROVAL_COLUMNS: &str =
-    "rollout_id, rev, requested_at, deadline, summary, decided_at, approved, decided_by, reason";
+    "rollout_id, rev, requested_at, deadline, summary, decided_at, approved, decided_by, reason, required";
 
 /// Inserts the next row of a per-rollout sequence (`events` or `intents`) and returns its number.
 pub(super) fn insert_numbered(
@@ -160,6 +160,7 @@ pub(super) fn approval_row(r: &Row<'_>) -> rusqlite::Result<ApprovalStatus> {
             requested_at: r.get(2)?,
             deadline: r.get(3)?,
             summary: r.get(4)?,
+            required: r.get(9)?,
         }),
         Some(decided_at) => ApprovalStatus::Decided(ApprovalDecision {
             approved: r.get::<_, Option<bool>>(6)?.unwrap_or(false),

@@ -12,7 +12,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Schema migrations, in order; migration `i` takes `user_version` from `i` to `i + 1`.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE rollouts (
     id          TEXT PRIMARY KEY,
     service     TEXT NOT NULL,
@@ -60,7 +61,33 @@ CREATE TABLE approvals (
     reason       TEXT,
     PRIMARY KEY (rollout_id, rev)
 ) STRICT;
-"];
+",
+    r"
+ALTER TABLE approvals ADD COLUMN required INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE approval_votes (
+    rollout_id TEXT NOT NULL,
+    rev        TEXT NOT NULL,
+    voter      TEXT NOT NULL,
+    approved   INTEGER NOT NULL,
+    reason     TEXT NOT NULL,
+    at         REAL NOT NULL,
+    PRIMARY KEY (rollout_id, rev, voter),
+    FOREIGN KEY (rollout_id, rev) REFERENCES approvals (rollout_id, rev)
+) STRICT;
+CREATE TABLE button_nonces (
+    nonce      TEXT PRIMARY KEY,
+    rollout_id TEXT NOT NULL REFERENCES rollouts (id),
+    rev        TEXT NOT NULL,
+    issued_at  REAL NOT NULL
+) STRICT;
+CREATE TABLE button_clicks (
+    nonce   TEXT NOT NULL REFERENCES button_nonces (nonce),
+    user_id TEXT NOT NULL,
+    at      REAL NOT NULL,
+    PRIMARY KEY (nonce, user_id)
+) STRICT;
+",
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -129,4 +156,35 @@ fn apply_migration(conn: &mut Connection, version: u32, sql: &str) -> rusqlite::
     tx.execute_batch(sql)?;
     tx.pragma_update(None, "user_version", version)?;
     tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A journal written before votes and nonces existed upgrades in place: its
+    /// pending approval keeps its row and needs one approver.
+    #[test]
+    fn a_version_1_journal_upgrades_and_keeps_its_pending_approval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let mut conn = Connection::open(&path).unwrap();
+        configure(&conn).unwrap();
+        apply_migration(&mut conn, 1, MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO rollouts (id, service, rev, target, planner, started_at) VALUES ('r1', 's', 'abc', 'sim', 'playbook', 1.0);
+             INSERT INTO approvals (rollout_id, rev, requested_at, deadline, summary) VALUES ('r1', 'abc', 1.0, 100.0, 'old');",
+        )
+        .unwrap();
+        drop(conn);
+        let j = crate::journal::SqliteJournal::open(&path).unwrap();
+        assert_eq!(j.schema_version().unwrap(), SCHEMA_VERSION);
+        use crate::journal::{ApprovalStatus, Journal};
+        match j.approval_status("r1", "abc").unwrap() {
+            Some(ApprovalStatus::Pending(p)) => {
+                assert_eq!((p.summary.as_str(), p.required), ("old", 1))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

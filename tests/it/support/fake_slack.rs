@@ -1,6 +1,9 @@
 //! A local server speaking Slack's Web API shapes (`chat.postMessage`,
-//! `chat.update`): records each call's method, bearer and JSON body.
+//! `chat.update` with JSON bodies, `usergroups.users.list` with a query):
+//! records each call's method, bearer and arguments (the JSON body, or the query
+//! as a JSON object).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +24,8 @@ pub struct State {
     pub calls: Vec<Call>,
     /// When set, every call answers `{"ok": false, "error": <this>}`.
     pub error: Option<String>,
+    /// User group id (`S…`) → member user ids, for `usergroups.users.list`.
+    pub groups: BTreeMap<String, Vec<String>>,
 }
 
 pub struct FakeSlack {
@@ -48,12 +53,27 @@ impl FakeSlack {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_string();
-                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let body: Value = match uri.query() {
+                    Some(q) => form_urlencoded::parse(q.as_bytes())
+                        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                        .collect::<serde_json::Map<_, _>>()
+                        .into(),
+                    None => serde_json::from_slice(&body).unwrap_or(Value::Null),
+                };
                 let mut s = shared.lock().unwrap();
-                s.calls.push(Call { method, auth, body });
-                let answer = match &s.error {
-                    Some(e) => json!({"ok": false, "error": e}),
-                    None => json!({"ok": true, "channel": CHANNEL_ID, "ts": TS}),
+                let group = body["usergroup"].as_str().unwrap_or_default().to_string();
+                s.calls.push(Call {
+                    method: method.clone(),
+                    auth,
+                    body,
+                });
+                let answer = match (&s.error, method.as_str()) {
+                    (Some(e), _) => json!({"ok": false, "error": e}),
+                    (None, "usergroups.users.list") => match s.groups.get(&group) {
+                        Some(users) => json!({"ok": true, "users": users}),
+                        None => json!({"ok": false, "error": "no_such_subteam"}),
+                    },
+                    (None, _) => json!({"ok": true, "channel": CHANNEL_ID, "ts": TS}),
                 };
                 axum::Json(answer)
             }

@@ -21,7 +21,7 @@ pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("OPENAI_BASE_URL")
         .env("NO_COLOR", "1");
     for (k, _) in std::env::vars() {
-        if k.starts_with("DEPLOY_AGENT_") {
+        if k.starts_with("DEPLOY_AGENT_") || k.starts_with("SLACK_") {
             cmd.env_remove(k);
         }
     }

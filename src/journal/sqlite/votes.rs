@@ -1,0 +1,118 @@
+//! Approval votes and button nonces: the rows behind two-approver decisions and
+//! Slack clicks, written inside the callers' transactions.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::rows::require_rollout;
+use crate::journal::{wall_now, ApprovalDecision, ApprovalVote, JournalError};
+
+/// Records `voter`'s vote. An approval returns `Some(approvals so far)` while fewer
+/// than `required` distinct voters have approved (the request stays pending), and a
+/// second approval by the same voter is [`JournalError::AlreadyVoted`]. A rejection
+/// replaces the voter's earlier vote (changing one's mind to no is allowed) and
+/// returns `None`: it decides at once.
+pub(super) fn vote(
+    c: &Connection,
+    rollout_id: &str,
+    rev: &str,
+    voter: &str,
+    d: &ApprovalDecision,
+    required: u32,
+) -> Result<Option<u32>, JournalError> {
+    let insert = if d.approved {
+        "INSERT INTO approval_votes (rollout_id, rev, voter, approved, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (rollout_id, rev, voter) DO NOTHING"
+    } else {
+        "INSERT INTO approval_votes (rollout_id, rev, voter, approved, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (rollout_id, rev, voter) \
+         DO UPDATE SET approved = excluded.approved, reason = excluded.reason, at = excluded.at"
+    };
+    let written = c.execute(
+        insert,
+        params![rollout_id, rev, voter, d.approved, d.reason, d.decided_at],
+    )?;
+    if !d.approved {
+        return Ok(None);
+    }
+    if written == 0 {
+        return Err(JournalError::AlreadyVoted {
+            rollout_id: rollout_id.into(),
+            voter: voter.into(),
+            required,
+        });
+    }
+    let approvals: i64 = c.query_row(
+        "SELECT COUNT(DISTINCT voter) FROM approval_votes WHERE rollout_id = ?1 AND rev = ?2 AND approved = 1",
+        [rollout_id, rev],
+        |r| r.get(0),
+    )?;
+    let approvals = u32::try_from(approvals).unwrap_or(u32::MAX);
+    Ok((approvals < required).then_some(approvals))
+}
+
+pub(super) fn votes_in(
+    c: &Connection,
+    rollout_id: &str,
+    rev: &str,
+) -> Result<Vec<ApprovalVote>, JournalError> {
+    let mut stmt = c.prepare(
+        "SELECT voter, approved, reason, at FROM approval_votes \
+         WHERE rollout_id = ?1 AND rev = ?2 ORDER BY at, voter",
+    )?;
+    let rows = stmt.query_map([rollout_id, rev], |r| {
+        Ok(ApprovalVote {
+            by: r.get(0)?,
+            approved: r.get(1)?,
+            reason: r.get(2)?,
+            at: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn issue_nonce_in(
+    c: &Connection,
+    rollout_id: &str,
+    rev: &str,
+    nonce: &str,
+) -> Result<(), JournalError> {
+    require_rollout(c, rollout_id)?;
+    let inserted = c.execute(
+        "INSERT INTO button_nonces (nonce, rollout_id, rev, issued_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (nonce) DO NOTHING",
+        params![nonce, rollout_id, rev, wall_now()],
+    )?;
+    if inserted == 0 {
+        return Err(JournalError::Conflict(format!(
+            "button nonce `{nonce}` was already issued: nonces must be unique"
+        )));
+    }
+    Ok(())
+}
+
+/// True when `nonce` belongs to exactly this rollout and revision and `user` had
+/// not clicked it; the click is then recorded. Nothing is written otherwise.
+pub(super) fn take_nonce_in(
+    c: &Connection,
+    nonce: &str,
+    rollout_id: &str,
+    rev: &str,
+    user: &str,
+) -> Result<bool, JournalError> {
+    let bound: Option<(String, String)> = c
+        .query_row(
+            "SELECT rollout_id, rev FROM button_nonces WHERE nonce = ?1",
+            [nonce],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if bound.as_ref().map(|(r, v)| (r.as_str(), v.as_str())) != Some((rollout_id, rev)) {
+        return Ok(false);
+    }
+    let inserted = c.execute(
+        "INSERT INTO button_clicks (nonce, user_id, at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (nonce, user_id) DO NOTHING",
+        params![nonce, user, wall_now()],
+    )?;
+    Ok(inserted == 1)
+}
