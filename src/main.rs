@@ -24,8 +24,10 @@ struct Cli {
     /// Config file (default: ./deploy-agent.toml when present). Env: DEPLOY_AGENT_* with `__` nesting.
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Rollout journal (default: `journal.path` in the config, else .deploy-agent/journal.db).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Rollout journal: a SQLite file, or postgres://USER@HOST:PORT/DB shared by several
+    /// replicas (password from PGPASSWORD). Default: `journal.path` in the config, else
+    /// .deploy-agent/journal.db.
+    #[arg(long, global = true, value_name = "PATH|URL")]
     journal: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

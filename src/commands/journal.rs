@@ -2,12 +2,13 @@
 //! running rollout's approval from any shell on the machine.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::journal::timeline::{
     history_json, render_history, render_timeline, render_votes, timeline_json,
 };
-use crate::journal::{wall_now, ApprovalDecision, ApprovalProgress, Journal, SqliteJournal};
+use crate::journal::{wall_now, ApprovalDecision, ApprovalProgress, Journal};
 use crate::settings::{Env, Settings};
 
 /// Output formats of `history` and `show`.
@@ -116,13 +117,13 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
 
 /// Opens the journal for reading or deciding; a missing file is an error rather
 /// than a new empty journal, so a wrong path is noticed.
-pub(crate) fn open_existing(location: &JournalLocation) -> Result<SqliteJournal, Error> {
+pub(crate) fn open_existing(location: &JournalLocation) -> Result<Arc<dyn Journal>, Error> {
     let settings = Settings::load(location.config.as_deref(), &Env::from_process())?;
     let path = settings.journal_path(location.journal.as_deref());
-    if !path.exists() {
+    if !path.exists() && !crate::journal::is_database_url(&path) {
         return Err(Error::Usage(missing(&path)));
     }
-    Ok(SqliteJournal::open(&path)?)
+    Ok(crate::journal::open_path(&path)?)
 }
 
 fn missing(path: &Path) -> String {

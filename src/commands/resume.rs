@@ -99,7 +99,7 @@ pub struct Reconciled {
 pub async fn run_resume(cmd: &ResumeCommand) -> Result<(String, u8), Error> {
     let settings = Settings::load(cmd.location.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
-    let journal: Arc<dyn Journal> = Arc::new(open_existing(&cmd.location)?);
+    let journal: Arc<dyn Journal> = open_existing(&cmd.location)?;
     let unfinished = journal.unfinished()?;
     let mut report = Vec::new();
     for record in unfinished {

@@ -12,7 +12,7 @@ use crate::clock::{Clock, VirtualClock};
 use crate::commands::backends::{self, MetricsKind};
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
-use crate::journal::{Journal, JournalSink, SqliteJournal};
+use crate::journal::{Journal, JournalSink};
 use crate::llm::LlmClient;
 use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
@@ -157,7 +157,7 @@ pub async fn run_rollout_with(
         None
     } else {
         let path = settings.journal_path(cmd.journal.as_deref());
-        Some(Arc::new(SqliteJournal::open(&path)?))
+        Some(crate::journal::open_path(&path)?)
     };
     let slack = match (slack_channel, &journal) {
         (Some(channel), Some(journal)) => {

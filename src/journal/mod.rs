@@ -1,8 +1,9 @@
 //! The journal: a durable record of every rollout, its events, its write-ahead
 //! intents and its approvals.
 //!
-//! One trait at the I/O boundary ([`Journal`]) and one file per backend
-//! ([`sqlite`] today). Several processes share one journal: the agent writes a
+//! One trait at the I/O boundary ([`Journal`]) and one file per backend:
+//! [`sqlite`] (one machine) and [`postgres`] (several replicas); [`open`] picks one
+//! from the location the user gave. Several processes share one journal: the agent writes a
 //! rollout while `deploy-agent approve` decides its approval from another shell,
 //! so every rule that must hold across processes (decide once, one sequence per
 //! rollout) is enforced by the store, not by the caller.
@@ -11,6 +12,8 @@
 //! ([`Event`] serializes with an `event` tag); they are never read back into
 //! [`Event`], only into [`StoredEvent`] values.
 
+pub mod postgres;
+mod rules;
 pub mod sink;
 pub mod sqlite;
 pub mod timeline;
@@ -18,8 +21,12 @@ pub mod timeline;
 #[cfg(test)]
 mod tests;
 
+pub use self::postgres::PostgresJournal;
 pub use sink::JournalSink;
 pub use sqlite::SqliteJournal;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,13 +37,32 @@ use crate::rollout::state::Outcome;
 /// Where the journal lives when neither `--journal` nor `journal.path` says otherwise.
 pub const DEFAULT_PATH: &str = ".deploy-agent/journal.db";
 
+/// Opens the journal at `location`: a `postgres://` or `postgresql://` URL is a
+/// Postgres database (several replicas share it), anything else a SQLite file path.
+pub fn open(location: &str) -> Result<Arc<dyn Journal>, JournalError> {
+    open_path(Path::new(location))
+}
+
+/// [`open`] for a location held as a path (`--journal`, `journal.path`).
+pub fn open_path(location: &Path) -> Result<Arc<dyn Journal>, JournalError> {
+    match location.to_str().filter(|l| self::postgres::is_url(l)) {
+        Some(url) => Ok(Arc::new(PostgresJournal::open(url)?)),
+        None => Ok(Arc::new(SqliteJournal::open(location)?)),
+    }
+}
+
+/// Whether `location` is a database URL rather than a file (which may not exist yet).
+pub fn is_database_url(location: &Path) -> bool {
+    location.to_str().is_some_and(self::postgres::is_url)
+}
+
 /// Boxed source of a backend error, so the trait does not name a driver.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why the journal could not do what was asked. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("cannot open the journal at {path}: {source} (check the path and its permissions, or pass --journal PATH)")]
+    #[error("cannot open the journal at {path}: {source} (check the path and its permissions, or the server and URL; or pass --journal PATH|postgres://USER@HOST:PORT/DB)")]
     Open { path: String, source: BoxError },
     #[error("journal schema migration to version {version} failed: {source} (the journal is unchanged at the previous version; check disk space and permissions)")]
     Migration { version: u32, source: BoxError },

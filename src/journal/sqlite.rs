@@ -25,7 +25,7 @@ use rows::{
 use schema::{configure, migrate, user_version};
 
 use super::{
-    event_parts, wall_now, ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote,
+    event_parts, rules, wall_now, ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote,
     Intent, Journal, JournalError, PendingApproval, RolloutRecord, StoredEvent,
 };
 use crate::rollout::events::Event;
@@ -113,10 +113,7 @@ impl Journal for SqliteJournal {
                 params![r.id, r.service, r.rev, r.target, r.planner, r.started_at, r.finished_at, r.outcome, r.weight, r.reason],
             )?;
             if inserted == 0 {
-                return Err(JournalError::Conflict(format!(
-                    "rollout `{}` is already in the journal: rollout ids must be unique",
-                    r.id
-                )));
+                return Err(rules::duplicate_rollout(&r.id));
             }
             Ok(())
         })
@@ -187,9 +184,7 @@ impl Journal for SqliteJournal {
                 )
                 .optional()?;
             Err(match exists {
-                Some(()) => JournalError::Conflict(format!(
-                    "intent {intent_seq} of rollout `{rollout_id}` is already marked applied"
-                )),
+                Some(()) => rules::applied_twice(rollout_id, intent_seq),
                 None => not_found(),
             })
         })

@@ -35,7 +35,7 @@ use crate::commands::rollout::{
     rollout_id, run_rollout_with, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
 };
 use crate::error::Error;
-use crate::journal::{JournalSink, SqliteJournal};
+use crate::journal::JournalSink;
 use crate::rollout::events::{Event, EventSink, Fanout};
 use crate::rollout::state::Outcome;
 use crate::settings::{Env, Settings};
@@ -177,10 +177,10 @@ fn slack_state(
     else {
         return Ok(None);
     };
-    let journal = SqliteJournal::open(&settings.journal_path(cmd.journal.as_deref()))?;
+    let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
     Ok(Some(slack::SlackState {
         secret: Arc::new(secret.into_bytes()),
-        journal: Arc::new(journal),
+        journal,
         approvers: Arc::new(settings.slack_approvers()),
         client: crate::approval::slack::SlackClient::new(&settings.slack).ok(),
     }))
@@ -383,8 +383,8 @@ fn record_failure(
 ) {
     tracing::error!(service = %cmd.service, rev = %cmd.rev, "rollout could not start: {error}");
     let mut sink = Fanout::default();
-    match SqliteJournal::open(journal_path) {
-        Ok(j) => sink.sinks.push(Box::new(JournalSink::new(Arc::new(j)))),
+    match crate::journal::open_path(journal_path) {
+        Ok(j) => sink.sinks.push(Box::new(JournalSink::new(j))),
         Err(e) => tracing::error!("cannot journal the failure: {e}"),
     }
     sink.sinks.push(Box::new(metrics.sink()));

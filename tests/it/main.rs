@@ -10,6 +10,7 @@ mod e2e_loopback;
 mod evals;
 mod github;
 mod journal_cli;
+mod journal_postgres;
 mod kube_adapters;
 mod resume;
 mod rollout_cli;

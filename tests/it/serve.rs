@@ -408,17 +408,37 @@ async fn load_signed_pushes_for_many_services() {
         &[],
     );
     let history = json(&out);
-    assert_eq!(history.as_array().map_or(0, Vec::len) as u64, rollouts);
+    let rows = history.as_array().expect("history rows");
+    assert_eq!(rows.len() as u64, rollouts);
+    // A complete journal: every rollout ended, with its outcome and reason.
+    assert!(
+        rows.iter().all(|r| r["outcome"] == "promoted"
+            && !r["finished_at"].is_null()
+            && r["reason"].as_str().is_some_and(|s| !s.is_empty())),
+        "an unfinished or incomplete rollout in the journal"
+    );
+    let peak = peak_rss_mib(server.child.id());
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
     println!(
         "serve load: {services} services × {pushes} pushes = {} jobs; {rollouts} rollouts \
          (all promoted), {} superseded; pushes sent in {sent:.2?} (webhook p50 {:.2?}, p99 {:.2?}); \
-         drained in {drained:.2?} ({:.1} rollouts/s)",
+         drained in {drained:.2?} ({:.1} rollouts/s); server peak RSS {peak:.1} MiB",
         services * pushes,
         value(&metrics, "deploy_agent_superseded_total"),
         pct(0.5),
         pct(0.99),
         rollouts as f64 / drained.as_secs_f64(),
     );
+}
+
+/// The peak resident set of process `pid` (Linux `VmHWM`), in MiB.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib / 1024.0
 }

@@ -3,8 +3,9 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
+pub(super) use crate::journal::rules::refusal;
 use crate::journal::{
-    wall_now, ApprovalDecision, ApprovalStatus, JournalError, PendingApproval, RolloutRecord,
+    rules, wall_now, ApprovalDecision, ApprovalStatus, JournalError, PendingApproval, RolloutRecord,
 };
 use crate::rollout::state::Outcome;
 
@@ -73,9 +74,7 @@ pub(super) fn require_running(c: &Connection, id: &str) -> Result<(), JournalErr
     let r = require_rollout(c, id)?;
     match r.outcome {
         None => Ok(()),
-        Some(outcome) => Err(JournalError::Conflict(format!(
-            "rollout `{id}` already finished ({outcome}); nothing more can be recorded for it"
-        ))),
+        Some(outcome) => Err(rules::already_finished(id, &outcome)),
     }
 }
 
@@ -105,35 +104,7 @@ pub(super) fn wrong_request(
             |r| r.get(0),
         )
         .optional()?;
-    Ok(match other {
-        Some(pending) => JournalError::WrongRevision {
-            rollout_id: rollout_id.into(),
-            asked: rev.into(),
-            pending,
-        },
-        None => JournalError::NoApprovalRequested(rollout_id.into()),
-    })
-}
-
-/// Why a decision was not written: already decided, the rollout ended, or too late.
-pub(super) fn refusal(
-    rollout_id: &str,
-    rollout: &RolloutRecord,
-    status: ApprovalStatus,
-) -> JournalError {
-    match (status, &rollout.outcome) {
-        (ApprovalStatus::Decided(d), _) => JournalError::AlreadyDecided {
-            rollout_id: rollout_id.into(),
-            decision: d.describe(),
-        },
-        (ApprovalStatus::Pending(_), Some(outcome)) => JournalError::Conflict(format!(
-            "rollout `{rollout_id}` already finished ({outcome}); its approval no longer matters"
-        )),
-        (ApprovalStatus::Pending(p), None) => JournalError::Expired {
-            rollout_id: rollout_id.into(),
-            deadline: p.deadline,
-        },
-    }
+    Ok(rules::wrong_request(rollout_id, rev, other))
 }
 
 pub(super) fn rollout_row(r: &Row<'_>) -> rusqlite::Result<RolloutRecord> {

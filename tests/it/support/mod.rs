@@ -6,6 +6,7 @@ pub mod fake_kube;
 pub mod fake_slack;
 pub mod loopback;
 pub mod openai;
+pub mod postgres;
 pub mod repo;
 pub mod rollout;
 
