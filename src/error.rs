@@ -54,12 +54,14 @@ impl Error {
     }
 }
 
-/// A journal that cannot be read or written is the environment's fault; a refused
+/// A journal that cannot be opened, read or written is the environment's fault (a
+/// missing journal file is caught before, as bad input); a refused
 /// request (unknown id, decided twice, too late, a newer schema) is the input's.
 fn journal_is_broken(e: &JournalError) -> bool {
     matches!(
         e,
-        JournalError::Migration { .. }
+        JournalError::Open { .. }
+            | JournalError::Migration { .. }
             | JournalError::Corrupt(_)
             | JournalError::Storage(_)
             | JournalError::OutOfOrder(_)

@@ -104,6 +104,11 @@ pub struct RolloutHooks {
     /// Never ask on a terminal, and print no progress: approvals go to the
     /// journal (or `approve_as`), and the sinks above are the only observers.
     pub headless: bool,
+    /// A journal handle to share instead of opening `--journal` again: `serve`
+    /// passes one to all its rollouts, so hundreds of them queue on one
+    /// connection's lock instead of racing for SQLite's file lock (whose busy
+    /// handler backs off and can starve a writer past its timeout).
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 /// Runs one rollout end to end.
@@ -155,6 +160,8 @@ pub async fn run_rollout_with(
     // would let `resume` roll back the real target for a rollout that never ran.
     let journal: Option<Arc<dyn Journal>> = if cmd.no_journal || cmd.dry_run {
         None
+    } else if let Some(shared) = &hooks.journal {
+        Some(shared.clone())
     } else {
         let path = settings.journal_path(cmd.journal.as_deref());
         Some(crate::journal::open_path(&path)?)

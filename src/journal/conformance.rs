@@ -29,7 +29,7 @@ pub fn record(id: &str) -> RolloutRecord {
     }
 }
 
-fn verdict(kind: VerdictKind) -> Verdict {
+pub fn verdict(kind: VerdictKind) -> Verdict {
     Verdict {
         kind,
         checks: vec![],
@@ -39,7 +39,7 @@ fn verdict(kind: VerdictKind) -> Verdict {
     }
 }
 
-fn finished(outcome: Outcome, weight: u8) -> Event {
+pub fn finished(outcome: Outcome, weight: u8) -> Event {
     Event::Finished {
         outcome,
         reason: "all steps passed".into(),

@@ -83,38 +83,7 @@ async fn journal_approver_times_out_and_refuses_a_late_answer() {
     .await;
 }
 
-fn record(id: &str) -> RolloutRecord {
-    RolloutRecord {
-        id: id.into(),
-        service: "checkout".into(),
-        rev: "0123456789abcdef".into(),
-        target: "sim:healthy".into(),
-        planner: "playbook".into(),
-        started_at: 1_700_000_000.0,
-        finished_at: None,
-        outcome: None,
-        weight: 0,
-        reason: None,
-    }
-}
-
-fn verdict(kind: VerdictKind) -> Verdict {
-    Verdict {
-        kind,
-        checks: vec![],
-        canary_requests: 1200,
-        baseline_requests: 4800,
-        summary: "error rate 0.4% vs 0.5%".into(),
-    }
-}
-
-fn finished(outcome: Outcome, weight: u8) -> Event {
-    Event::Finished {
-        outcome,
-        reason: "all steps passed".into(),
-        weight,
-    }
-}
+use conformance::{finished, record, verdict};
 
 #[test]
 fn migrates_an_empty_file_and_reopens_idempotently() {

@@ -102,7 +102,9 @@ impl Runner<'_> {
             );
         }
         let traffic = self.backends.traffic.clone();
-        let seq = self.intent("set_weight", json!({"from": from, "to": weight}));
+        let seq = self
+            .intent_or_end("set_weight", json!({"from": from, "to": weight}))
+            .await?;
         let result = traffic
             .set_canary_weight(weight)
             .await
@@ -211,7 +213,9 @@ impl Runner<'_> {
     async fn promote(&mut self, reason: String) -> Result<Value, String> {
         let traffic = self.backends.traffic.clone();
         let from = self.state.weight;
-        let seq = self.intent("promote", json!({"from": from, "to": 100}));
+        let seq = self
+            .intent_or_end("promote", json!({"from": from, "to": 100}))
+            .await?;
         let result = traffic.promote().await.map_err(|e| e.to_string());
         self.applied(
             seq,

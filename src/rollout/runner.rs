@@ -227,8 +227,8 @@ impl Runner<'_> {
         self.backends.clock.now()
     }
 
-    /// Records a traffic change about to be made (write-ahead), when journaled.
-    /// A journal error is logged, not fatal: the change itself is still guarded.
+    /// Records a rollback about to be made (write-ahead), when journaled. A journal
+    /// error is logged, not fatal: a rollback must happen whatever the journal says.
     pub(super) fn intent(&self, kind: &str, payload: serde_json::Value) -> Option<u64> {
         let journal = self.backends.journal.as_ref()?;
         match journal.intent(&self.spec.id, self.now(), kind, payload) {
@@ -236,6 +236,30 @@ impl Runner<'_> {
             Err(e) => {
                 tracing::error!(error = %e, kind, "could not record an intent in the journal");
                 None
+            }
+        }
+    }
+
+    /// Records the intent of a forward traffic change (a weight, a promotion). A
+    /// journaled rollout whose journal refuses it makes no change — after a crash
+    /// nobody could tell whether it happened — and ends now, rolled back.
+    pub(super) async fn intent_or_end(
+        &mut self,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<Option<u64>, String> {
+        let Some(journal) = self.backends.journal.clone() else {
+            return Ok(None);
+        };
+        match journal.intent(&self.spec.id, self.now(), kind, payload) {
+            Ok(seq) => Ok(Some(seq)),
+            Err(e) => {
+                tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
+                let reason = format!(
+                    "the journal could not record the intent to {kind} ({e}): no traffic change without a write-ahead record"
+                );
+                self.end_safely(Outcome::Aborted, reason.clone()).await;
+                Err(reason)
             }
         }
     }

@@ -35,7 +35,7 @@ use crate::commands::rollout::{
     rollout_id, run_rollout_with, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
 };
 use crate::error::Error;
-use crate::journal::JournalSink;
+use crate::journal::{Journal, JournalSink};
 use crate::rollout::events::{Event, EventSink, Fanout};
 use crate::rollout::state::Outcome;
 use crate::settings::{Env, Settings};
@@ -92,8 +92,10 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     }
     crate::git::LocalGit::open(&repo)?;
     check_slack(&settings)?;
+    // One handle for the whole server: rollouts, failures and Slack clicks.
+    let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
     let metrics = Metrics::default();
-    let launch = launcher(cmd, &settings, repo, metrics.clone());
+    let launch = launcher(cmd, &settings, repo, metrics.clone(), journal.clone());
     let state = AppState {
         secret: Arc::new(secret.into_bytes()),
         services: Arc::new(settings.serve.services.clone()),
@@ -101,7 +103,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         metrics,
     };
     let queue = state.queue.clone();
-    let app = router(state, slack_state(&settings, cmd)?);
+    let app = router(state, slack_state(&settings, journal));
     let listener = tokio::net::TcpListener::bind(cmd.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
@@ -167,23 +169,16 @@ fn check_slack(settings: &Settings) -> Result<(), Error> {
 }
 
 /// The Slack interactivity handler's state, when `SLACK_SIGNING_SECRET` is set.
-fn slack_state(
-    settings: &Settings,
-    cmd: &ServeCommand,
-) -> Result<Option<slack::SlackState>, Error> {
-    let Some(secret) = std::env::var(slack::SIGNING_SECRET_ENV)
+fn slack_state(settings: &Settings, journal: Arc<dyn Journal>) -> Option<slack::SlackState> {
+    let secret = std::env::var(slack::SIGNING_SECRET_ENV)
         .ok()
-        .filter(|s| !s.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
-    Ok(Some(slack::SlackState {
+        .filter(|s| !s.trim().is_empty())?;
+    Some(slack::SlackState {
         secret: Arc::new(secret.into_bytes()),
         journal,
         approvers: Arc::new(settings.slack_approvers()),
         client: crate::approval::slack::SlackClient::new(&settings.slack).ok(),
-    }))
+    })
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
@@ -300,7 +295,13 @@ async fn github(
 
 /// Starts each job's rollout on its own thread and runtime: a simulated rollout
 /// on virtual time runs flat out, and must not starve the HTTP server.
-fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Metrics) -> Launch {
+fn launcher(
+    cmd: &ServeCommand,
+    settings: &Settings,
+    repo: PathBuf,
+    metrics: Metrics,
+    shared: Arc<dyn Journal>,
+) -> Launch {
     let config = cmd.config.clone();
     let journal = cmd.journal.clone();
     let approve_as = settings.serve.approve_as.clone();
@@ -310,7 +311,6 @@ fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Met
         .filter(|(_, s)| s.haproxy.is_some())
         .map(|(n, _)| n.clone())
         .collect();
-    let journal_path = settings.journal_path(cmd.journal.as_deref());
     Arc::new(move |job: Job| {
         let target = if haproxy.contains(&job.service) {
             TargetKind::Haproxy
@@ -336,7 +336,7 @@ fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Met
             no_journal: false,
         };
         let metrics = metrics.clone();
-        let journal_path = journal_path.clone();
+        let shared = shared.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("rollout-{}", job.service))
@@ -344,6 +344,7 @@ fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Met
                 let hooks = RolloutHooks {
                     sinks: vec![Box::new(metrics.sink())],
                     headless: true,
+                    journal: Some(shared.clone()),
                 };
                 let result = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -357,7 +358,7 @@ fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Met
                         service = %rollout.service, rev = %rollout.rev,
                         outcome = outcome.summary.outcome.as_str(), "rollout finished"
                     ),
-                    Err(e) => record_failure(&rollout, &journal_path, target, &metrics, &e),
+                    Err(e) => record_failure(&rollout, shared, target, &metrics, &e),
                 }
                 let _ = tx.send(());
             });
@@ -376,17 +377,14 @@ fn launcher(cmd: &ServeCommand, settings: &Settings, repo: PathBuf, metrics: Met
 /// counted as aborted with the reason, so `history` shows it.
 fn record_failure(
     cmd: &RolloutCommand,
-    journal_path: &std::path::Path,
+    journal: Arc<dyn Journal>,
     target: TargetKind,
     metrics: &Metrics,
     error: &Error,
 ) {
     tracing::error!(service = %cmd.service, rev = %cmd.rev, "rollout could not start: {error}");
     let mut sink = Fanout::default();
-    match crate::journal::open_path(journal_path) {
-        Ok(j) => sink.sinks.push(Box::new(JournalSink::new(j))),
-        Err(e) => tracing::error!("cannot journal the failure: {e}"),
-    }
+    sink.sinks.push(Box::new(JournalSink::new(journal)));
     sink.sinks.push(Box::new(metrics.sink()));
     let target = match target {
         TargetKind::Haproxy => "haproxy".to_string(),

@@ -138,34 +138,22 @@ fn started_id(rx: &Receiver<String>) -> String {
     v["rollout_id"].as_str().unwrap().to_string()
 }
 
-#[test]
-fn killed_after_the_first_weight_change_is_rolled_back() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
-    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
+/// Starts an approved rollout, kills it right after its first weight change;
+/// returns its id and that weight.
+fn killed_after_first_weight(repo: &Path, db: &str) -> (String, u64) {
+    let (child, out, _err) = spawn_rollout(repo, db, &["--approve-as", "alice"]);
     let id = started_id(&out);
-    assert!(id.starts_with("checkout-"), "{id}");
     let line = wait_for(&out, "\"weight_changed\"");
     kill(child);
     let changed: Value = serde_json::from_str(&line).unwrap();
-    assert!(changed["to"].as_u64().unwrap() > 0);
-
-    let journal = SqliteJournal::open(Path::new(db)).unwrap();
-    assert!(journal.rollout(&id).unwrap().weight > 0);
-    let report = resume_and_check(r.path(), db, &id);
-    assert_eq!(report["resumed"][0]["live_weight"], changed["to"]);
+    (id, changed["to"].as_u64().unwrap())
 }
 
-#[test]
-fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_closed() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+/// Starts a rollout the journal must approve and kills it once the request is
+/// in the journal; returns its id.
+fn killed_awaiting_approval(repo: &Path, db: &str) -> String {
     // No terminal, no --approve-as: the journal is the approver.
-    let (child, out, err) = spawn_rollout(r.path(), db, &[]);
+    let (child, out, err) = spawn_rollout(repo, db, &[]);
     let id = started_id(&out);
     let hint = wait_for(&err, "approve from another shell");
     assert!(
@@ -183,6 +171,33 @@ fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_clos
         std::thread::sleep(Duration::from_millis(20));
     }
     kill(child);
+    id
+}
+
+#[test]
+fn killed_after_the_first_weight_change_is_rolled_back() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let (id, first) = killed_after_first_weight(r.path(), db);
+    assert!(id.starts_with("checkout-"), "{id}");
+    assert!(first > 0);
+
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    assert!(journal.rollout(&id).unwrap().weight > 0);
+    let report = resume_and_check(r.path(), db, &id);
+    assert_eq!(report["resumed"][0]["live_weight"], first);
+}
+
+#[test]
+fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_closed() {
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let db = db.to_str().unwrap();
+    let id = killed_awaiting_approval(r.path(), db);
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
 
     let report = resume_and_check(r.path(), db, &id);
     assert_eq!(report["resumed"][0]["live_weight"], 0);
@@ -250,15 +265,8 @@ fn open_intents_are_reconciled_with_the_target_and_never_reapplied() {
         .collect();
     assert_eq!(intents, [(five, true), (twenty, false)]);
     assert!(journal.open_intents(id).unwrap().is_empty());
-    let weights: Vec<u64> = journal
-        .events(id)
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == "weight_changed")
-        .map(|e| e.payload["to"].as_u64().unwrap())
-        .collect();
     assert_eq!(
-        weights,
+        journaled_weights(&journal, id),
         [5, 0],
         "20% is never applied; 5% is rolled back once"
     );
@@ -317,12 +325,7 @@ fn on_resume_continue_picks_up_at_the_live_weight_and_promotes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
     let db = db.to_str().unwrap();
-    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
-    let id = started_id(&out);
-    let line = wait_for(&out, "\"weight_changed\"");
-    kill(child);
-    let first: Value = serde_json::from_str(&line).unwrap();
-    let first = first["to"].as_u64().unwrap();
+    let (id, first) = killed_after_first_weight(r.path(), db);
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
     let before = journal.events(&id).unwrap().len();
 
@@ -381,16 +384,8 @@ fn on_resume_continue_joins_the_pending_approval_decided_meanwhile() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
     let db = db.to_str().unwrap();
-    let (child, out, err) = spawn_rollout(r.path(), db, &[]);
-    let id = started_id(&out);
-    wait_for(&err, "approve from another shell");
+    let id = killed_awaiting_approval(r.path(), db);
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while journal.pending_approvals().unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "no approval request");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    kill(child);
     // Answered while no agent runs: the journal keeps it.
     let approve = run_cli(
         r.path(),
@@ -423,10 +418,7 @@ fn on_resume_continue_without_the_repository_rolls_back_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db");
     let db = db.to_str().unwrap();
-    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
-    let id = started_id(&out);
-    wait_for(&out, "\"weight_changed\"");
-    kill(child);
+    let (id, _) = killed_after_first_weight(r.path(), db);
 
     // Run from the temp dir, which is no git repository.
     let report = resume_continue(dir.path(), db, &continue_policy(dir.path()));

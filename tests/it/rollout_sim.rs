@@ -134,3 +134,37 @@ async fn the_same_seed_gives_the_same_rollout() {
     assert_eq!(a.summary.steps, b.summary.steps);
     assert_eq!(a.summary.outcome, b.summary.outcome);
 }
+
+#[tokio::test]
+async fn a_journal_that_refuses_the_intent_moves_no_traffic_and_ends_the_rollout() {
+    use deploy_agent::journal::{Journal, SqliteJournal};
+    use std::sync::Arc;
+    // A real journal that has never heard of this rollout: every intent is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("journal.db")).unwrap());
+    let r = config_repo();
+    let mut planner = PlaybookPlanner::new(6);
+    let ran = crate::support::rollout::run_journaled(
+        &r,
+        Scenario::Healthy,
+        1,
+        &mut planner,
+        approve(),
+        Some(journal),
+    )
+    .await;
+    assert_eq!(ran.summary.outcome, Outcome::Aborted);
+    assert!(
+        ran.summary
+            .reason
+            .contains("no traffic change without a write-ahead record"),
+        "{}",
+        ran.summary.reason
+    );
+    assert!(
+        ran.world.weight_history().iter().all(|&(_, w)| w == 0),
+        "traffic moved without an intent: {:?}",
+        ran.world.weight_history()
+    );
+}

@@ -36,9 +36,15 @@ fn start(dir: &Path, config: &Path, db: &Path) -> Server {
 
 /// [`start`] with extra environment (e.g. Slack's token and signing secret).
 pub(crate) fn start_with(dir: &Path, config: &Path, db: &Path, env: &[(&str, &str)]) -> Server {
+    start_args(dir, config, db, env, &[])
+}
+
+/// [`start_with`] with extra `serve` arguments (e.g. `--max-concurrent`).
+fn start_args(dir: &Path, config: &Path, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
     cmd.current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "30"])
+        .args(args)
         .arg("--config")
         .arg(config)
         .arg("--journal")
@@ -327,9 +333,10 @@ async fn load_signed_pushes_for_many_services() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let (services, pushes) = (
+    let (services, pushes, concurrency) = (
         env("SERVE_LOAD_SERVICES", 200),
         env("SERVE_LOAD_PUSHES", 200),
+        env("SERVE_LOAD_CONCURRENCY", 200),
     );
     let repo = Repo::new();
     repo.lines("src/app.rs", 20, "a");
@@ -353,7 +360,14 @@ async fn load_signed_pushes_for_many_services() {
     )
     .expect("write config");
     let db = work.path().join("journal.db");
-    let server = start(work.path(), &config, &db);
+    let concurrency_arg = concurrency.to_string();
+    let server = start_args(
+        work.path(),
+        &config,
+        &db,
+        &[],
+        &["--max-concurrent", &concurrency_arg],
+    );
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(pushes);
     for i in 0..pushes {
@@ -377,15 +391,17 @@ async fn load_signed_pushes_for_many_services() {
             .sum()
     };
     let deadline = Instant::now() + Duration::from_secs(600);
+    let mut peak_active = 0;
     let metrics = loop {
         let (_, m) = get(&server.base, "/metrics").await;
+        peak_active = peak_active.max(value(&m, "deploy_agent_active_rollouts"));
         let done =
             value(&m, "deploy_agent_rollouts_total{") + value(&m, "deploy_agent_superseded_total");
         if done == (services * pushes) as u64 && value(&m, "deploy_agent_active_rollouts") == 0 {
             break m;
         }
         assert!(Instant::now() < deadline, "not drained:\n{m}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let drained = started.elapsed();
     let rollouts = value(&metrics, "deploy_agent_rollouts_total{");
@@ -423,7 +439,8 @@ async fn load_signed_pushes_for_many_services() {
     println!(
         "serve load: {services} services × {pushes} pushes = {} jobs; {rollouts} rollouts \
          (all promoted), {} superseded; pushes sent in {sent:.2?} (webhook p50 {:.2?}, p99 {:.2?}); \
-         drained in {drained:.2?} ({:.1} rollouts/s); server peak RSS {peak:.1} MiB",
+         drained in {drained:.2?} ({:.1} rollouts/s); up to {peak_active} rollouts running at once \
+         seen (--max-concurrent {concurrency}); server peak RSS {peak:.1} MiB",
         services * pushes,
         value(&metrics, "deploy_agent_superseded_total"),
         pct(0.5),

@@ -7,6 +7,7 @@ use deploy_agent::assess::{assess_change, AssessRequest, LlmMode};
 use deploy_agent::canary::{SequentialJudge, VerdictKind};
 use deploy_agent::clock::VirtualClock;
 use deploy_agent::git::{ChangeSource, LocalGit};
+use deploy_agent::journal::Journal;
 use deploy_agent::planner::Planner;
 use deploy_agent::policy::Policy;
 use deploy_agent::rollout::events::{Collector, Event};
@@ -59,6 +60,18 @@ pub async fn run(
     planner: &mut dyn Planner,
     approver: Arc<dyn Approver>,
 ) -> Ran {
+    run_journaled(repo, scenario, seed, planner, approver, None).await
+}
+
+/// [`run`] with the runner's write-ahead intents going to `journal`.
+pub async fn run_journaled(
+    repo: &Repo,
+    scenario: Scenario,
+    seed: u64,
+    planner: &mut dyn Planner,
+    approver: Arc<dyn Approver>,
+    journal: Option<Arc<dyn Journal>>,
+) -> Ran {
     let policy = Policy::embedded().expect("policy");
     let git = LocalGit::open(repo.path()).expect("repo");
     let llm = LlmSettings {
@@ -79,7 +92,11 @@ pub async fn run(
         .expect("assess");
     let diff = git.diff_excerpt(&change, 8_000).expect("diff");
     let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
-    let (backends, world) = Backends::simulated(SimConfig::new(scenario, seed), clock, approver);
+    let (mut backends, world) =
+        Backends::simulated(SimConfig::new(scenario, seed), clock, approver);
+    if let Some(journal) = journal {
+        backends = backends.with_journal(journal);
+    }
     let spec = RolloutSpec {
         id: format!("test-{seed}"),
         service: "checkout".into(),
