@@ -533,6 +533,9 @@ fn target_backends(
                 world.set_weight(u8::try_from(to).unwrap_or(0));
             }
         }
+        // Virtual time goes on from the last thing the dead process recorded.
+        let last = events.last().map_or(start, |e| e.at);
+        clock.advance((last - world.now()).max(0.0));
         return Ok((backends, true));
     }
     let kind = record.target.split(':').next().unwrap_or_default();

@@ -146,6 +146,8 @@ fn detail(kind: &str, p: &Value) -> String {
         "approval_decided" => approval_decided(p),
         "auto_rollback" => text(p, "reason").to_string(),
         "budget_exhausted" => format!("{}: {}", text(p, "rule"), text(p, "detail")),
+        "calibrated" => format!("{} baseline minutes: {}", p["windows"], text(p, "detail")),
+        "resumed" => format!("at {}%: {}", p["weight"], text(p, "detail")),
         "finished" => format!(
             "{} at {}%: {}",
             text(p, "outcome"),
