@@ -17,6 +17,7 @@ pub mod change;
 pub mod clock;
 pub mod error;
 pub mod evals;
+pub mod failpoint;
 pub mod git;
 pub mod guard;
 pub mod journal;

@@ -109,6 +109,9 @@ impl Runner<'_> {
             .set_canary_weight(weight)
             .await
             .map_err(|e| e.to_string());
+        if result.is_ok() {
+            crate::failpoint::hit(crate::failpoint::Point::AfterEffect);
+        }
         self.applied(
             seq,
             result.is_ok(),

@@ -252,7 +252,10 @@ impl Runner<'_> {
             return Ok(None);
         };
         match journal.intent(&self.spec.id, self.now(), kind, payload) {
-            Ok(seq) => Ok(Some(seq)),
+            Ok(seq) => {
+                crate::failpoint::hit(crate::failpoint::Point::AfterIntent);
+                Ok(Some(seq))
+            }
             Err(e) => {
                 tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
                 let reason = format!(

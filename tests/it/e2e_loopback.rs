@@ -293,20 +293,29 @@ async fn start_stack() -> Stack {
 }
 
 async fn rollout(repo: &Path, dir: &Path, service: &str, extra: &[&str]) -> Output {
+    let args = [
+        "rollout",
+        "HEAD",
+        "--service",
+        service,
+        "--target",
+        "haproxy",
+        "--format",
+        "jsonl",
+        "--approve-as",
+        "e2e",
+    ];
+    agent(repo, dir, &[&args[..], extra].concat(), &[]).await
+}
+
+/// Runs `deploy-agent ARGS --config DIR/deploy-agent.toml` in `repo` with `env`.
+async fn agent(repo: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
     cmd.current_dir(repo)
-        .args([
-            "rollout",
-            "HEAD",
-            "--service",
-            service,
-            "--target",
-            "haproxy",
-        ])
-        .args(["--format", "jsonl", "--approve-as", "e2e"])
+        .args(args)
         .arg("--config")
         .arg(dir.join("deploy-agent.toml"))
-        .args(extra)
+        .envs(env.iter().copied())
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env_remove("PROMETHEUS_BEARER_TOKEN")
@@ -391,6 +400,8 @@ async fn bad_canary_is_rolled_back_and_good_one_promoted_on_real_haproxy_and_pro
     assert_eq!(haproxy_weight(&socket, "be_good/good-canary"), 100);
     assert_eq!(haproxy_weight(&socket, "be_good/good-stable"), 0);
 
+    crash_and_resume(repo.path(), stack.dir.path(), &socket, &fast).await;
+
     eprintln!(
         "e2e: stack ready in {:.1} s, rollouts bad {:.0} s / good {:.0} s, total {:.1} s",
         ready.as_secs_f64(),
@@ -402,4 +413,53 @@ async fn bad_canary_is_rolled_back_and_good_one_promoted_on_real_haproxy_and_pro
 
 fn s_duration(summary: &Value) -> f64 {
     summary["ended_at"].as_f64().unwrap_or(0.0) - summary["started_at"].as_f64().unwrap_or(0.0)
+}
+
+/// The agent dies between the journal and the real HAProxy (FAILPOINTS aborts it
+/// like a SIGKILL): right after the first weight reached HAProxy but before the
+/// intent was marked applied, then right after the intent but before HAProxy was
+/// touched. `resume` reads HAProxy's live weight, marks the intent applied or not
+/// accordingly (never sending it again), and rolls back.
+async fn crash_and_resume(repo: &Path, dir: &Path, socket: &Path, fast: &[&str]) {
+    for (point, reached_haproxy) in [("after_effect", true), ("after_intent", false)] {
+        let spec = format!("{point}=abort");
+        let args = [
+            &[
+                "rollout",
+                "HEAD",
+                "--service",
+                "bad",
+                "--target",
+                "haproxy",
+                "--format",
+                "jsonl",
+                "--approve-as",
+                "e2e",
+            ][..],
+            fast,
+        ]
+        .concat();
+        let crashed = agent(repo, dir, &args, &[("FAILPOINTS", spec.as_str())]).await;
+        assert!(
+            stderr(&crashed).contains(&format!("failpoint {point}")),
+            "{point}: {}",
+            stderr(&crashed)
+        );
+        assert!(!crashed.status.success(), "{point}: the agent was aborted");
+        let live = haproxy_weight(socket, "be_app/canary");
+        assert_eq!(live > 0, reached_haproxy, "{point}: canary at {live}%");
+
+        let out = agent(repo, dir, &["resume", "--format", "json"], &[]).await;
+        assert_eq!(out.status.code(), Some(0), "{point}: {}", stderr(&out));
+        let report: Value = serde_json::from_str(&stdout(&out)).expect("resume json");
+        let r = &report["resumed"][0];
+        assert_eq!(r["live_weight"], live, "{point}: {report}");
+        assert_eq!(r["outcome"], "rolled_back", "{point}: {report}");
+        let intents = r["intents"].as_array().expect("intents");
+        assert_eq!(intents.len(), 1, "{point}: one open intent: {report}");
+        assert_eq!(intents[0]["kind"], "set_weight");
+        assert_eq!(intents[0]["applied"], reached_haproxy, "{point}: {report}");
+        assert_eq!(haproxy_weight(socket, "be_app/canary"), 0, "{point}");
+        assert_eq!(haproxy_weight(socket, "be_app/stable"), 100, "{point}");
+    }
 }
