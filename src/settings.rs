@@ -113,6 +113,7 @@ struct RawSlack {
     channel: Option<String>,
     timeout_secs: Option<u64>,
     max_retries: Option<u32>,
+    group_cache_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -331,11 +332,18 @@ fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsErr
             "slack: timeout_secs 1..=60, max_retries at most 10".into(),
         ));
     }
+    let group_cache_secs = raw.group_cache_secs.unwrap_or(d.group_cache_secs);
+    if group_cache_secs > 3600 {
+        return Err(SettingsError::Invalid(
+            "slack.group_cache_secs at most 3600 (0 asks Slack at every click)".into(),
+        ));
+    }
     Ok(SlackSettings {
         api_url,
         channel: raw.channel.filter(|c| !c.trim().is_empty()),
         timeout_secs,
         max_retries,
+        group_cache_secs,
         bot_token: env.slack_bot_token.clone(),
     })
 }
@@ -491,6 +499,8 @@ rollout = "checkout"
         assert_eq!(s.slack_channel("b"), Some("#b"));
         assert_eq!(s.slack_approvers()["a"], ["U1"]);
         assert_eq!(s.slack.api_url, "https://slack.com/api");
+        assert_eq!(s.slack.group_cache_secs, 60);
+        assert!(load("[slack]\ngroup_cache_secs = 3601\n").is_err());
         let err = load("[slack]\nbot_token = \"xoxb\"\n").unwrap_err();
         assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
     }

@@ -3,9 +3,9 @@
 //! message is updated with the outcome. Clicks come back through
 //! `POST /slack/interactivity` ([`crate::serve::slack`]), which checks the
 //! button's nonce in the journal and decides the journal row; this side only
-//! polls the journal, like [`JournalApprover`]. The message is updated once when
-//! the approval is decided and once more when the rollout ends: one post, no
-//! messages while waiting.
+//! polls the journal, like [`JournalApprover`]. The message is updated with each
+//! approval while a two-approver request waits, once when the approval is
+//! decided and once more when the rollout ends: one post, no new messages.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -13,15 +13,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::journal::POLL_INTERVAL;
 use super::{ApprovalAnswer, ApprovalRequest, Approver, JournalApprover};
-use crate::journal::{wall_now, Journal};
+use crate::journal::{wall_now, ApprovalStatus, Journal};
 use crate::rollout::state::Outcome;
 
 mod client;
+mod message;
 
-pub use client::{SlackClient, SlackError, SlackSettings, BOT_TOKEN_ENV, DEFAULT_API_URL};
+pub use client::{
+    ResponseUrlClient, SlackClient, SlackError, SlackSettings, BOT_TOKEN_ENV, DEFAULT_API_URL,
+};
+pub use message::{decided_message, progress_message, request_message};
 
 pub const APPROVE_ACTION: &str = "approve";
 pub const REJECT_ACTION: &str = "reject";
@@ -139,6 +144,55 @@ impl SlackApprover {
         Ok((channel, ts))
     }
 
+    /// Waits on the journal like [`JournalApprover`]; while a request that needs
+    /// several approvers is pending, each new approval is shown on the posted
+    /// message (one `chat.update`, no new message), so the channel sees that
+    /// one more person is needed. Updates happen here, in the same task as the
+    /// outcome's, so a late progress update can never overwrite the outcome.
+    async fn wait(
+        &self,
+        request: &ApprovalRequest,
+        posted: Option<&(String, String)>,
+        nonce: &str,
+    ) -> ApprovalAnswer {
+        let Some((channel, ts)) = posted.filter(|_| request.required_approvals > 1) else {
+            return self.journal.wait(request).await;
+        };
+        let mut shown = 0;
+        loop {
+            let waited = tokio::time::timeout(POLL_INTERVAL, self.journal.wait(request)).await;
+            if let Ok(answer) = waited {
+                return answer;
+            }
+            let Some((approvers, required)) = self.pending_approvers(request) else {
+                continue;
+            };
+            if approvers.len() <= shown || approvers.len() >= required as usize {
+                continue;
+            }
+            shown = approvers.len();
+            let update = progress_message(channel, ts, request, nonce, &approvers, required);
+            if let Err(e) = self.client.call("chat.update", &update).await {
+                tracing::warn!(error = %e, "could not update the Slack message with an approval vote");
+            }
+        }
+    }
+
+    /// Who approved a still-pending request so far, and how many are needed.
+    fn pending_approvers(&self, request: &ApprovalRequest) -> Option<(Vec<String>, u32)> {
+        let journal = self.journal.journal();
+        let Ok(Some(ApprovalStatus::Pending(pending))) =
+            journal.approval_status(&request.rollout_id, &request.rev)
+        else {
+            return None;
+        };
+        let votes = journal
+            .approval_votes(&request.rollout_id, &request.rev)
+            .ok()?;
+        let yes = votes.into_iter().filter(|v| v.approved).map(|v| v.by);
+        Some((yes.collect(), pending.required))
+    }
+
     /// Approvers who voted yes, for the outcome line (two when policy asks two).
     fn approvers(&self, request: &ApprovalRequest, answer: &ApprovalAnswer) -> String {
         let votes = self
@@ -183,7 +237,7 @@ impl Approver for SlackApprover {
                 }
             },
         };
-        let answer = self.journal.wait(request).await;
+        let answer = self.wait(request, posted.as_ref(), &nonce).await;
         if let Some((channel, ts)) = posted {
             let by = self.approvers(request, &answer);
             let update = decided_message(&channel, &ts, request, &answer, &by);
@@ -204,66 +258,6 @@ impl Approver for SlackApprover {
         }
         answer
     }
-}
-
-/// The chat.postMessage body: the change and two buttons.
-pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) -> Value {
-    let value = button_value(&request.rollout_id, &request.rev, nonce);
-    let reasons: String = request.reasons.iter().map(|r| format!("\n• {r}")).collect();
-    let text = format!(
-        "*Approval needed: {}* at `{}`\nRisk score {:.2}, level *{}*{reasons}\n{}",
-        request.service,
-        request.rev,
-        request.risk_score,
-        request.level.as_str(),
-        request.summary
-    );
-    json!({
-        "channel": channel,
-        "text": format!("Approval needed: {} at {}", request.service, request.rev),
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            {"type": "actions", "block_id": "approval", "elements": [
-                {"type": "button", "action_id": APPROVE_ACTION, "style": "primary",
-                 "text": {"type": "plain_text", "text": "Approve"}, "value": value},
-                {"type": "button", "action_id": REJECT_ACTION, "style": "danger",
-                 "text": {"type": "plain_text", "text": "Reject"}, "value": value,
-                 "confirm": {
-                     "title": {"type": "plain_text", "text": "Reject this rollout?"},
-                     "text": {"type": "mrkdwn", "text": format!("The rollout of {} stops.", request.service)},
-                     "confirm": {"type": "plain_text", "text": "Reject"},
-                     "deny": {"type": "plain_text", "text": "Cancel"}
-                 }}
-            ]}
-        ]
-    })
-}
-
-/// The chat.update body: the outcome, no buttons.
-/// `by` names who decided (both approvers when two were needed).
-pub fn decided_message(
-    channel: &str,
-    ts: &str,
-    request: &ApprovalRequest,
-    answer: &ApprovalAnswer,
-    by: &str,
-) -> Value {
-    let verb = if answer.approved {
-        "Approved"
-    } else {
-        "Rejected"
-    };
-    let when = crate::journal::timeline::utc(wall_now());
-    let text = format!(
-        "*{verb}*: {} at `{}` by {by} at {when}\n{}",
-        request.service, request.rev, answer.reason
-    );
-    json!({
-        "channel": channel,
-        "ts": ts,
-        "text": format!("{verb}: {} at {} by {by}", request.service, request.rev),
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    })
 }
 
 #[cfg(test)]

@@ -173,12 +173,15 @@ fn slack_state(settings: &Settings, journal: Arc<dyn Journal>) -> Option<slack::
     let secret = std::env::var(slack::SIGNING_SECRET_ENV)
         .ok()
         .filter(|s| !s.trim().is_empty())?;
-    Some(slack::SlackState {
-        secret: Arc::new(secret.into_bytes()),
+    let state = slack::SlackState::new(
+        secret.as_bytes(),
         journal,
-        approvers: Arc::new(settings.slack_approvers()),
-        client: crate::approval::slack::SlackClient::new(&settings.slack).ok(),
-    })
+        settings.slack_approvers(),
+        &settings.slack,
+    );
+    state
+        .map_err(|e| tracing::error!("Slack clicks are refused (503): {e}"))
+        .ok()
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {

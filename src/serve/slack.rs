@@ -1,17 +1,24 @@
 //! `POST /slack/interactivity`: a click on an Approve / Reject button.
 //!
-//! Verified with Slack's signing secret (`v0=` HMAC-SHA256 over
-//! `v0:{timestamp}:{body}`, constant time, timestamps within 300 s), the user
-//! checked against `[services.NAME.slack] approvers` (user ids, or user groups
-//! resolved with `usergroups.users.list`), the button's nonce checked in the
-//! journal (bound to its rollout and revision, one click per user, so a replay
-//! or a double click is refused but a second approver can still click), and the
-//! decision written through `Journal::decide_approval` (which
-//! accepts once per rollout and revision). Refusals to a verified user are
-//! ephemeral replies (200), so Slack shows them only to the clicker.
+//! The handler does only the cheap part before answering: the signature
+//! ([`signature`]: `v0=` HMAC-SHA256 over `v0:{timestamp}:{body}`, constant
+//! time, timestamps within 300 s; else 401) and the payload's form (else 400).
+//! It then answers 200 with an empty body at once — Slack gives up after 3 s —
+//! and works the click out on a task ([`click`]): the user checked against
+//! `[services.NAME.slack] approvers` (user ids, or user groups resolved with
+//! `usergroups.users.list` and cached briefly, [`groups`]), the button's nonce
+//! checked in the journal (bound to its rollout and revision, one click per
+//! user), and the decision written through `Journal::decide_approval`. The
+//! clicker learns the outcome (decided, waiting for a second approver, or why
+//! not) from an ephemeral message posted to the payload's `response_url`.
+
+pub mod click;
+pub mod groups;
+pub mod signature;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,97 +26,53 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-
-use super::webhook::decode_hex;
 use serde_json::json;
-use sha2::Sha256;
 
-use crate::approval::slack::{parse_button_value, SlackClient, APPROVE_ACTION, REJECT_ACTION};
-use crate::journal::{wall_now, ApprovalDecision, ApprovalProgress, Journal, JournalError};
+use crate::approval::slack::{ResponseUrlClient, SlackClient, SlackError, SlackSettings};
+use crate::journal::{wall_now, Journal};
+
+pub use click::{Click, ClickOutcome};
+pub use groups::{GroupCache, GroupLookupError};
+pub use signature::{sign, verify_signature, SlackSignatureError, MAX_SKEW_SECS};
 
 /// The only place the signing secret comes from.
 pub const SIGNING_SECRET_ENV: &str = "SLACK_SIGNING_SECRET";
-/// Requests signed further than this from now (either way) are refused.
-pub const MAX_SKEW_SECS: i64 = 300;
 pub const PATH: &str = "/slack/interactivity";
 
-/// Why a request's signature is refused (all 401).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SlackSignatureError {
-    #[error("no X-Slack-Signature or X-Slack-Request-Timestamp header")]
-    Missing,
-    #[error(
-        "X-Slack-Request-Timestamp is more than {MAX_SKEW_SECS}s from now (replayed or clock skew)"
-    )]
-    Stale,
-    #[error("X-Slack-Signature does not match (wrong signing secret or altered body)")]
-    Mismatch,
-}
-
-/// Checks `signature` (`v0=<hex>`) against HMAC-SHA256(`secret`,
-/// `v0:{timestamp}:{body}`) in constant time, and the timestamp against `now`.
-pub fn verify_signature(
-    secret: &[u8],
-    timestamp: Option<&str>,
-    signature: Option<&str>,
-    body: &[u8],
-    now: i64,
-) -> Result<(), SlackSignatureError> {
-    let (Some(timestamp), Some(signature)) = (timestamp, signature) else {
-        return Err(SlackSignatureError::Missing);
-    };
-    let ts: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| SlackSignatureError::Mismatch)?;
-    if (now - ts).abs() > MAX_SKEW_SECS {
-        return Err(SlackSignatureError::Stale);
-    }
-    let hex = signature
-        .trim()
-        .strip_prefix("v0=")
-        .ok_or(SlackSignatureError::Mismatch)?;
-    let expected = decode_hex(hex).ok_or(SlackSignatureError::Mismatch)?;
-    let mac = mac(secret, timestamp.trim(), body).ok_or(SlackSignatureError::Mismatch)?;
-    mac.verify_slice(&expected)
-        .map_err(|_| SlackSignatureError::Mismatch)
-}
-
-/// `v0=<hex>`: what Slack sends (and tests sign with).
-pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let Some(mac) = mac(secret, timestamp, body) else {
-        return String::new();
-    };
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("v0={hex}")
-}
-
-fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
-    mac.update(b"v0:");
-    mac.update(timestamp.as_bytes());
-    mac.update(b":");
-    mac.update(body);
-    Some(mac)
-}
-
-/// What the handler needs.
+/// What the handler and its click tasks need.
 #[derive(Clone)]
 pub struct SlackState {
     pub secret: Arc<Vec<u8>>,
     pub journal: Arc<dyn Journal>,
     /// Slack user ids (`U…`) or user group ids (`S…`) allowed to decide, by service.
     pub approvers: Arc<BTreeMap<String, Vec<String>>>,
-    /// Resolves user groups (`usergroups.users.list`); without it (no bot
-    /// token) only user ids match.
-    pub client: Option<SlackClient>,
+    /// Group memberships, cached for `[slack] group_cache_secs`.
+    pub groups: GroupCache,
+    /// Posts the asynchronous replies to `response_url`.
+    pub responder: ResponseUrlClient,
+}
+
+impl SlackState {
+    /// From `[slack]` (timeout, retries; the bot token, without which only user
+    /// ids match) and the signing secret.
+    pub fn new(
+        secret: &[u8],
+        journal: Arc<dyn Journal>,
+        approvers: BTreeMap<String, Vec<String>>,
+        settings: &SlackSettings,
+    ) -> Result<Self, SlackError> {
+        Ok(Self {
+            secret: Arc::new(secret.to_vec()),
+            journal,
+            approvers: Arc::new(approvers),
+            groups: GroupCache::new(
+                SlackClient::new(settings).ok(),
+                Duration::from_secs(settings.group_cache_secs),
+            ),
+            responder: ResponseUrlClient::new(settings)?,
+        })
+    }
 }
 
 /// The route; without a signing secret it answers 503 saying what to set.
@@ -130,6 +93,7 @@ pub fn router(state: Option<SlackState>) -> Router {
     }
 }
 
+/// The fields of a `block_actions` payload this handler reads.
 #[derive(Deserialize)]
 struct Payload {
     #[serde(rename = "type")]
@@ -137,6 +101,8 @@ struct Payload {
     user: User,
     #[serde(default)]
     actions: Vec<Action>,
+    #[serde(default)]
+    response_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -151,14 +117,24 @@ struct Action {
     value: String,
 }
 
-fn ephemeral(text: &str) -> Response {
-    Json(json!({"response_type": "ephemeral", "text": text})).into_response()
+impl From<Payload> for Click {
+    fn from(p: Payload) -> Self {
+        let action = p.actions.into_iter().next();
+        Click {
+            kind: p.kind,
+            user: p.user.id,
+            action_id: action.as_ref().map(|a| a.action_id.clone()),
+            value: action.map(|a| a.value).unwrap_or_default(),
+            response_url: p.response_url,
+        }
+    }
 }
 
-fn now_secs() -> i64 {
-    wall_now() as i64
+fn refuse(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({"error": error}))).into_response()
 }
 
+/// Verifies and parses, then acknowledges at once and hands the click to a task.
 async fn interactivity(
     State(state): State<SlackState>,
     headers: HeaderMap,
@@ -170,162 +146,17 @@ async fn interactivity(
         text("x-slack-request-timestamp"),
         text("x-slack-signature"),
         &body,
-        now_secs(),
+        wall_now() as i64,
     ) {
         tracing::warn!("slack interactivity rejected: {e}");
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response();
+        return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
     }
     let payload = form_urlencoded::parse(&body)
         .find(|(k, _)| k == "payload")
-        .map(|(_, v)| v.into_owned());
-    let Some(payload) = payload.and_then(|p| serde_json::from_str::<Payload>(&p).ok()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "no readable `payload` field"})),
-        )
-            .into_response();
+        .and_then(|(_, v)| serde_json::from_str::<Payload>(&v).ok());
+    let Some(payload) = payload else {
+        return refuse(StatusCode::BAD_REQUEST, "no readable `payload` field");
     };
-    let Some(action) = payload.actions.first() else {
-        return ephemeral("nothing to do");
-    };
-    if payload.kind != "block_actions"
-        || !(action.action_id == APPROVE_ACTION || action.action_id == REJECT_ACTION)
-    {
-        return ephemeral("nothing to do");
-    }
-    let Some((rollout_id, rev, nonce)) = parse_button_value(&action.value) else {
-        return ephemeral("this button is malformed");
-    };
-    decide(&state, &payload.user.id, action, rollout_id, rev, nonce).await
-}
-
-/// Whether `user` is one of `approvers`: listed by id, or a member of a listed
-/// user group (asked of Slack at click time, so membership changes count at once).
-async fn is_approver(state: &SlackState, approvers: &[String], user: &str) -> bool {
-    if approvers.iter().any(|a| a == user) {
-        return true;
-    }
-    let Some(client) = &state.client else {
-        return false;
-    };
-    for group in approvers.iter().filter(|a| a.starts_with('S')) {
-        match client.usergroup_members(group).await {
-            Ok(members) if members.iter().any(|m| m == user) => return true,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(%group, error = %e, "could not read a Slack user group's members")
-            }
-        }
-    }
-    false
-}
-
-async fn decide(
-    state: &SlackState,
-    user: &str,
-    action: &Action,
-    rollout_id: &str,
-    rev: &str,
-    nonce: &str,
-) -> Response {
-    let service = match state.journal.rollout(rollout_id) {
-        Ok(r) => r.service,
-        Err(e) => return ephemeral(&format!("cannot decide: {e}")),
-    };
-    let approvers = state.approvers.get(&service).cloned().unwrap_or_default();
-    if !is_approver(state, &approvers, user).await {
-        tracing::warn!(%user, %service, rollout = %rollout_id, "slack click refused: not an approver");
-        return ephemeral(&format!(
-            "you are not an approver of {service} (`[services.{service}.slack] approvers`)"
-        ));
-    }
-    match state.journal.take_nonce(nonce, rollout_id, rev, user) {
-        Ok(true) => {}
-        Ok(false) => return ephemeral("this button is stale, already used by you, or was not posted for this rollout: decide with `deploy-agent approve`"),
-        Err(e) => return ephemeral(&format!("cannot decide: {e}")),
-    }
-    let approved = action.action_id == APPROVE_ACTION;
-    let decision = ApprovalDecision {
-        approved,
-        by: Some(format!("slack:{user}")),
-        reason: format!(
-            "{} in Slack",
-            if approved { "approved" } else { "rejected" }
-        ),
-        decided_at: wall_now(),
-    };
-    match state.journal.decide_approval(rollout_id, rev, &decision) {
-        Ok(ApprovalProgress::Decided) => {
-            tracing::info!(%user, rollout = %rollout_id, approved, "decided in Slack");
-            ephemeral(&format!("{} {rollout_id}", decision.describe()))
-        }
-        Ok(ApprovalProgress::Waiting {
-            approvals,
-            required,
-        }) => {
-            tracing::info!(%user, rollout = %rollout_id, approvals, required, "approval vote in Slack");
-            ephemeral(&format!(
-                "{approvals} of {required} approvals recorded for {rollout_id}, waiting for another approver"
-            ))
-        }
-        Err(e @ JournalError::AlreadyVoted { .. }) => ephemeral(&e.to_string()),
-        Err(e @ JournalError::AlreadyDecided { .. }) => {
-            ephemeral(&format!("this approval was already decided: {e}"))
-        }
-        Err(e) => ephemeral(&format!("cannot decide: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &[u8] = b"8f742231b10e8888abcd99yyyzzz85a5";
-    const NOW: i64 = 1_531_420_618;
-
-    fn check(timestamp: i64, signature: Option<&str>) -> Result<(), SlackSignatureError> {
-        let ts = timestamp.to_string();
-        let body = b"payload=%7B%7D";
-        let good = sign(SECRET, &ts, body);
-        verify_signature(
-            SECRET,
-            Some(&ts),
-            Some(signature.unwrap_or(&good)),
-            body,
-            NOW,
-        )
-    }
-
-    #[test]
-    fn slack_signature_valid_bad_stale_and_future() {
-        assert_eq!(check(NOW, None), Ok(()));
-        assert_eq!(check(NOW - 300, None), Ok(()));
-        assert_eq!(
-            check(NOW, Some("v0=00ff")),
-            Err(SlackSignatureError::Mismatch)
-        );
-        assert_eq!(
-            check(NOW, Some("sha256=00")),
-            Err(SlackSignatureError::Mismatch)
-        );
-        assert_eq!(check(NOW - 301, None), Err(SlackSignatureError::Stale));
-        assert_eq!(check(NOW + 301, None), Err(SlackSignatureError::Stale));
-        assert_eq!(
-            verify_signature(SECRET, None, Some("v0=00"), b"", NOW),
-            Err(SlackSignatureError::Missing)
-        );
-    }
-
-    #[test]
-    fn slack_signature_matches_slacks_documented_example() {
-        let body = b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
-        assert_eq!(
-            sign(SECRET, "1531420618", body),
-            "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
-        );
-    }
+    tokio::spawn(click::handle(state, payload.into()));
+    StatusCode::OK.into_response()
 }

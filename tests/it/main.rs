@@ -18,4 +18,6 @@ mod rollout_llm;
 mod rollout_sim;
 mod serve;
 mod slack;
+mod slack_click;
+mod slack_config;
 mod slack_serve;

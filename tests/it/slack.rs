@@ -2,15 +2,16 @@
 //! block_actions click on the interactivity handler decides the journal row.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_agent::approval::slack::{SlackClient, SlackSettings};
+use deploy_agent::approval::slack::{ResponseUrlClient, SlackClient, SlackSettings};
 use deploy_agent::approval::{ApprovalAnswer, ApprovalRequest, Approver, SlackApprover};
 use deploy_agent::journal::{wall_now, Journal, RolloutRecord, SqliteJournal};
 use deploy_agent::policy::Level;
 use deploy_agent::serve::slack::{router, sign, SlackState, PATH};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::fake_slack::{FakeSlack, CHANNEL_ID, TS};
 
@@ -47,15 +48,19 @@ async fn world() -> World {
     let served: Arc<dyn Journal> =
         Arc::new(SqliteJournal::open(&dir.path().join("journal.db")).unwrap());
     let slack = FakeSlack::start().await;
-    let state = SlackState {
-        secret: Arc::new(SECRET.as_bytes().to_vec()),
-        journal: served,
-        approvers: Arc::new(BTreeMap::from([(
-            "checkout".into(),
-            vec!["U123".into(), "SOPS".into()],
-        )])),
-        client: Some(client(&slack)),
-    };
+    slack
+        .state
+        .lock()
+        .unwrap()
+        .groups
+        .insert("SOPS".into(), vec!["U456".into()]);
+    let state = SlackState::new(
+        SECRET.as_bytes(),
+        served,
+        BTreeMap::from([("checkout".into(), vec!["U123".into(), "SOPS".into()])]),
+        &settings(&slack),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handler = format!("http://{}{PATH}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -69,14 +74,17 @@ async fn world() -> World {
     }
 }
 
-fn client(slack: &FakeSlack) -> SlackClient {
-    SlackClient::new(&SlackSettings {
+fn settings(slack: &FakeSlack) -> SlackSettings {
+    SlackSettings {
         api_url: slack.url(),
         bot_token: Some("xoxb-test".into()),
         max_retries: 0,
         ..SlackSettings::default()
-    })
-    .unwrap()
+    }
+}
+
+fn client(slack: &FakeSlack) -> SlackClient {
+    SlackClient::new(&settings(slack)).unwrap()
 }
 
 fn approver(w: &World) -> SlackApprover {
@@ -97,12 +105,17 @@ fn request() -> ApprovalRequest {
     }
 }
 
-/// Sends a block_actions click signed at `timestamp`; returns (status, body).
-async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64) -> (u16, Value) {
+/// Sends a block_actions click signed at `timestamp`; returns the status and,
+/// for a 200 (an empty acknowledgement), the ephemeral reply posted later to
+/// the click's `response_url`.
+async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64) -> (u16, String) {
+    static CLICKS: AtomicUsize = AtomicUsize::new(0);
+    let id = CLICKS.fetch_add(1, Ordering::Relaxed).to_string();
     let payload = json!({
         "type": "block_actions",
         "user": {"id": user},
         "actions": [{"action_id": action, "value": value}],
+        "response_url": w.slack.response_url(&id),
     });
     let body: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", &payload.to_string())
@@ -121,7 +134,15 @@ async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64)
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    if status != 200 {
+        return (status, String::new());
+    }
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "",
+        "acknowledged with an empty body"
+    );
+    (status, w.slack.reply(&id, 1, Duration::from_secs(10)).await)
 }
 
 async fn posted_value(w: &World) -> String {
@@ -168,30 +189,17 @@ async fn slack_round_trip_approves_once_for_an_approver_only() {
     let (status, _) = click(&w, "U123", "approve", &value, now - 301).await;
     assert_eq!(status, 401, "stale timestamp");
 
-    let (status, body) = click(&w, "U999", "approve", &value, now).await;
+    let (status, text) = click(&w, "U999", "approve", &value, now).await;
     assert_eq!(status, 200);
-    assert_eq!(body["response_type"], "ephemeral");
-    assert!(
-        body["text"].as_str().unwrap().contains("not an approver"),
-        "{body}"
-    );
+    assert!(text.contains("not an approver"), "{text}");
 
-    let (status, body) = click(&w, "U123", "approve", &value, now).await;
+    let (status, text) = click(&w, "U123", "approve", &value, now).await;
     assert_eq!(status, 200);
-    assert!(
-        body["text"]
-            .as_str()
-            .unwrap()
-            .contains("approved by slack:U123"),
-        "{body}"
-    );
+    assert!(text.contains("approved by slack:U123"), "{text}");
 
-    let (status, body) = click(&w, "U123", "reject", &value, now).await;
+    let (status, text) = click(&w, "U123", "reject", &value, now).await;
     assert_eq!(status, 200);
-    assert!(
-        body["text"].as_str().unwrap().contains("already used"),
-        "{body}"
-    );
+    assert!(text.contains("already used"), "{text}");
 
     let answer: ApprovalAnswer = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await
@@ -272,4 +280,25 @@ async fn posted_value_or_error(w: &World) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no chat.postMessage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_response_url_replies_are_posted_and_retried_a_bounded_number_of_times() {
+    let slack = FakeSlack::start().await;
+    let mut settings = settings(&slack);
+    settings.max_retries = 1;
+    let responder = ResponseUrlClient::new(&settings).unwrap();
+    let body = json!({"response_type": "ephemeral", "replace_original": false, "text": "hi"});
+    responder
+        .post(&slack.response_url("r1"), &body)
+        .await
+        .unwrap();
+    assert_eq!(slack.reply("r1", 1, Duration::from_secs(1)).await, "hi");
+
+    // Nobody listens there: two attempts (one retry), then a typed error.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/response/x", closed.local_addr().unwrap());
+    drop(closed);
+    let err = responder.post(&url, &body).await.unwrap_err();
+    assert!(err.to_string().contains("after 2 attempt(s)"), "{err}");
 }

@@ -4,7 +4,8 @@
 //! interactivity request to serve, and the rollout goes on. The poster (the
 //! rollout's thread) and the handler share nothing but the journal file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deploy_agent::journal::wall_now;
@@ -18,22 +19,27 @@ use crate::support::repo::Repo;
 use crate::support::{run_cli, stderr, stdout};
 
 const WEBHOOK_SECRET: &str = "it-s3cret";
-const SIGNING_SECRET: &str = "slack-signing-secret";
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const SIGNING_SECRET: &str = "slack-signing-secret";
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-struct Setup {
+pub(crate) struct Setup {
     _work: tempfile::TempDir,
     work: PathBuf,
     repo: Repo,
     db: PathBuf,
-    slack: FakeSlack,
-    server: Server,
+    pub(crate) slack: FakeSlack,
+    pub(crate) server: Server,
 }
 
 /// A repo with one commit, a policy where every change needs approval (from
 /// `two_approvers` levels, two), and serve with Slack configured for `demo`:
 /// approvers U123 and the group SOPS (U456, U789).
-async fn setup(two_approvers: bool) -> Setup {
+pub(crate) async fn setup(two_approvers: bool) -> Setup {
+    setup_with(two_approvers, "").await
+}
+
+/// [`setup`] with extra `[slack]` lines.
+pub(crate) async fn setup_with(two_approvers: bool, slack_extra: &str) -> Setup {
     let repo = Repo::new();
     repo.lines("src/app.rs", 20, "a");
     repo.commit("initial");
@@ -59,7 +65,7 @@ async fn setup(two_approvers: bool) -> Setup {
     std::fs::write(
         &config,
         format!(
-            "policy = {:?}\n[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\"]\n",
+            "policy = {:?}\n[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\n{slack_extra}\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\"]\n",
             work.path().join("policy.toml"),
             repo.path(),
             slack.url()
@@ -89,7 +95,7 @@ async fn setup(two_approvers: bool) -> Setup {
 
 impl Setup {
     /// Commits a change and pushes it to serve; returns the sha.
-    async fn push(&self, n: usize) -> String {
+    pub(crate) async fn push(&self, n: usize) -> String {
         self.repo.lines("src/app.rs", 20 + n, "a");
         let sha = self.repo.commit("add a line");
         let body = json!({
@@ -114,7 +120,7 @@ impl Setup {
     }
 
     /// Waits for the `n`th chat.postMessage; returns the Approve button's value.
-    async fn posted(&self, n: usize) -> String {
+    pub(crate) async fn posted(&self, n: usize) -> String {
         let call = self.wait_for("chat.postMessage", n).await;
         let value = call.body["blocks"][1]["elements"][0]["value"]
             .as_str()
@@ -127,7 +133,7 @@ impl Setup {
         value
     }
 
-    async fn wait_for(&self, method: &str, n: usize) -> Call {
+    pub(crate) async fn wait_for(&self, method: &str, n: usize) -> Call {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(c) = self.slack.calls(method).get(n - 1) {
@@ -143,7 +149,7 @@ impl Setup {
     }
 
     /// A rollout's outcome in the journal, once it has one.
-    async fn outcome(&self, rollout_id: &str) -> String {
+    pub(crate) async fn outcome(&self, rollout_id: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let out = self.cli(&["show", rollout_id, "--format", "json"]);
@@ -168,61 +174,102 @@ impl Setup {
     }
 }
 
-/// The signed form body and headers of a block_actions click.
-fn signed(
-    user: &str,
-    action: &str,
-    value: &str,
-    ts: i64,
-    secret: &str,
-) -> (String, String, String) {
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "actions": [{"action_id": action, "value": value}],
-    });
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish();
-    let ts = ts.to_string();
-    let signature = sign(secret.as_bytes(), &ts, body.as_bytes());
-    (body, ts, signature)
+/// A signed block_actions click: form body, timestamp, signature, and the id
+/// of its `response_url` on the fake Slack.
+pub(crate) struct Signed {
+    body: String,
+    ts: String,
+    signature: String,
+    pub(crate) reply_to: String,
 }
 
-async fn send(base: &str, (body, ts, signature): &(String, String, String)) -> (u16, String) {
-    let resp = reqwest::Client::new()
-        .post(format!("{base}/slack/interactivity"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", signature)
-        .body(body.clone())
-        .send()
-        .await
-        .expect("click");
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if status == 200 {
-        assert_eq!(body["response_type"], "ephemeral", "{body}");
+impl Setup {
+    /// Signs a click whose `response_url` points at the fake Slack.
+    pub(crate) fn signed(
+        &self,
+        user: &str,
+        action: &str,
+        value: &str,
+        ts: i64,
+        secret: &str,
+    ) -> Signed {
+        static CLICKS: AtomicUsize = AtomicUsize::new(0);
+        let reply_to = CLICKS.fetch_add(1, Ordering::Relaxed).to_string();
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user},
+            "actions": [{"action_id": action, "value": value}],
+            "response_url": self.slack.response_url(&reply_to),
+        });
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let ts = ts.to_string();
+        let signature = sign(secret.as_bytes(), &ts, body.as_bytes());
+        Signed {
+            body,
+            ts,
+            signature,
+            reply_to,
+        }
     }
-    (
-        status,
-        body["text"]
-            .as_str()
-            .or(body["error"].as_str())
-            .unwrap_or_default()
-            .to_string(),
-    )
+
+    /// Posts the click to serve; returns its HTTP status and how long the
+    /// answer took. A 200 must be an empty acknowledgement.
+    pub(crate) async fn ack(&self, click: &Signed) -> (u16, Duration) {
+        let started = Instant::now();
+        let resp = reqwest::Client::new()
+            .post(format!("{}/slack/interactivity", self.server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", &click.ts)
+            .header("x-slack-signature", &click.signature)
+            .body(click.body.clone())
+            .send()
+            .await
+            .expect("click");
+        let status = resp.status().as_u16();
+        let body = resp.text().await.unwrap_or_default();
+        let took = started.elapsed();
+        if status == 200 {
+            assert_eq!(body, "", "acknowledged with an empty body");
+        }
+        (status, took)
+    }
+
+    /// [`Setup::ack`], then (for a 200) the ephemeral reply the click gets
+    /// through its `response_url`.
+    pub(crate) async fn send(&self, click: &Signed) -> (u16, String) {
+        let n = self.slack.replies(&click.reply_to) + 1;
+        let (status, _) = self.ack(click).await;
+        if status != 200 {
+            return (status, String::new());
+        }
+        (status, self.slack.reply(&click.reply_to, n, WAIT).await)
+    }
+
+    pub(crate) async fn click(&self, user: &str, action: &str, value: &str) -> (u16, String) {
+        let click = self.signed(user, action, value, wall_now() as i64, SIGNING_SECRET);
+        self.send(&click).await
+    }
+
+    /// Waits for a chat.update whose text holds `needle`.
+    pub(crate) async fn update_with(&self, needle: &str) -> Call {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let updates = self.slack.calls("chat.update");
+            if let Some(c) = updates.iter().find(|c| c.body.to_string().contains(needle)) {
+                return c.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no chat.update with {needle:?}: {updates:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
-async fn click(base: &str, user: &str, action: &str, value: &str) -> (u16, String) {
-    send(
-        base,
-        &signed(user, action, value, wall_now() as i64, SIGNING_SECRET),
-    )
-    .await
-}
-
-fn rollout_of(value: &str) -> String {
+pub(crate) fn rollout_of(value: &str) -> String {
     let mut parts = value.rsplitn(3, ':');
     parts.nth(2).expect("rollout id").to_string()
 }
@@ -244,44 +291,49 @@ async fn slack_serve_round_trip_with_two_approvers() {
     let post = s.slack.calls("chat.postMessage")[0].clone();
     assert_eq!(post.auth, "Bearer xoxb-test");
     assert_eq!(post.body["channel"], "#deploys");
-    let base = s.server.base.clone();
     let now = wall_now() as i64;
 
     // Signature and freshness first: 401 before anything is looked at.
-    let forged = signed("U123", "approve", &value, now, "wrong-secret");
-    assert_eq!(send(&base, &forged).await.0, 401, "bad signature");
-    let stale = signed("U123", "approve", &value, now - 301, SIGNING_SECRET);
-    assert_eq!(send(&base, &stale).await.0, 401, "stale timestamp");
+    let forged = s.signed("U123", "approve", &value, now, "wrong-secret");
+    assert_eq!(s.send(&forged).await.0, 401, "bad signature");
+    let stale = s.signed("U123", "approve", &value, now - 301, SIGNING_SECRET);
+    assert_eq!(s.send(&stale).await.0, 401, "stale timestamp");
 
-    let (status, text) = click(&base, "U999", "approve", &value).await;
+    let (status, text) = s.click("U999", "approve", &value).await;
     assert_eq!(status, 200);
     assert!(text.contains("not an approver"), "{text}");
 
     // A tampered button (another revision) is refused even for an approver.
     let tampered = value.replacen(&sha, "0000000", 1);
-    let (_, text) = click(&base, "U123", "approve", &tampered).await;
+    let (_, text) = s.click("U123", "approve", &tampered).await;
     assert!(!text.contains("approvals recorded"), "{text}");
 
-    let first = signed("U123", "approve", &value, wall_now() as i64, SIGNING_SECRET);
-    let (status, text) = send(&base, &first).await;
+    let first = s.signed("U123", "approve", &value, wall_now() as i64, SIGNING_SECRET);
+    let (status, text) = s.send(&first).await;
     assert_eq!(status, 200);
     assert!(text.contains("1 of 2 approvals recorded"), "{text}");
-    let (_, text) = send(&base, &first).await;
+    let (_, text) = s.send(&first).await;
     assert!(text.contains("already used"), "replayed request: {text}");
-    let (_, text) = click(&base, "U123", "approve", &value).await;
+    let (_, text) = s.click("U123", "approve", &value).await;
     assert!(text.contains("already used"), "same approver again: {text}");
-    assert!(
-        s.slack.calls("chat.update").is_empty(),
-        "nothing decided yet"
+
+    // The channel sees the first vote on the same message, buttons kept.
+    let progress = s
+        .update_with("1 of 2 approvals: approved by <@U123>, waiting for another approver")
+        .await;
+    assert_eq!(progress.body["ts"], TS);
+    assert_eq!(
+        progress.body["blocks"][1]["elements"][0]["value"],
+        value.as_str()
     );
 
     // The second approver is a member of the SOPS group.
-    let (_, text) = click(&base, "U456", "approve", &value).await;
+    let (_, text) = s.click("U456", "approve", &value).await;
     assert!(text.contains("approved by slack:U456"), "{text}");
     assert_eq!(s.outcome(&rollout).await, "promoted");
 
-    let decided = s.wait_for("chat.update", 1).await;
-    let ended = s.wait_for("chat.update", 2).await;
+    let decided = s.wait_for("chat.update", 2).await;
+    let ended = s.wait_for("chat.update", 3).await;
     for update in [&decided, &ended] {
         assert_eq!(
             (update.body["channel"].as_str(), update.body["ts"].as_str()),
@@ -336,17 +388,16 @@ async fn slack_serve_reject_decides_at_once_and_cli_votes_count() {
         "{}",
         stderr(&out)
     );
-    let (_, text) = click(&s.server.base, "U789", "reject", &value).await;
+    // A CLI vote shows on the message too.
+    s.update_with("1 of 2 approvals: approved by alice").await;
+    let (_, text) = s.click("U789", "reject", &value).await;
     assert!(text.contains("rejected by slack:U789"), "{text}");
     assert_eq!(s.outcome(&rollout).await, "aborted");
-    let decided = text_of(&s.wait_for("chat.update", 1).await);
-    assert!(
-        decided.contains("Rejected") && decided.contains("slack:U789"),
-        "{decided}"
-    );
-    let ended = text_of(&s.wait_for("chat.update", 2).await);
+    let decided = text_of(&s.update_with("Rejected").await);
+    assert!(decided.contains("slack:U789"), "{decided}");
+    let ended = text_of(&s.update_with("Rollout aborted").await);
     assert!(ended.contains("Rollout aborted"), "{ended}");
-    let (_, text) = click(&s.server.base, "U123", "approve", &value).await;
+    let (_, text) = s.click("U123", "approve", &value).await;
     assert!(text.contains("already decided"), "{text}");
 }
 
@@ -355,7 +406,7 @@ async fn slack_serve_one_approver_decides_with_one_click() {
     let s = setup(false).await;
     s.push(1).await;
     let value = s.posted(1).await;
-    let (_, text) = click(&s.server.base, "U123", "approve", &value).await;
+    let (_, text) = s.click("U123", "approve", &value).await;
     assert!(text.contains("approved by slack:U123"), "{text}");
     assert_eq!(s.outcome(&rollout_of(&value)).await, "promoted");
     let metrics = get(&s.server.base, "/metrics").await.1;
@@ -363,59 +414,4 @@ async fn slack_serve_one_approver_decides_with_one_click() {
         metrics.contains("deploy_agent_rollouts_total{outcome=\"promoted\"} 1"),
         "{metrics}"
     );
-}
-
-#[test]
-fn slack_rollout_without_a_token_is_refused_before_it_starts() {
-    let repo = Repo::new();
-    repo.lines("src/app.rs", 20, "a");
-    let sha = repo.commit("initial");
-    let work = tempfile::tempdir().expect("tempdir");
-    let config = work.path().join("deploy-agent.toml");
-    std::fs::write(&config, "[services.demo.slack]\nchannel = \"#demo\"\n").expect("config");
-    let config = config.to_str().expect("utf-8");
-    let repo_path = repo.path().to_str().expect("utf-8").to_string();
-    let args = [
-        "rollout",
-        &sha,
-        "--repo",
-        &repo_path,
-        "--service",
-        "demo",
-        "--config",
-        config,
-    ];
-    let out = run_cli(work.path(), &args, &[]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("SLACK_BOT_TOKEN") && err.contains("#demo"),
-        "{err}"
-    );
-    assert!(
-        !Path::new(&work.path().join(".deploy-agent/journal.db")).exists(),
-        "nothing started"
-    );
-}
-
-#[test]
-fn slack_serve_without_a_token_refuses_to_start() {
-    let repo = Repo::new();
-    repo.lines("src/app.rs", 20, "a");
-    repo.commit("initial");
-    let work = tempfile::tempdir().expect("tempdir");
-    let config = work.path().join("deploy-agent.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[slack]\nchannel = \"#deploys\"\n",
-            repo.path()
-        ),
-    )
-    .expect("config");
-    let config = config.to_str().expect("utf-8");
-    let args = ["serve", "--listen", "127.0.0.1:0", "--config", config];
-    let out = run_cli(work.path(), &args, &[("GITHUB_WEBHOOK_SECRET", "x")]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("SLACK_BOT_TOKEN"), "{}", stderr(&out));
 }

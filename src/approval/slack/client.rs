@@ -1,5 +1,6 @@
 //! The Slack Web API client: the few methods the approver and the
-//! interactivity handler call, with a timeout and bounded retries.
+//! interactivity handler call, and the poster of replies to a click's
+//! `response_url`, both with a timeout and bounded retries.
 
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct SlackSettings {
     pub channel: Option<String>,
     pub timeout_secs: u64,
     pub max_retries: u32,
+    /// How long `serve` trusts a user group's members read from Slack.
+    pub group_cache_secs: u64,
     /// From `SLACK_BOT_TOKEN` only.
     pub bot_token: Option<String>,
 }
@@ -28,6 +31,7 @@ impl Default for SlackSettings {
             channel: None,
             timeout_secs: 10,
             max_retries: 2,
+            group_cache_secs: 60,
             bot_token: None,
         }
     }
@@ -38,8 +42,10 @@ impl Default for SlackSettings {
 pub enum SlackError {
     #[error("Slack needs a bot token in {BOT_TOKEN_ENV} (scope chat:write); it is never read from a file")]
     NoToken,
-    #[error("Slack {method} answered ok=false: {error} (check the bot token, its chat:write scope and that the bot is in the channel)")]
+    #[error("Slack {method} answered ok=false: {error} (check the bot token, its scopes — chat:write, and usergroups:read for approver groups — and that the bot is in the channel)")]
     Api { method: String, error: String },
+    #[error("Slack refused the reply to a click with HTTP {status} (a response_url takes 5 replies within 30 minutes; the decision itself stands)")]
+    Response { status: u16 },
     #[error("Slack {method} failed after {attempts} attempt(s): {detail}")]
     Transport {
         method: String,
@@ -61,14 +67,7 @@ pub struct SlackClient {
 impl SlackClient {
     pub fn new(settings: &SlackSettings) -> Result<Self, SlackError> {
         let token = settings.bot_token.clone().ok_or(SlackError::NoToken)?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(settings.timeout_secs))
-            .build()
-            .map_err(|e| SlackError::Transport {
-                method: "client".into(),
-                attempts: 0,
-                detail: e.to_string(),
-            })?;
+        let http = http_client(settings.timeout_secs)?;
         Ok(Self {
             http,
             api_url: settings.api_url.trim_end_matches('/').to_string(),
@@ -112,38 +111,96 @@ impl SlackClient {
         method: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Value, SlackError> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let detail = match request().bearer_auth(&self.token).send().await {
-                Ok(resp) if resp.status().is_server_error() || resp.status().as_u16() == 429 => {
-                    format!("HTTP {}", resp.status())
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    let answer: Value = resp.json().await.map_err(|e| SlackError::Transport {
-                        method: method.into(),
-                        attempts,
-                        detail: format!("HTTP {status}, unreadable answer: {e}"),
-                    })?;
-                    if answer["ok"].as_bool() == Some(true) {
-                        return Ok(answer);
-                    }
-                    return Err(SlackError::Api {
-                        method: method.into(),
-                        error: answer["error"].as_str().unwrap_or("unknown").to_string(),
-                    });
-                }
-                Err(e) => e.to_string(),
-            };
-            if attempts > self.max_retries {
-                return Err(SlackError::Transport {
-                    method: method.into(),
-                    attempts,
-                    detail,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts))).await;
+        let (resp, attempts) = with_retries(method, self.max_retries, || {
+            request().bearer_auth(&self.token)
+        })
+        .await?;
+        let status = resp.status();
+        let answer: Value = resp.json().await.map_err(|e| SlackError::Transport {
+            method: method.into(),
+            attempts,
+            detail: format!("HTTP {status}, unreadable answer: {e}"),
+        })?;
+        if answer["ok"].as_bool() == Some(true) {
+            return Ok(answer);
         }
+        Err(SlackError::Api {
+            method: method.into(),
+            error: answer["error"].as_str().unwrap_or("unknown").to_string(),
+        })
+    }
+}
+
+/// Posts to an interaction's `response_url`: how Slack takes a reply that comes
+/// after the 3 s acknowledgement. It needs no token (the URL is the credential),
+/// so it works even where `usergroups.users.list` could not be called.
+#[derive(Debug, Clone)]
+pub struct ResponseUrlClient {
+    http: reqwest::Client,
+    max_retries: u32,
+}
+
+impl ResponseUrlClient {
+    /// With `[slack] timeout_secs` and `max_retries`, like the Web API client.
+    pub fn new(settings: &SlackSettings) -> Result<Self, SlackError> {
+        Ok(Self {
+            http: http_client(settings.timeout_secs)?,
+            max_retries: settings.max_retries,
+        })
+    }
+
+    /// POSTs `body` (JSON) to `url`; any 2xx is success (Slack answers `ok`
+    /// in plain text or JSON depending on the surface).
+    pub async fn post(&self, url: &str, body: &Value) -> Result<(), SlackError> {
+        let (resp, _) = with_retries("response_url", self.max_retries, || {
+            self.http.post(url).json(body)
+        })
+        .await?;
+        if resp.status().is_success() {
+            return Ok(());
+        }
+        Err(SlackError::Response {
+            status: resp.status().as_u16(),
+        })
+    }
+}
+
+fn http_client(timeout_secs: u64) -> Result<reqwest::Client, SlackError> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(timeout_secs))
+        .build()
+        .map_err(|e| SlackError::Transport {
+            method: "client".into(),
+            attempts: 0,
+            detail: e.to_string(),
+        })
+}
+
+/// Sends `request()` until it gets an answer that is not 5xx or 429, at most
+/// `max_retries` more times, backing off 200 ms × attempt: a Slack hiccup is
+/// retried, a refusal is returned at once. Returns the answer and the attempts.
+async fn with_retries(
+    method: &str,
+    max_retries: u32,
+    request: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<(reqwest::Response, u32), SlackError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let detail = match request().send().await {
+            Ok(resp) if resp.status().is_server_error() || resp.status().as_u16() == 429 => {
+                format!("HTTP {}", resp.status())
+            }
+            Ok(resp) => return Ok((resp, attempts)),
+            Err(e) => e.to_string(),
+        };
+        if attempts > max_retries {
+            return Err(SlackError::Transport {
+                method: method.into(),
+                attempts,
+                detail,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts))).await;
     }
 }

@@ -1,11 +1,15 @@
 //! A local server speaking Slack's Web API shapes (`chat.postMessage`,
 //! `chat.update` with JSON bodies, `usergroups.users.list` with a query):
 //! records each call's method, bearer and arguments (the JSON body, or the query
-//! as a JSON object).
+//! as a JSON object). It also takes the asynchronous replies to interactions:
+//! a POST to `/response/{id}` (what [`FakeSlack::response_url`] hands out) is
+//! recorded as method `response/{id}`, so a test reads the ephemeral text a click
+//! got with [`FakeSlack::reply`]. A method can be made slow with `State::delays`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri};
@@ -26,6 +30,9 @@ pub struct State {
     pub error: Option<String>,
     /// User group id (`S…`) → member user ids, for `usergroups.users.list`.
     pub groups: BTreeMap<String, Vec<String>>,
+    /// Method → how long to wait before answering it (e.g. a slow
+    /// `usergroups.users.list`).
+    pub delays: BTreeMap<String, Duration>,
 }
 
 pub struct FakeSlack {
@@ -60,6 +67,10 @@ impl FakeSlack {
                         .into(),
                     None => serde_json::from_slice(&body).unwrap_or(Value::Null),
                 };
+                let delay = shared.lock().unwrap().delays.get(&method).copied();
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
                 let mut s = shared.lock().unwrap();
                 let group = body["usergroup"].as_str().unwrap_or_default().to_string();
                 s.calls.push(Call {
@@ -68,6 +79,7 @@ impl FakeSlack {
                     body,
                 });
                 let answer = match (&s.error, method.as_str()) {
+                    (_, m) if m.starts_with("response/") => json!({"ok": true}),
                     (Some(e), _) => json!({"ok": false, "error": e}),
                     (None, "usergroups.users.list") => match s.groups.get(&group) {
                         Some(users) => json!({"ok": true, "users": users}),
@@ -95,5 +107,32 @@ impl FakeSlack {
             .filter(|c| c.method == method)
             .cloned()
             .collect()
+    }
+
+    /// A `response_url` for one click, unique per `id`.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/response/{id}", self.url())
+    }
+
+    /// How many replies [`FakeSlack::response_url`] `id` got so far.
+    pub fn replies(&self, id: &str) -> usize {
+        self.calls(&format!("response/{id}")).len()
+    }
+
+    /// The `n`th (from 1) ephemeral reply posted to [`FakeSlack::response_url`]
+    /// `id`, waiting up to `wait` for it; checks it is an ephemeral that leaves
+    /// the message as it is.
+    pub async fn reply(&self, id: &str, n: usize, wait: Duration) -> String {
+        let method = format!("response/{id}");
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(c) = self.calls(&method).get(n - 1) {
+                assert_eq!(c.body["response_type"], "ephemeral", "{:?}", c.body);
+                assert_eq!(c.body["replace_original"], false, "{:?}", c.body);
+                return c.body["text"].as_str().unwrap_or_default().to_string();
+            }
+            assert!(Instant::now() < deadline, "no reply #{n} to click {id}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
