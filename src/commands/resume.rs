@@ -179,19 +179,25 @@ async fn resume_one(
         let reason = "resumed after a crash: the promotion had taken effect";
         finish(&mut sink, at, Outcome::Promoted, reason, 100)?;
         (Outcome::Promoted, 100)
-    } else if policy.rollout.on_resume == OnResume::Continue {
-        match continue_point(
-            journal.as_ref(),
-            settings,
-            policy,
-            cmd,
-            record,
-            &events,
-            live,
-        )
-        .await
-        {
-            Ok((point, context)) => {
+    } else {
+        let resumable = if policy.rollout.on_resume == OnResume::Continue {
+            Some(
+                continue_point(
+                    journal.as_ref(),
+                    settings,
+                    policy,
+                    cmd,
+                    record,
+                    &events,
+                    live,
+                )
+                .await,
+            )
+        } else {
+            None
+        };
+        match resumable {
+            Some(Ok((point, context))) => {
                 resumed.action = "continue".into();
                 if let Some(a) = point
                     .approval
@@ -213,35 +219,22 @@ async fn resume_one(
                     continue_rollout(journal, policy, cmd, record, &context, backends, point).await;
                 (summary.outcome, summary.final_weight)
             }
-            Err(why) => {
-                tracing::warn!(rollout = %record.id, "cannot continue, rolling back: {why}");
-                let reason = format!("resumed after a crash: cannot continue ({why}): rolled back");
-                resumed.fallback = Some(why);
-                roll_back(
-                    journal.as_ref(),
-                    record,
-                    &backends,
-                    &mut sink,
-                    at,
-                    live,
-                    &reason,
-                )
-                .await?;
+            other => {
+                let reason = match other {
+                    Some(Err(why)) => {
+                        tracing::warn!(rollout = %record.id, "cannot continue, rolling back: {why}");
+                        let reason =
+                            format!("resumed after a crash: cannot continue ({why}): rolled back");
+                        resumed.fallback = Some(why);
+                        reason
+                    }
+                    _ => ROLLBACK_REASON.to_string(),
+                };
+                let j = journal.as_ref();
+                roll_back(j, record, &backends, &mut sink, at, live, &reason).await?;
                 (Outcome::RolledBack, 0)
             }
         }
-    } else {
-        roll_back(
-            journal.as_ref(),
-            record,
-            &backends,
-            &mut sink,
-            at,
-            live,
-            ROLLBACK_REASON,
-        )
-        .await?;
-        (Outcome::RolledBack, 0)
     };
     if let Some(e) = sink.error() {
         return Err(format!("could not write to the journal: {e}"));

@@ -18,6 +18,13 @@ use crate::support::{json, run_cli, stderr, stdout};
 const PACE: &str = "0.01";
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A migration repository, a temp dir and the journal path in it.
+fn setup() -> (crate::support::repo::Repo, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db").to_str().unwrap().to_string();
+    (migration_repo(), dir, db)
+}
+
 /// A rollout of a migration (approval required) writing to `db`, its stdout
 /// (JSON lines) and stderr read line by line on threads.
 fn spawn_rollout(
@@ -176,10 +183,8 @@ fn killed_awaiting_approval(repo: &Path, db: &str) -> String {
 
 #[test]
 fn killed_after_the_first_weight_change_is_rolled_back() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+    let (r, _dir, db) = setup();
+    let db = db.as_str();
     let (id, first) = killed_after_first_weight(r.path(), db);
     assert!(id.starts_with("checkout-"), "{id}");
     assert!(first > 0);
@@ -192,10 +197,8 @@ fn killed_after_the_first_weight_change_is_rolled_back() {
 
 #[test]
 fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_closed() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+    let (r, _dir, db) = setup();
+    let db = db.as_str();
     let id = killed_awaiting_approval(r.path(), db);
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
 
@@ -321,10 +324,8 @@ fn journaled_weights(journal: &SqliteJournal, id: &str) -> Vec<u64> {
 
 #[test]
 fn on_resume_continue_picks_up_at_the_live_weight_and_promotes() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+    let (r, dir, db) = setup();
+    let db = db.as_str();
     let (id, first) = killed_after_first_weight(r.path(), db);
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
     let before = journal.events(&id).unwrap().len();
@@ -380,10 +381,8 @@ fn on_resume_continue_picks_up_at_the_live_weight_and_promotes() {
 
 #[test]
 fn on_resume_continue_joins_the_pending_approval_decided_meanwhile() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+    let (r, dir, db) = setup();
+    let db = db.as_str();
     let id = killed_awaiting_approval(r.path(), db);
     let journal = SqliteJournal::open(Path::new(db)).unwrap();
     // Answered while no agent runs: the journal keeps it.
@@ -414,10 +413,8 @@ fn on_resume_continue_joins_the_pending_approval_decided_meanwhile() {
 
 #[test]
 fn on_resume_continue_without_the_repository_rolls_back_and_says_why() {
-    let r = migration_repo();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("journal.db");
-    let db = db.to_str().unwrap();
+    let (r, dir, db) = setup();
+    let db = db.as_str();
     let (id, _) = killed_after_first_weight(r.path(), db);
 
     // Run from the temp dir, which is no git repository.
