@@ -349,7 +349,14 @@ async fn continue_point(
         .find(|e| e.kind == "assessed")
         .and_then(|e| serde_json::from_value(e.payload["risk"].clone()).ok())
         .ok_or("the journal holds no readable `assessed` event")?;
-    let context = change_context(settings, policy, cmd, record).await?;
+    let mut context = change_context(settings, policy, cmd, record).await?;
+    // What the tools show the planner agrees with what the guard enforces.
+    let a = &mut context.assessment;
+    a.risk_score = risk.score;
+    a.level = risk.level;
+    a.requires_approval = risk.requires_approval;
+    a.approval_reasons = risk.approval_reasons.clone();
+    a.strategy = risk.strategy.clone();
     let approval = match decided_before_crash(events) {
         Some(a) => Some(a),
         None => decided_in_journal(journal, record)?,
@@ -403,7 +410,7 @@ fn decided_in_journal(
 }
 
 /// The change and its diff, re-read from the repository (offline, no model) for
-/// the tools; the risk facts stay the journaled ones.
+/// the tools; the caller puts the journaled risk facts back over its score.
 async fn change_context(
     settings: &Settings,
     policy: &Policy,
