@@ -32,6 +32,8 @@ use serde_json::{json, Value};
 use super::kube_client::{validate_name, KubeClient, PatchKind};
 use super::{TrafficError, TrafficRouter};
 
+mod rollout_status;
+
 /// Conflicts (409) retried per weight change.
 pub const MAX_CONFLICTS: u32 = 5;
 
@@ -60,6 +62,9 @@ pub struct KubernetesConfig {
     pub timeout_ms: u64,
     /// Retries after a transport failure, 429 or 5xx.
     pub max_retries: u32,
+    /// How long promote waits for the stable Deployment to roll out the canary's
+    /// image before it moves the canary's traffic onto it.
+    pub rollout_timeout_seconds: u64,
 }
 
 impl Default for KubernetesConfig {
@@ -78,6 +83,7 @@ impl Default for KubernetesConfig {
             canary_replicas: 1,
             timeout_ms: 5_000,
             max_retries: 2,
+            rollout_timeout_seconds: 600,
         }
     }
 }
@@ -102,6 +108,12 @@ impl KubernetesConfig {
             return Err(
                 "kubernetes: the stable and canary deployments (and backends) must differ".into(),
             );
+        }
+        if !(1..=3600).contains(&self.rollout_timeout_seconds) {
+            return Err(format!(
+                "kubernetes.rollout_timeout_seconds must be 1-3600, got {}",
+                self.rollout_timeout_seconds
+            ));
         }
         super::kube_client::check_limits("kubernetes", self.timeout_ms, self.max_retries)
     }
@@ -173,6 +185,19 @@ impl Deployments {
                 "scaling {name} to {replicas} replicas did not take: the scale reads {other:?}"
             ))),
         }
+    }
+
+    /// Waits until the stable Deployment runs its latest spec on every replica.
+    async fn stable_rolled_out(&self) -> Result<(), TrafficError> {
+        let name = &self.config.stable_deployment;
+        let timeout = std::time::Duration::from_secs(self.config.rollout_timeout_seconds);
+        rollout_status::wait(&self.client, &self.path(name), name, timeout).await
+    }
+
+    /// The stable Deployment takes the canary's image and finishes rolling it out.
+    async fn promote_image(&self) -> Result<(), TrafficError> {
+        self.copy_canary_image().await?;
+        self.stable_rolled_out().await
     }
 
     /// Sets the stable Deployment's container image to the canary's.
@@ -372,7 +397,7 @@ impl TrafficRouter for GatewayRouter {
     }
 
     async fn promote(&self) -> Result<(), TrafficError> {
-        self.deployments.copy_canary_image().await?;
+        self.deployments.promote_image().await?;
         self.apply(0).await?;
         let d = &self.deployments;
         d.scale(&d.config.canary_deployment, 0).await
@@ -451,7 +476,7 @@ impl TrafficRouter for ReplicaRouter {
     }
 
     async fn promote(&self) -> Result<(), TrafficError> {
-        self.deployments.copy_canary_image().await?;
+        self.deployments.promote_image().await?;
         self.split(0).await
     }
 

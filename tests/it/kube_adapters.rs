@@ -179,6 +179,31 @@ async fn gateway_promote_moves_the_image_to_stable_and_empties_the_canary() {
 }
 
 #[tokio::test]
+async fn gateway_promote_waits_for_the_stable_rollout_and_moves_no_traffic_if_it_stalls() {
+    let kube = cluster(1).await;
+    let router = GatewayRouter::new(
+        KubernetesConfig {
+            rollout_timeout_seconds: 1,
+            ..config(Some("checkout"))
+        },
+        kube.client(TOKEN),
+    )
+    .unwrap();
+    router.set_canary_weight(50).await.unwrap();
+    kube.stall_rollouts();
+
+    let err = router.promote().await.unwrap_err();
+    assert!(
+        matches!(err, TrafficError::Rejected(ref m) if m.contains("has not finished rolling out")),
+        "{err}"
+    );
+    // The image was handed over, but the canary keeps serving its share.
+    assert_eq!(app_image(&kube, "checkout"), json!("shop/checkout:v2"));
+    assert_eq!(route_weights(&kube), (json!(50), json!(50)));
+    assert_eq!(replicas(&kube, "checkout-canary"), json!(1));
+}
+
+#[tokio::test]
 async fn gateway_rollback_sends_everything_to_stable_and_keeps_its_image() {
     let kube = cluster(2).await;
     let router = gateway(&kube);

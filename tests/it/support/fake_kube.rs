@@ -38,6 +38,8 @@ struct Shared {
     objects: BTreeMap<String, Value>,
     resource_version: u64,
     conflicts_to_inject: u32,
+    /// The Deployment controller stands still: a new spec is never rolled out.
+    stalled: bool,
     requests: Vec<Seen>,
 }
 
@@ -108,6 +110,12 @@ impl FakeKube {
         let object = s.objects.get_mut(path).expect("object");
         change(object);
         object["metadata"]["resourceVersion"] = json!(rv);
+    }
+
+    /// From now on Deployments never finish rolling out a new spec (an image
+    /// that cannot be pulled, say).
+    pub fn stall_rollouts(&self) {
+        self.shared.lock().unwrap().stalled = true;
     }
 
     /// The next `n` writes answer 409 Conflict.
@@ -308,10 +316,36 @@ fn handle(
             }
         }
     }
+    if t.base.contains("/deployments/") {
+        control_deployment(&current, &mut next, s.stalled);
+    }
     s.resource_version += 1;
     next["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     s.objects.insert(t.base.clone(), next.clone());
     Json(view(&next)).into_response()
+}
+
+/// What the Deployment controller and the API server do on a write: a new spec
+/// bumps `metadata.generation`; unless stalled, the rollout completes at once
+/// (every replica updated and available at the latest generation).
+fn control_deployment(current: &Value, next: &mut Value, stalled: bool) {
+    let generation = current
+        .pointer("/metadata/generation")
+        .and_then(Value::as_u64)
+        .unwrap_or(1);
+    let generation = generation + u64::from(current["spec"] != next["spec"]);
+    next["metadata"]["generation"] = json!(generation);
+    if stalled {
+        return;
+    }
+    let replicas = next.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+    next["status"] = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+    });
 }
 
 fn scale_view(deployment: &Value) -> Value {
@@ -406,7 +440,7 @@ pub fn deployment(ns: &str, name: &str, image: &str, replicas: u32) -> Value {
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns, "labels": {"app": "checkout"}},
+        "metadata": {"name": name, "namespace": ns, "labels": {"app": "checkout"}, "generation": 1},
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": "checkout", "track": name}},
@@ -418,7 +452,13 @@ pub fn deployment(ns: &str, name: &str, image: &str, replicas: u32) -> Value {
                 ]},
             },
         },
-        "status": {"replicas": replicas, "readyReplicas": replicas},
+        "status": {
+            "observedGeneration": 1,
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        },
     })
 }
 
