@@ -222,7 +222,13 @@ impl Session {
                 Err(Failure::Pg { error, committing }) => (error, committing),
             };
             let (error, committing) = failure;
-            let lost = self.client.as_ref().is_none_or(Client::is_closed) || error.is_closed();
+            let lost = self.client.as_ref().is_none_or(Client::is_closed)
+                || error.is_closed()
+                || server_ended_session(&error);
+            if lost {
+                // Reconnect on the next attempt even if the client has not noticed yet.
+                self.client = None;
+            }
             if attempt < JOB_ATTEMPTS && rolled_back(&error, lost, committing) {
                 attempt += 1;
                 continue;
@@ -234,6 +240,17 @@ impl Session {
             })));
         }
     }
+}
+
+/// The server ended the session (`pg_terminate_backend`, shutdown): the error may
+/// arrive before the client sees its socket close.
+fn server_ended_session(error: &postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(c) if *c == SqlState::ADMIN_SHUTDOWN
+            || *c == SqlState::CRASH_SHUTDOWN
+            || *c == SqlState::CANNOT_CONNECT_NOW
+    )
 }
 
 /// The server is known to have undone the work: safe to run it again.
