@@ -213,18 +213,7 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
         "{metrics}"
     );
 
-    let out = run_cli(
-        work.path(),
-        &[
-            "history",
-            "--format",
-            "json",
-            "--journal",
-            db.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-    let history: Value = json(&out);
+    let history = history_json(work.path(), &db);
     let rows = history.as_array().cloned().unwrap_or_default();
     let row = rows
         .iter()
@@ -296,18 +285,7 @@ async fn an_unknown_sha_is_journaled_as_aborted_with_the_reason() {
         assert!(Instant::now() < deadline, "no aborted rollout:\n{m}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let out = run_cli(
-        work.path(),
-        &[
-            "history",
-            "--format",
-            "json",
-            "--journal",
-            db.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-    let history = json(&out);
+    let history = history_json(work.path(), &db);
     let row = &history[0];
     assert_eq!(row["outcome"], "aborted", "{history}");
     assert!(
@@ -410,20 +388,7 @@ async fn load_signed_pushes_for_many_services() {
         "deploy_agent_rollouts_total{outcome=\"promoted\"}",
     );
     assert_eq!(promoted, rollouts, "{metrics}");
-    let out = run_cli(
-        work.path(),
-        &[
-            "history",
-            "--format",
-            "json",
-            "--limit",
-            "1000000",
-            "--journal",
-            db.to_str().expect("utf-8"),
-        ],
-        &[],
-    );
-    let history = json(&out);
+    let history = history_json(work.path(), &db);
     let rows = history.as_array().expect("history rows");
     assert_eq!(rows.len() as u64, rollouts);
     // A complete journal: every rollout ended, with its outcome and reason.
@@ -458,4 +423,19 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/PID/status");
     kib / 1024.0
+}
+
+/// `deploy-agent history --format json` of the journal `db`, every rollout.
+fn history_json(dir: &Path, db: &Path) -> Value {
+    let db = db.to_str().expect("utf-8");
+    let args = [
+        "history",
+        "--format",
+        "json",
+        "--limit",
+        "1000000",
+        "--journal",
+        db,
+    ];
+    json(&run_cli(dir, &args, &[]))
 }

@@ -111,15 +111,8 @@ fn request() -> ApprovalRequest {
 async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64) -> (u16, String) {
     static CLICKS: AtomicUsize = AtomicUsize::new(0);
     let id = CLICKS.fetch_add(1, Ordering::Relaxed).to_string();
-    let payload = json!({
-        "type": "block_actions",
-        "user": {"id": user},
-        "actions": [{"action_id": action, "value": value}],
-        "response_url": w.slack.response_url(&id),
-    });
-    let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish();
+    let body =
+        crate::support::fake_slack::click_form(user, action, value, &w.slack.response_url(&id));
     let ts = timestamp.to_string();
     let resp = reqwest::Client::new()
         .post(&w.handler)

@@ -195,15 +195,12 @@ impl Setup {
     ) -> Signed {
         static CLICKS: AtomicUsize = AtomicUsize::new(0);
         let reply_to = CLICKS.fetch_add(1, Ordering::Relaxed).to_string();
-        let payload = json!({
-            "type": "block_actions",
-            "user": {"id": user},
-            "actions": [{"action_id": action, "value": value}],
-            "response_url": self.slack.response_url(&reply_to),
-        });
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("payload", &payload.to_string())
-            .finish();
+        let body = crate::support::fake_slack::click_form(
+            user,
+            action,
+            value,
+            &self.slack.response_url(&reply_to),
+        );
         let ts = ts.to_string();
         let signature = sign(secret.as_bytes(), &ts, body.as_bytes());
         Signed {

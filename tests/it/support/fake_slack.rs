@@ -136,3 +136,17 @@ impl FakeSlack {
         }
     }
 }
+
+/// The form body Slack posts for a `block_actions` click on a button whose
+/// value is `value`, replying to `response_url`.
+pub fn click_form(user: &str, action: &str, value: &str, response_url: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": {"id": user},
+        "actions": [{"action_id": action, "value": value}],
+        "response_url": response_url,
+    });
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
