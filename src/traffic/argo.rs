@@ -195,6 +195,28 @@ impl ArgoRolloutRouter {
 
 #[async_trait]
 impl TrafficRouter for ArgoRolloutRouter {
+    fn describe(&self) -> String {
+        format!(
+            "Argo Rollout {}/{}",
+            self.config.namespace, self.config.rollout
+        )
+    }
+
+    fn manual_rollback(&self) -> String {
+        format!(
+            "kubectl argo rollouts abort {} -n {}",
+            self.config.rollout, self.config.namespace
+        )
+    }
+
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        self.state().await.map(drop)
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(self.state().await?.weight() == 100)
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         Ok(self.state().await?.weight())
     }

@@ -109,6 +109,30 @@ impl DryRunRouter {
 
 #[async_trait]
 impl TrafficRouter for DryRunRouter {
+    fn describe(&self) -> String {
+        format!("{} (dry run: nothing is sent)", self.inner.describe())
+    }
+
+    fn manual_rollback(&self) -> String {
+        "nothing to do: a dry run changes nothing".into()
+    }
+
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        self.inner.preflight().await
+    }
+
+    async fn granularity(&self) -> Result<crate::traffic::Granularity, TrafficError> {
+        self.inner.granularity().await
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        let pretended = self.pretend.lock().ok().and_then(|p| *p);
+        match pretended {
+            Some(w) => Ok(w == 100),
+            None => self.inner.promoted().await,
+        }
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         let pretended = self.pretend.lock().ok().and_then(|p| *p);
         match pretended {

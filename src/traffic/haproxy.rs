@@ -154,7 +154,32 @@ impl HaproxyRouter {
             .split_whitespace()
             .next()
             .and_then(|w| w.parse().ok());
-        weight.ok_or(TrafficError::Rejected(answer))
+        weight.ok_or_else(|| {
+            self.refusal(
+                &format!("get weight {}/{server}", self.config.backend),
+                answer,
+            )
+        })
+    }
+
+    /// HAProxy's text answer to a command as an error: a name HAProxy does
+    /// not know is the configuration's fault, anything else a refusal.
+    fn refusal(&self, line: &str, answer: String) -> TrafficError {
+        let c = &self.config;
+        let lower = answer.to_ascii_lowercase();
+        if lower.contains("no such backend") || lower.contains("no such server") {
+            return TrafficError::Misconfigured(format!(
+                "HAProxy at {} answered `{answer}` to `{line}`: the backend `{}` with servers `{}` and `{}` must exist in haproxy.cfg; set [services.NAME.haproxy] backend, stable_server and canary_server to their names",
+                self.address, c.backend, c.stable_server, c.canary_server
+            ));
+        }
+        if lower.contains("permission denied") {
+            return TrafficError::Misconfigured(format!(
+                "HAProxy at {} refused `{line}` ({answer}): the stats socket needs `level admin` (e.g. `stats socket /run/haproxy/admin.sock mode 600 level admin`)",
+                self.address
+            ));
+        }
+        TrafficError::Rejected(format!("`{line}`: {answer}"))
     }
 
     /// Sends one command and returns HAProxy's answer, trimmed; connection
@@ -165,7 +190,7 @@ impl HaproxyRouter {
         loop {
             match self.send_once(line).await {
                 Ok(answer) => return Ok(answer.trim().to_string()),
-                Err(e) if attempt < self.config.max_retries => {
+                Err(e) if e.is_transient() && attempt < self.config.max_retries => {
                     attempt += 1;
                     tracing::warn!(error = %e, attempt, command = line, "haproxy runtime API failed; retrying");
                     tokio::time::sleep(backoff).await;
@@ -180,6 +205,12 @@ impl HaproxyRouter {
         let timeout = Duration::from_millis(self.config.timeout_ms);
         match tokio::time::timeout(timeout, self.connect_and_exchange(line)).await {
             Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(TrafficError::Misconfigured(format!(
+                    "no HAProxy runtime API at {}: the socket does not exist. Add `stats socket PATH mode 600 level admin` to haproxy.cfg's global section and set [services.NAME.haproxy] socket to PATH",
+                    self.address
+                )))
+            }
             Ok(Err(e)) => Err(TrafficError::Unreachable(format!(
                 "haproxy runtime API at {}: {e}",
                 self.address
@@ -208,7 +239,7 @@ impl HaproxyRouter {
             let answer = self.command(&line).await?;
             // `set weight` answers nothing on success; any text is HAProxy's refusal.
             if !answer.is_empty() {
-                return Err(TrafficError::Rejected(format!("`{line}`: {answer}")));
+                return Err(self.refusal(&line, answer));
             }
         }
         let (canary, stable) = self.weights().await?;
@@ -241,20 +272,63 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
-/// The canary's share in percent of the two weights (0 when both are 0).
+/// The canary's share in percent of the two weights (0 when both are 0),
+/// rounded up: a stated share is never below what the canary serves.
 fn share(canary: u16, stable: u16) -> u8 {
     let total = u32::from(canary) + u32::from(stable);
     if total == 0 {
         return 0;
     }
-    ((u32::from(canary) * 100 + total / 2) / total) as u8
+    ((u32::from(canary) * 100).div_ceil(total)) as u8
 }
 
 #[async_trait]
 impl TrafficRouter for HaproxyRouter {
+    fn describe(&self) -> String {
+        let c = &self.config;
+        format!(
+            "HAProxy backend {} (servers {} and {}) at {}",
+            c.backend, c.stable_server, c.canary_server, self.address
+        )
+    }
+
+    fn manual_rollback(&self) -> String {
+        let c = &self.config;
+        let to = match &self.address {
+            RuntimeAddress::Unix(p) => format!("socat stdio unix-connect:{}", p.display()),
+            RuntimeAddress::Tcp(a) => format!("socat stdio tcp:{a}"),
+        };
+        format!(
+            "echo 'set weight {b}/{canary} 0' | {to}; echo 'set weight {b}/{stable} 100' | {to}",
+            b = c.backend,
+            canary = c.canary_server,
+            stable = c.stable_server
+        )
+    }
+
+    /// The socket answers at `level admin`, and the backend and both servers
+    /// exist: both weights are read, then the canary's is set to what it
+    /// already is (a no-op that only an admin-level socket accepts).
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        let (canary, _) = self.weights().await?;
+        let line = format!(
+            "set weight {}/{} {canary}",
+            self.config.backend, self.config.canary_server
+        );
+        let answer = self.command(&line).await?;
+        if !answer.is_empty() {
+            return Err(self.refusal(&line, answer));
+        }
+        Ok(())
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         let (canary, stable) = self.weights().await?;
         Ok(share(canary, stable))
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(self.weights().await? == (100, 0))
     }
 
     async fn set_canary_weight(&self, weight: u8) -> Result<(), TrafficError> {

@@ -381,6 +381,36 @@ fn share(canary: u64, stable: u64) -> u8 {
 
 #[async_trait]
 impl TrafficRouter for GatewayRouter {
+    fn describe(&self) -> String {
+        let c = &self.deployments.config;
+        format!(
+            "HTTPRoute {}/{} (backends {} and {})",
+            c.namespace,
+            self.route,
+            c.stable_backend(),
+            c.canary_backend()
+        )
+    }
+
+    fn manual_rollback(&self) -> String {
+        let c = &self.deployments.config;
+        format!(
+            "kubectl -n {} edit httproute {} (weight 0 on {}, 100 on {})",
+            c.namespace,
+            self.route,
+            c.canary_backend(),
+            c.stable_backend()
+        )
+    }
+
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        self.canary_weight().await.map(drop)
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(false)
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         let route = self.deployments.client.get(&self.route_path()).await?;
         let (canary, stable) = self.weights(&route)?;
@@ -466,6 +496,30 @@ impl ReplicaRouter {
 
 #[async_trait]
 impl TrafficRouter for ReplicaRouter {
+    fn describe(&self) -> String {
+        let c = &self.deployments.config;
+        format!(
+            "Deployments {}/{} and {} (replica ratio)",
+            c.namespace, c.stable_deployment, c.canary_deployment
+        )
+    }
+
+    fn manual_rollback(&self) -> String {
+        let c = &self.deployments.config;
+        format!(
+            "kubectl -n {} scale deployment/{} --replicas=0",
+            c.namespace, c.canary_deployment
+        )
+    }
+
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        self.canary_weight().await.map(drop)
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(false)
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         let (canary, stable) = self.counts().await?;
         Ok(share(u64::from(canary), u64::from(stable)))

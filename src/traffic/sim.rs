@@ -25,6 +25,25 @@ impl SimTraffic {
 
 #[async_trait]
 impl TrafficRouter for SimTraffic {
+    fn describe(&self) -> String {
+        format!(
+            "the simulated world ({})",
+            self.world.config().scenario.as_str()
+        )
+    }
+
+    fn manual_rollback(&self) -> String {
+        "nothing to do by hand: the simulated world ends with this process".into()
+    }
+
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        Ok(())
+    }
+
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(self.world.promoted())
+    }
+
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         Ok(self.world.canary_weight())
     }

@@ -227,6 +227,7 @@ fn names_that_would_change_the_command_are_refused() {
         RuntimeAddress::parse("unix:admin.sock"),
         RuntimeAddress::Unix("admin.sock".into())
     );
-    assert_eq!(share(1, 2), 33);
+    assert_eq!(share(1, 2), 34, "rounded up: never below what is served");
+    assert_eq!(share(10, 100), 10);
     assert_eq!(share(0, 0), 0);
 }
