@@ -28,6 +28,10 @@ pub enum Error {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The target or the metrics failed their preflight, or the target is not
+    /// in a state a rollout may start from.
+    #[error(transparent)]
+    Start(#[from] crate::rollout::StartError),
     #[error("{0}")]
     Usage(String),
 }
@@ -49,6 +53,7 @@ impl Error {
             | Error::Policy(_)
             | Error::Settings(_)
             | Error::Journal(_)
+            | Error::Start(_)
             | Error::Usage(_) => exit::BAD_INPUT,
         }
     }

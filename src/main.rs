@@ -71,7 +71,13 @@ enum Command {
     ///
     /// Assesses the change, then a planner proposes tool calls; the guard vetoes
     /// anything policy forbids and the canary judge rolls back on failure.
-    /// Exit codes: 0 promoted, 4 rolled back, 5 aborted or blocked, 2 bad input.
+    /// Before anything moves, the target and the metrics are checked (preflight)
+    /// and the target must serve 0 % to the canary (or pass --adopt). Ctrl-C or
+    /// SIGTERM rolls the canary back and ends the rollout; a second one exits at
+    /// once and leaves it to `deploy-agent resume`.
+    /// Exit codes: 0 promoted, 4 rolled back, 5 aborted or blocked, 7 rollback
+    /// failed (the canary may still serve; `resume` retries), 2 bad input or a
+    /// failed preflight.
     Rollout {
         /// The revision to roll out.
         rev: String,
@@ -109,6 +115,11 @@ enum Command {
         /// write-ahead intents, no `approve` from another shell, no `resume`).
         #[arg(long)]
         no_journal: bool,
+        /// Start from a canary the target already serves (its live weight is
+        /// judged before anything moves). Without it, a target that is not at
+        /// 0 % (e.g. left at 100 % by an earlier HAProxy promotion) is refused.
+        #[arg(long)]
+        adopt: bool,
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
@@ -340,6 +351,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             format,
             approve_as,
             no_journal,
+            adopt,
             policy,
             pace,
         } => {
@@ -360,6 +372,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 pace,
                 journal: location.journal.clone(),
                 no_journal,
+                adopt,
             };
             let outcome = deploy_agent::run_rollout(&cmd).await?;
             print!("{}", outcome.rendered);

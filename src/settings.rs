@@ -18,6 +18,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::traffic::argo::ArgoConfig;
 use crate::traffic::haproxy::HaproxyConfig;
 use crate::traffic::kubernetes::KubernetesConfig;
+use crate::traffic::TargetKind;
 
 /// The default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "deploy-agent.toml";
@@ -49,11 +50,65 @@ impl LlmSettings {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
+    /// Which target `serve` rolls this service out on; unset: the one target
+    /// section present. The simulator only when named (`target = "sim"`).
+    pub target: Option<TargetKind>,
     pub haproxy: Option<HaproxyConfig>,
     pub kubernetes: Option<KubernetesConfig>,
     pub argo: Option<ArgoConfig>,
     pub prometheus: Option<PrometheusConfig>,
     pub slack: Option<ServiceSlack>,
+}
+
+impl ServiceSettings {
+    /// The target a merge of this service is rolled out on, with its section
+    /// complete: `serve` never substitutes the simulator for a real target.
+    pub fn resolve_target(&self, name: &str) -> Result<TargetKind, String> {
+        let present: Vec<TargetKind> = [
+            (TargetKind::Haproxy, self.haproxy.is_some()),
+            (TargetKind::Kubernetes, self.kubernetes.is_some()),
+            (TargetKind::Argo, self.argo.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, on)| on.then_some(k))
+        .collect();
+        let target = match (self.target, present.as_slice()) {
+            (Some(t), _) => t,
+            (None, [one]) => *one,
+            (None, []) => {
+                return Err(format!(
+                    "[services.{name}] names no target: add [services.{name}.haproxy], .kubernetes or .argo (with .prometheus), or `target = \"sim\"` to roll it out in the simulator"
+                ))
+            }
+            (None, many) => {
+                let names: Vec<&str> = many.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "[services.{name}] has several target sections ({}): choose one with `target = \"...\"`",
+                    names.join(", ")
+                ));
+            }
+        };
+        let has_section = match target {
+            TargetKind::Sim => true,
+            TargetKind::Haproxy => self.haproxy.is_some(),
+            TargetKind::Kubernetes => self.kubernetes.is_some(),
+            TargetKind::Argo => self.argo.is_some(),
+        };
+        if !has_section {
+            return Err(format!(
+                "[services.{name}] target = \"{}\" but there is no [services.{name}.{}] section",
+                target.as_str(),
+                target.as_str()
+            ));
+        }
+        if target != TargetKind::Sim && self.prometheus.is_none() {
+            return Err(format!(
+                "[services.{name}] is rolled out on {} but has no [services.{name}.prometheus] to judge it: add one (e.g. url = \"http://127.0.0.1:9090\")",
+                target.as_str()
+            ));
+        }
+        Ok(target)
+    }
 }
 
 /// `[services.NAME.slack]`: where its approvals are asked and who may answer.
@@ -234,7 +289,13 @@ impl Settings {
                 "llm.max_retries must be at most 10".into(),
             ));
         }
-        for (name, service) in &raw.services {
+        let mut services = raw.services;
+        for (name, service) in services.iter_mut() {
+            // The HAProxy preset queries the backend this service moves.
+            if let (Some(h), Some(p)) = (&service.haproxy, service.prometheus.take()) {
+                service.prometheus =
+                    Some(p.with_haproxy(&h.backend, &h.stable_server, &h.canary_server));
+            }
             validate_service(name, service)?;
         }
         let github = validate_github(raw.github, env)?;
@@ -247,7 +308,7 @@ impl Settings {
         Ok(Settings {
             slack,
             github,
-            services: raw.services,
+            services,
             prometheus_token: env.prometheus_bearer_token.clone(),
             policy_path: raw.policy,
             llm: LlmSettings {

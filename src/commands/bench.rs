@@ -61,6 +61,7 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
             service: "bench".into(),
             rev: context.assessment.rev.clone(),
             target: "sim".into(),
+            start_weight: 0,
         };
         let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
         let mut sink = Collector::default();

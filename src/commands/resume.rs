@@ -459,6 +459,7 @@ async fn continue_rollout(
         service: record.service.clone(),
         rev: record.rev.clone(),
         target: record.target.clone(),
+        start_weight: point.weight,
     };
     let mut sink = Fanout::default();
     sink.sinks

@@ -4,8 +4,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::approval::slack::{SlackClient, BOT_TOKEN_ENV};
-use crate::approval::{Approver, FixedApprover, JournalApprover, SlackApprover, TerminalApprover};
+use super::approvers::{approver, slack_channel, ApprovalHint};
+use crate::approval::slack::SlackClient;
+use crate::approval::{Approver, SlackApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
@@ -16,10 +17,10 @@ use crate::journal::{Journal, JournalSink};
 use crate::llm::LlmClient;
 use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
-use crate::rollout::events::{Event, EventSink, Fanout, JsonLines};
+use crate::rollout::events::{EventSink, Fanout, JsonLines};
 use crate::rollout::state::Outcome;
 use crate::rollout::terminal::TerminalProgress;
-use crate::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
+use crate::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary, StopSignal};
 use crate::settings::{Env, Settings};
 use crate::sim::{Scenario, SimConfig};
 
@@ -28,6 +29,9 @@ pub mod codes {
     pub const PROMOTED: u8 = 0;
     pub const ROLLED_BACK: u8 = 4;
     pub const ABORTED: u8 = 5;
+    /// A rollback was needed and the target never confirmed it: the canary
+    /// may still serve. The journal keeps the rollout open for `resume`.
+    pub const ROLLBACK_FAILED: u8 = 7;
 }
 
 /// Which planner proposes the tool calls.
@@ -39,18 +43,7 @@ pub enum PlannerKind {
     Llm,
 }
 
-/// Where traffic moves and metrics come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TargetKind {
-    /// The simulated world (no cluster needed).
-    Sim,
-    /// HAProxy's runtime API (`[services.NAME.haproxy]`), judged on Prometheus.
-    Haproxy,
-    /// A Gateway API HTTPRoute or replica counts (`[services.NAME.kubernetes]`), judged on Prometheus.
-    Kubernetes,
-    /// An Argo Rollout's steps (`[services.NAME.argo]`), judged on Prometheus.
-    Argo,
-}
+pub use crate::traffic::TargetKind;
 
 /// Output formats of `rollout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,6 +79,9 @@ pub struct RolloutCommand {
     pub journal: Option<PathBuf>,
     /// `--no-journal`: record nothing (throwaway runs); no journal approvals, no resume.
     pub no_journal: bool,
+    /// `--adopt`: start from a canary the target already serves (judged before
+    /// anything moves) instead of refusing a target that is not at 0 %.
+    pub adopt: bool,
 }
 
 /// What `rollout` produced.
@@ -109,11 +105,18 @@ pub struct RolloutHooks {
     /// connection's lock instead of racing for SQLite's file lock (whose busy
     /// handler backs off and can starve a writer past its timeout).
     pub journal: Option<Arc<dyn Journal>>,
+    /// Stops the loop (rolling back) when triggered; the CLI wires Ctrl-C and
+    /// SIGTERM to it (see `commands::signals`).
+    pub stop: Option<StopSignal>,
 }
 
-/// Runs one rollout end to end.
+/// Runs one rollout end to end; Ctrl-C or SIGTERM rolls it back.
 pub async fn run_rollout(cmd: &RolloutCommand) -> Result<RolloutOutcome, Error> {
-    run_rollout_with(cmd, RolloutHooks::default()).await
+    let hooks = RolloutHooks {
+        stop: Some(StopSignal::default()),
+        ..RolloutHooks::default()
+    };
+    run_rollout_with(cmd, hooks).await
 }
 
 /// [`run_rollout`] with extra sinks and, when `hooks.headless`, no terminal.
@@ -188,6 +191,19 @@ pub async fn run_rollout_with(
     };
     let asks_journal = approver.1;
     let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
+    // Preflight and the live state, before anything is recorded or moved.
+    let start = rollout::check_start(
+        backends.traffic.as_ref(),
+        backends.metrics.as_ref(),
+        cmd.adopt,
+    )
+    .await?;
+    for warning in &start.warnings {
+        tracing::warn!("{warning}");
+        if !hooks.headless {
+            eprintln!("warning: {warning}");
+        }
+    }
     if let Some(j) = &journal {
         backends = backends.with_journal(j.clone());
     }
@@ -196,7 +212,14 @@ pub async fn run_rollout_with(
         service: cmd.service.clone(),
         rev: assessment.rev.clone(),
         target,
+        start_weight: start.weight,
     };
+    if let Some(stop) = &hooks.stop {
+        backends = backends.with_stop(stop.clone());
+        if !hooks.headless {
+            super::signals::watch(stop.clone(), spec.id.clone());
+        }
+    }
     let context = ChangeContext { assessment, diff };
     let mut planner: Box<dyn Planner> = match cmd.planner {
         PlannerKind::Playbook => {
@@ -298,65 +321,8 @@ pub fn exit_code(outcome: Outcome) -> u8 {
         Outcome::Promoted => codes::PROMOTED,
         Outcome::RolledBack => codes::ROLLED_BACK,
         Outcome::Aborted => codes::ABORTED,
+        Outcome::RollbackFailed => codes::ROLLBACK_FAILED,
     }
-}
-
-/// Who answers an approval request when Slack does not (see [`slack_channel`]),
-/// and whether it is the journal:
-/// `--approve-as NAME` approves without asking; else a terminal asks; else the
-/// journal waits for `deploy-agent approve` from another shell; with `--no-journal`
-/// and no terminal, a standing rejection.
-fn approver(
-    cmd: &RolloutCommand,
-    interactive: bool,
-    journal: Option<&Arc<dyn Journal>>,
-) -> (Arc<dyn Approver>, bool) {
-    match (&cmd.approve_as, interactive, journal) {
-        (Some(name), _, _) => (Arc::new(FixedApprover::approve_as(name)), false),
-        (None, true, _) => (
-            Arc::new(TerminalApprover {
-                user: std::env::var("USER").unwrap_or_else(|_| "terminal".into()),
-            }),
-            false,
-        ),
-        (None, false, Some(journal)) => (Arc::new(JournalApprover::new(journal.clone())), true),
-        (None, false, None) => (
-            Arc::new(FixedApprover::reject(
-                "no terminal to ask, no --approve-as and no journal (--no-journal): a rejection",
-            )),
-            false,
-        ),
-    }
-}
-
-/// The Slack channel to ask in, when Slack is the approver: configured for the
-/// service (`[services.NAME.slack]` or `[slack]` channel) and no `--approve-as`.
-/// Checked before anything runs, so a missing token is an error up front rather
-/// than an approval nobody sees. A dry run records nothing and asks as it would
-/// without Slack.
-fn slack_channel<'a>(
-    cmd: &RolloutCommand,
-    settings: &'a Settings,
-) -> Result<Option<&'a str>, Error> {
-    if cmd.approve_as.is_some() || cmd.dry_run {
-        return Ok(None);
-    }
-    let Some(channel) = settings.slack_channel(&cmd.service) else {
-        return Ok(None);
-    };
-    if settings.slack.bot_token.is_none() {
-        return Err(Error::Usage(format!(
-            "approvals of {} go to Slack ({channel}) but {BOT_TOKEN_ENV} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or pass --approve-as NAME",
-            cmd.service
-        )));
-    }
-    if cmd.no_journal {
-        return Err(Error::Usage(format!(
-            "approvals of {} go to Slack ({channel}), which records them in the journal: drop --no-journal",
-            cmd.service
-        )));
-    }
-    Ok(Some(channel))
 }
 
 /// `service-rev8-<unix millis>`: unique per start, so every run is its own journal entry.
@@ -365,22 +331,6 @@ pub fn rollout_id(service: &str, rev: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!("{service}-{}-{millis}", &rev[..8.min(rev.len())])
-}
-
-/// Tells the operator how to answer when the journal is the approver.
-struct ApprovalHint {
-    id: String,
-}
-
-impl EventSink for ApprovalHint {
-    fn emit(&mut self, _at: f64, event: &Event) {
-        if matches!(event, Event::ApprovalRequested { .. }) {
-            eprintln!(
-                "approve from another shell: deploy-agent approve {} --by NAME",
-                self.id
-            );
-        }
-    }
 }
 
 /// The model's first user message: the service, the change and what it may do.

@@ -29,6 +29,8 @@ pub enum Rule {
     MaxStep,
     BakeTime,
     VerdictNotPass,
+    StaleVerdict,
+    TargetGranularity,
     PromoteTooEarly,
     AlreadyPromoted,
     BudgetTurns,
@@ -52,6 +54,8 @@ impl Rule {
             Rule::MaxStep => "max_step",
             Rule::BakeTime => "bake_time",
             Rule::VerdictNotPass => "verdict_not_pass",
+            Rule::StaleVerdict => "stale_verdict",
+            Rule::TargetGranularity => "target_granularity",
             Rule::PromoteTooEarly => "promote_too_early",
             Rule::AlreadyPromoted => "already_promoted",
             Rule::BudgetTurns => "budget_turns",
@@ -143,6 +147,7 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
         );
     }
     check_approval(state)?;
+    check_representable(weight, state)?;
     if current == 0 {
         if weight > l.max_first_weight {
             return veto(
@@ -187,6 +192,35 @@ fn check_promote(state: &RolloutState, now: f64) -> Result<(), Veto> {
     check_baked_and_passing(state, now)
 }
 
+/// The target must serve exactly what is allowed: a weight it would round
+/// (up, for whole pods) is refused with the largest share it serves without
+/// exceeding the request.
+fn check_representable(weight: u8, state: &RolloutState) -> Result<(), Veto> {
+    let g = &state.granularity;
+    if g.exact(state.weight, weight) {
+        return Ok(());
+    }
+    let below = g.floor(state.weight, weight);
+    let hint = if below > state.weight {
+        format!("the most it serves without exceeding {weight}% is {below}%: propose {below}%")
+    } else {
+        match g.next_above(state.weight) {
+            Some(next) => format!(
+                "its smallest share above {}% is {next}%, more than {weight}%",
+                state.weight
+            ),
+            None => format!("it serves no share above {}%", state.weight),
+        }
+    };
+    Err(Veto {
+        rule: Rule::TargetGranularity,
+        reason: format!(
+            "the target cannot serve exactly {weight}% ({}); {hint}",
+            g.describe()
+        ),
+    })
+}
+
 fn check_approval(state: &RolloutState) -> Result<(), Veto> {
     if state.approval_rejected() {
         return Err(Veto {
@@ -219,16 +253,43 @@ fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
         });
     }
     match state.verdict_kind() {
-        Some(VerdictKind::Pass) => Ok(()),
-        other => Err(Veto {
-            rule: Rule::VerdictNotPass,
-            reason: format!(
-                "no increase without a Pass verdict at {}% (latest: {}); call query_metrics",
-                state.weight,
-                other.map_or("none yet", VerdictKind::as_str)
-            ),
-        }),
+        Some(VerdictKind::Pass) => {}
+        other => {
+            return Err(Veto {
+                rule: Rule::VerdictNotPass,
+                reason: format!(
+                    "no increase without a Pass verdict at {}% (latest: {}); call query_metrics",
+                    state.weight,
+                    other.map_or("none yet", VerdictKind::as_str)
+                ),
+            })
+        }
     }
+    // The Pass must rest on evidence from the whole bake at this weight and be
+    // recent: a verdict judged before the bake ended, or long ago, is not what
+    // the canary does now.
+    let bake_end = state.weight_changed_at + need;
+    if state.verdict_until + 1e-9 < bake_end {
+        return Err(Veto {
+            rule: Rule::StaleVerdict,
+            reason: format!(
+                "the Pass at {}% rests on {:.0} s of the {need:.0} s bake; call query_metrics for a verdict on the whole bake",
+                state.weight,
+                (state.verdict_until - state.weight_changed_at).max(0.0)
+            ),
+        });
+    }
+    let age = now - state.verdict_until;
+    if age > state.max_verdict_age + 1e-9 {
+        return Err(Veto {
+            rule: Rule::StaleVerdict,
+            reason: format!(
+                "the Pass at {}% is {age:.0} s old (at most {:.0} s); call query_metrics for a fresh verdict",
+                state.weight, state.max_verdict_age
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

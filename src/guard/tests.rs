@@ -41,6 +41,7 @@ fn at(weight: u8, since: f64, verdict: Option<VerdictKind>, s: &mut RolloutState
                 baseline_requests: 9000,
                 summary: String::new(),
             },
+            since + 300.0,
             true,
         );
     }
@@ -73,6 +74,63 @@ fn rule_table() {
     type Setup = fn(&mut RolloutState);
     let cases: Vec<(&str, Setup, ToolCall, f64, Option<Rule>)> = vec![
         ("first step within limit", |_| {}, weight(5), 0.0, None),
+        (
+            "a first step four pods cannot serve",
+            |s| s.granularity = Granularity::Replicas { total: 4 },
+            weight(5),
+            0.0,
+            Some(Rule::TargetGranularity),
+        ),
+        (
+            "a first step twenty pods serve exactly",
+            |s| s.granularity = Granularity::Replicas { total: 20 },
+            weight(5),
+            0.0,
+            None,
+        ),
+        (
+            "a step the Rollout's next setWeight does not give",
+            |s| {
+                at(5, 0.0, Some(VerdictKind::Pass), s);
+                s.granularity = Granularity::Steps {
+                    steps: vec![5, 25, 50],
+                    next: Some(25),
+                };
+            },
+            weight(20),
+            301.0,
+            Some(Rule::TargetGranularity),
+        ),
+        (
+            "a Pass judged before the bake ended",
+            |s| {
+                at(5, 0.0, Some(VerdictKind::Pass), s);
+                s.verdict_until = 100.0;
+            },
+            weight(20),
+            301.0,
+            Some(Rule::StaleVerdict),
+        ),
+        (
+            "a Pass older than max_verdict_age",
+            |s| {
+                at(5, 0.0, Some(VerdictKind::Pass), s);
+                s.max_verdict_age = 60.0;
+            },
+            weight(20),
+            400.0,
+            Some(Rule::StaleVerdict),
+        ),
+        (
+            "a Pass within max_verdict_age",
+            |s| {
+                at(5, 0.0, Some(VerdictKind::Pass), s);
+                s.max_verdict_age = 60.0;
+            },
+            weight(20),
+            350.0,
+            None,
+        ),
         (
             "first step too big",
             |_| {},
@@ -235,28 +293,28 @@ fn rule_table() {
         ),
         (
             "rollback after rollback",
-            |s| s.finish(Outcome::RolledBack),
+            |s| s.finish(Outcome::RolledBack, 0),
             ToolCall::Rollback(RollbackArgs { reason: "x".into() }),
             1.0,
             None,
         ),
         (
             "rollback after promote",
-            |s| s.finish(Outcome::Promoted),
+            |s| s.finish(Outcome::Promoted, 100),
             ToolCall::Rollback(RollbackArgs { reason: "x".into() }),
             1.0,
             Some(Rule::AlreadyPromoted),
         ),
         (
             "weight after the end",
-            |s| s.finish(Outcome::Aborted),
+            |s| s.finish(Outcome::Aborted, 0),
             weight(5),
             1.0,
             Some(Rule::RolloutFinished),
         ),
         (
             "reads after the end",
-            |s| s.finish(Outcome::Aborted),
+            |s| s.finish(Outcome::Aborted, 0),
             ToolCall::QueryMetrics(QueryMetricsArgs {}),
             1.0,
             None,
@@ -275,3 +333,4 @@ fn rule_table() {
 }
 
 use crate::rollout::state::Outcome;
+use crate::traffic::Granularity;

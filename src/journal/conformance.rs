@@ -118,6 +118,30 @@ pub fn events_are_numbered_in_order_and_finished_ends_the_rollout(open: Open<'_>
     assert!(matches!(twice, Err(JournalError::Conflict(_))), "{twice:?}");
 }
 
+pub fn a_failed_rollback_keeps_the_rollout_open_until_resume_finishes_it(open: Open<'_>) {
+    let j = open();
+    j.begin(&record("r1")).unwrap();
+    j.append("r1", 1.0, &Event::WeightChanged { from: 0, to: 25 })
+        .unwrap();
+    j.append("r1", 2.0, &finished(Outcome::RollbackFailed, 25))
+        .unwrap();
+    let r = j.rollout("r1").unwrap();
+    assert_eq!(r.outcome.as_deref(), Some("rollback_failed"));
+    assert_eq!(r.weight, 25, "the record says what still serves");
+    assert!(r.finished_at.is_none(), "still open");
+    let open_ids: Vec<String> = j.unfinished().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(open_ids, ["r1"], "resume must find it");
+    // `resume` appends to it and finishes it for good.
+    j.append("r1", 3.0, &Event::WeightChanged { from: 25, to: 0 })
+        .unwrap();
+    j.append("r1", 3.0, &finished(Outcome::RolledBack, 0))
+        .unwrap();
+    let r = j.rollout("r1").unwrap();
+    assert_eq!(r.outcome.as_deref(), Some("rolled_back"));
+    assert!(r.finished_at.is_some());
+    assert!(j.unfinished().unwrap().is_empty());
+}
+
 pub fn unknown_and_duplicate_rollouts_are_typed_errors(open: Open<'_>) {
     let j = open();
     j.begin(&record("r1")).unwrap();

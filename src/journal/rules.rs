@@ -11,6 +11,13 @@ pub(crate) fn duplicate_rollout(id: &str) -> JournalError {
 }
 
 /// A write to a rollout that has ended.
+/// Whether a rollout with this recorded outcome may still take events: one
+/// without an outcome, or one whose rollback failed (it stays open until a
+/// `resume` confirms the rollback).
+pub(crate) fn still_open(outcome: Option<&str>) -> bool {
+    outcome.is_none_or(|o| o == crate::rollout::state::Outcome::RollbackFailed.as_str())
+}
+
 pub(crate) fn already_finished(id: &str, outcome: &str) -> JournalError {
     JournalError::Conflict(format!(
         "rollout `{id}` already finished ({outcome}); nothing more can be recorded for it"

@@ -45,6 +45,7 @@ macro_rules! conformance {
 
 conformance!(
     events_are_numbered_in_order_and_finished_ends_the_rollout,
+    a_failed_rollback_keeps_the_rollout_open_until_resume_finishes_it,
     unknown_and_duplicate_rollouts_are_typed_errors,
     history_lists_newest_first_and_filters_by_service,
     intents_stay_open_until_applied,

@@ -14,11 +14,22 @@ pub enum MetricsError {
     Unreachable(String),
     #[error("metrics query failed: {0}")]
     Query(String),
+    /// The queries cannot judge this service as configured (no series for a
+    /// version, a query Prometheus rejects): fix the configuration.
+    #[error("metrics misconfigured: {0}")]
+    Misconfigured(String),
 }
 
 /// A source of per-version request, error and latency metrics.
 #[async_trait]
 pub trait MetricsSource: Send + Sync {
+    /// Checks, before any traffic moves, that the queries answer for both
+    /// versions; returns warnings for what cannot be checked yet. Missing
+    /// data must be found here, not mid-rollout as an endless NoData.
+    async fn preflight(&self) -> Result<Vec<String>, MetricsError> {
+        Ok(Vec::new())
+    }
+
     /// Metrics for both versions over `[from, to)`, in seconds on the rollout clock.
     async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError>;
 

@@ -171,6 +171,30 @@ pub struct RolloutPolicy {
     /// What `deploy-agent resume` does with a rollout whose process died.
     #[serde(default)]
     pub on_resume: OnResume,
+    /// Oldest Pass an increase or promotion may act on (seconds since the end
+    /// of the last window the judge saw).
+    #[serde(default = "default_max_verdict_age")]
+    pub max_verdict_age_seconds: f64,
+    /// How long a rollback is retried (with backoff) before the rollout ends
+    /// `rollback_failed` and the operator is told what still serves.
+    #[serde(default = "default_rollback_deadline")]
+    pub rollback_deadline_seconds: f64,
+    /// Traffic changes the target refused in a row before the rollout ends
+    /// (traffic back on stable) instead of letting the planner retry.
+    #[serde(default = "default_max_target_failures")]
+    pub max_target_failures: u32,
+}
+
+fn default_max_verdict_age() -> f64 {
+    60.0
+}
+
+fn default_rollback_deadline() -> f64 {
+    300.0
+}
+
+fn default_max_target_failures() -> u32 {
+    3
 }
 
 /// What `deploy-agent resume` does with a rollout left unfinished by a crash.
@@ -451,6 +475,17 @@ fn validate(raw: &RawPolicy) -> Result<(), String> {
     }
     if r.check_interval_seconds.is_nan() || r.check_interval_seconds < 1.0 {
         return Err("[rollout] check_interval_seconds must be at least 1".into());
+    }
+    if r.max_verdict_age_seconds.is_nan() || r.max_verdict_age_seconds < r.check_interval_seconds {
+        return Err(
+            "[rollout] max_verdict_age_seconds must be at least check_interval_seconds (the judge looks that often)".into(),
+        );
+    }
+    if !(r.rollback_deadline_seconds >= 1.0 && r.rollback_deadline_seconds <= 86_400.0) {
+        return Err("[rollout] rollback_deadline_seconds must be between 1 and 86400".into());
+    }
+    if r.max_target_failures == 0 {
+        return Err("[rollout] max_target_failures must be at least 1".into());
     }
     let c = &raw.canary;
     let unit = |x: f64| 0.0 < x && x < 1.0;

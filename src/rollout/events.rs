@@ -78,6 +78,17 @@ pub enum Event {
     AutoRollback {
         reason: String,
     },
+    /// The rollout started on a canary the target already served (`--adopt`).
+    Adopted {
+        weight: u8,
+        detail: String,
+    },
+    /// A staged promotion moved on: `staged` (the stable version is being
+    /// changed), `ready`, or `undone`.
+    Promotion {
+        stage: String,
+        detail: String,
+    },
     /// `deploy-agent resume` picked the rollout up after its process died
     /// (`on_resume = "continue"`), at the weight read back from the target.
     Resumed {

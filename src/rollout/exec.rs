@@ -6,10 +6,17 @@ use serde_json::{json, Value};
 
 use super::events::Event;
 use super::runner::Runner;
-use super::state::{ApprovalRecord, Outcome, Phase};
-use crate::approval::ApprovalRequest;
+use super::state::{Outcome, Phase};
 use crate::guard::Allowed;
 use crate::tools::ToolCall;
+use crate::traffic::TrafficError;
+
+/// A call that did not do what was asked: the full error for operators and
+/// what the planner is shown (true to the target's read-back).
+pub(super) struct Failed {
+    pub error: String,
+    pub shown: Value,
+}
 
 impl Runner<'_> {
     /// Executes one allowed call and returns the planner's view of the result.
@@ -25,7 +32,7 @@ impl Runner<'_> {
                     format!("planner rolled back: {}", a.reason),
                 )
                 .await;
-                Ok(json!({"rolled_back": true}))
+                Ok(json!({"rolled_back": self.state.phase == Phase::RolledBack}))
             }
             ToolCall::RequestApproval(a) => Ok(self.request_approval(a.summary).await),
             ToolCall::Promote(a) => self.promote(a.reason).await,
@@ -41,15 +48,35 @@ impl Runner<'_> {
                 });
                 value
             }
-            Err(error) => {
+            Err(failed) => {
                 self.emit(Event::ToolFailed {
                     call_id: call_id.to_string(),
                     tool,
-                    error: error.clone(),
+                    error: failed.error,
                 });
-                // The model gets a short, safe reason; operators get the full error above.
-                json!({"executed": false, "error": "the backend did not apply the change; traffic is unchanged"})
+                failed.shown
             }
+        }
+    }
+
+    /// Counts a change the target refused; a target set up wrong, or one that
+    /// refuses `max_target_failures` changes in a row, ends the rollout with
+    /// the real cause rather than letting the planner retry until its budget.
+    pub(super) async fn target_failed(&mut self, e: &TrafficError) {
+        self.target_failures += 1;
+        let n = self.target_failures;
+        if !e.is_transient() {
+            self.end_safely(
+                Outcome::Aborted,
+                format!("the target is misconfigured: {e}"),
+            )
+            .await;
+        } else if n >= self.limits.max_target_failures {
+            self.end_safely(
+                Outcome::Aborted,
+                format!("the target failed {n} traffic change(s) in a row; the last: {e}"),
+            )
+            .await;
         }
     }
 
@@ -77,8 +104,8 @@ impl Runner<'_> {
         json!({
             "risk_score": a.risk_score,
             "level": a.level,
-            "requires_approval": a.requires_approval,
-            "approval_reasons": a.approval_reasons,
+            "requires_approval": self.state.risk.requires_approval,
+            "approval_reasons": self.state.risk.approval_reasons,
             "strategy": a.strategy,
             "limits": {
                 "max_first_weight": l.max_first_weight,
@@ -87,50 +114,13 @@ impl Runner<'_> {
                 "promote_min_weight": l.promote_min_weight,
                 "direct_promotion_allowed": l.direct,
             },
+            "target": {
+                "serves": self.state.granularity.describe(),
+                "canary_weight_now": self.state.weight,
+            },
             "top_factors": factors,
             "subject": a.commit.subject,
         })
-    }
-
-    async fn set_weight(&mut self, weight: u8) -> Result<Value, String> {
-        let from = self.state.weight;
-        // One last look before more traffic moves: evidence since the last check counts.
-        self.judge_now(false).await;
-        if self.state.phase.is_terminal() {
-            return Ok(
-                json!({"executed": false, "note": "the canary failed its last check and was rolled back"}),
-            );
-        }
-        let traffic = self.backends.traffic.clone();
-        let seq = self
-            .intent_or_end("set_weight", json!({"from": from, "to": weight}))
-            .await?;
-        let result = traffic
-            .set_canary_weight(weight)
-            .await
-            .map_err(|e| e.to_string());
-        if result.is_ok() {
-            crate::failpoint::hit(crate::failpoint::Point::AfterEffect);
-        }
-        self.applied(
-            seq,
-            result.is_ok(),
-            result.as_ref().err().map_or("set", |e| e),
-        );
-        result?;
-        // Verify it took effect; a router that silently ignored us must not pass.
-        let found = traffic.canary_weight().await.map_err(|e| e.to_string())?;
-        if found != weight {
-            return Err(format!(
-                "weight {weight}% did not take effect (router reports {found}%)"
-            ));
-        }
-        let now = self.backends.clock.now();
-        self.state.set_weight(weight, now);
-        self.judge.new_step();
-        self.judged_until = now;
-        self.emit(Event::WeightChanged { from, to: weight });
-        Ok(json!({"canary_weight": weight, "bake_seconds": self.state.limits.min_bake_seconds}))
     }
 
     async fn query_metrics(&mut self) -> Value {
@@ -146,7 +136,10 @@ impl Runner<'_> {
             if now >= target - 1e-9 {
                 break;
             }
-            self.backends.clock.sleep((target - now).min(check)).await;
+            if self.wait((target - now).min(check)).await {
+                self.stop_if_asked().await;
+                break;
+            }
             let at_end = self.backends.clock.now() >= target - 1e-9;
             self.judge_now(at_end).await;
         }
@@ -162,75 +155,5 @@ impl Runner<'_> {
             out["note"] = json!("the canary failed and was rolled back automatically");
         }
         out
-    }
-
-    async fn request_approval(&mut self, summary: String) -> Value {
-        if let Some(a) = &self.state.approval {
-            return json!({"approved": a.approved, "by": a.by, "note": "already decided"});
-        }
-        let timeout = self.limits.approval_timeout_seconds;
-        let request = ApprovalRequest {
-            rollout_id: self.spec.id.clone(),
-            service: self.spec.service.clone(),
-            rev: self.spec.rev.clone(),
-            risk_score: self.state.risk.score,
-            level: self.state.risk.level,
-            reasons: self.state.risk.approval_reasons.clone(),
-            summary: summary.chars().take(1_000).collect(),
-            timeout_seconds: timeout,
-            required_approvals: self.required_approvals,
-        };
-        self.state.phase = Phase::AwaitingApproval;
-        self.emit(Event::ApprovalRequested {
-            summary: request.summary.clone(),
-        });
-        let approver = self.backends.approver.clone();
-        let answer = approver.request(&request).await;
-        let record = ApprovalRecord {
-            approved: answer.approved,
-            by: answer.by.clone(),
-            at: self.backends.clock.now(),
-            reason: answer.reason.clone(),
-        };
-        self.emit(Event::ApprovalDecided {
-            approved: record.approved,
-            by: record.by.clone(),
-            reason: record.reason.clone(),
-        });
-        self.state.approval = Some(record);
-        if !answer.approved {
-            let who = answer.by.unwrap_or_else(|| "nobody".into());
-            self.end_safely(
-                Outcome::Aborted,
-                format!("approval refused ({who}): {}", answer.reason),
-            )
-            .await;
-            return json!({"approved": false, "note": "the rollout has ended"});
-        }
-        self.state.phase = super::state::Phase::Canary {
-            weight: self.state.weight,
-        };
-        json!({"approved": true, "by": answer.by})
-    }
-
-    async fn promote(&mut self, reason: String) -> Result<Value, String> {
-        let traffic = self.backends.traffic.clone();
-        let from = self.state.weight;
-        let seq = self
-            .intent_or_end("promote", json!({"from": from, "to": 100}))
-            .await?;
-        let result = traffic.promote().await.map_err(|e| e.to_string());
-        self.applied(
-            seq,
-            result.is_ok(),
-            result.as_ref().err().map_or("promoted", |e| e),
-        );
-        result?;
-        if from != 100 {
-            self.emit(Event::WeightChanged { from, to: 100 });
-        }
-        self.end_safely(Outcome::Promoted, format!("promoted: {reason}"))
-            .await;
-        Ok(json!({"promoted": true}))
     }
 }

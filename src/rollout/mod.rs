@@ -1,11 +1,18 @@
 //! A rollout: the loop where a planner proposes, the guard disposes, tools act on
 //! the world and the canary judge watches independently.
 
+mod approval;
 pub mod events;
 mod exec;
+mod judging;
+mod promote;
+mod rollback;
 mod runner;
+pub mod start;
 pub mod state;
+pub mod stop;
 pub mod terminal;
+mod weight;
 
 use std::sync::Arc;
 
@@ -20,7 +27,9 @@ use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
 pub use runner::{resume, run, ResumePoint};
+pub use start::{check_start, StartError};
 use state::{ApprovalRecord, Outcome, RiskSnapshot, Step};
+pub use stop::StopSignal;
 
 /// What is being rolled out, where.
 #[derive(Debug, Clone)]
@@ -30,6 +39,9 @@ pub struct RolloutSpec {
     pub rev: String,
     /// `sim`, `haproxy`, ... (for records).
     pub target: String,
+    /// The canary weight the target serves when the rollout starts: 0, unless
+    /// the operator adopted a live canary (`--adopt`, see [`check_start`]).
+    pub start_weight: u8,
 }
 
 /// The world a rollout acts on, behind traits.
@@ -42,6 +54,8 @@ pub struct Backends {
     /// Where write-ahead intents go before each traffic change; `None` (evals,
     /// benches, tests) skips them.
     pub journal: Option<Arc<dyn Journal>>,
+    /// An operator's stop (Ctrl-C, SIGTERM): the loop rolls back and ends.
+    pub stop: StopSignal,
 }
 
 impl Backends {
@@ -58,6 +72,7 @@ impl Backends {
             approver,
             clock,
             journal: None,
+            stop: StopSignal::default(),
         };
         (backends, world)
     }
@@ -75,12 +90,19 @@ impl Backends {
             approver,
             clock: Arc::new(crate::clock::SystemClock),
             journal: None,
+            stop: StopSignal::default(),
         }
     }
 
     /// Records a write-ahead intent in `journal` before every traffic change.
     pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
         self.journal = Some(journal);
+        self
+    }
+
+    /// Stops the loop (rolling back) when `stop` is triggered.
+    pub fn with_stop(mut self, stop: StopSignal) -> Self {
+        self.stop = stop;
         self
     }
 }

@@ -1,19 +1,28 @@
-//! The loop. Each turn: check budgets, let the judge look, ask the planner, and
-//! take its calls one at a time through parse → guard → execute.
+//! The loop. Each turn: check budgets and the operator's stop, let the judge
+//! look, ask the planner, and take its calls one at a time through parse →
+//! guard → execute.
 
 use serde_json::json;
 
 use super::events::{Event, EventSink};
 use super::state::{ApprovalRecord, Limits, Outcome, Phase, RiskSnapshot, RolloutState};
 use super::{Backends, ChangeContext, RolloutSpec, RolloutSummary, VetoRecord};
-use crate::canary::{Judge, MetricsWindow, VerdictKind};
-use crate::guard::{self, Allowed, Rule, Veto};
+use crate::canary::Judge;
+use crate::guard::{self, Rule, Veto};
 use crate::planner::{Feedback, Planner};
 use crate::policy::{Policy, RolloutPolicy};
-use crate::tools::{self, ProposedCall};
+use crate::tools::{self, ProposedCall, ToolCall};
 
 /// Planner turns in a row without a tool call before the rollout is ended.
 const MAX_IDLE_TURNS: u32 = 3;
+
+/// A promotion whose first phase changed the target (the stable Deployment
+/// took the new image): until it completes, ending the rollout undoes it.
+#[derive(Debug, Clone)]
+pub(super) struct StagedPromotion {
+    pub undo: serde_json::Value,
+    pub detail: String,
+}
 
 /// Everything the loop holds while it runs.
 pub(super) struct Runner<'a> {
@@ -30,9 +39,56 @@ pub(super) struct Runner<'a> {
     pub judged_until: f64,
     pub vetoes: Vec<VetoRecord>,
     pub reason: String,
+    /// The loop asked the target for a traffic change (or started on a live
+    /// canary): ending must roll back. Untouched at 0 %, there is nothing to undo.
+    pub touched: bool,
+    /// A staged promotion in progress (see [`StagedPromotion`]).
+    pub staged: Option<StagedPromotion>,
+    /// Traffic changes the target failed in a row.
+    pub target_failures: u32,
 }
 
-/// Runs one rollout to a terminal state and returns its summary.
+impl<'a> Runner<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        spec: &'a RolloutSpec,
+        change: &'a ChangeContext,
+        policy: &Policy,
+        risk: RiskSnapshot,
+        started_at: f64,
+        judge: Box<dyn Judge>,
+        backends: Backends,
+        sink: &'a mut dyn EventSink,
+    ) -> Self {
+        let limits = Limits::new(&risk.strategy);
+        let now = backends.clock.now();
+        let required_approvals = policy.approval.required_approvals(risk.level);
+        let mut state = RolloutState::new(spec.id.clone(), risk, limits, started_at);
+        state.weight_changed_at = now;
+        state.verdict_until = now;
+        state.max_verdict_age = policy.rollout.max_verdict_age_seconds;
+        Self {
+            spec,
+            change,
+            limits: policy.rollout,
+            required_approvals,
+            backends,
+            judge,
+            sink,
+            state,
+            judged_until: now,
+            vetoes: Vec::new(),
+            reason: String::new(),
+            touched: false,
+            staged: None,
+            target_failures: 0,
+        }
+    }
+}
+
+/// Runs one rollout to a terminal state and returns its summary. The caller
+/// has checked the target ([`super::check_start`]): it serves
+/// `spec.start_weight` (0 unless a live canary was adopted).
 pub async fn run(
     spec: &RolloutSpec,
     change: &ChangeContext,
@@ -50,20 +106,16 @@ pub async fn run(
         risk.requires_approval = true;
         risk.approval_reasons.push(f.describe());
     }
-    let limits = Limits::new(&risk.strategy);
-    let mut runner = Runner {
+    let mut runner = Runner::new(
         spec,
         change,
-        limits: policy.rollout,
-        required_approvals: policy.approval.required_approvals(risk.level),
-        backends,
+        policy,
+        risk.clone(),
+        now,
         judge,
+        backends,
         sink,
-        state: RolloutState::new(spec.id.clone(), risk.clone(), limits, now),
-        judged_until: now,
-        vetoes: Vec::new(),
-        reason: String::new(),
-    };
+    );
     runner.emit(Event::Started {
         rollout_id: spec.id.clone(),
         service: spec.service.clone(),
@@ -72,16 +124,23 @@ pub async fn run(
         planner: planner.name(),
     });
     runner.emit(Event::Assessed { risk: risk.clone() });
+    runner.refresh_granularity().await;
+    if spec.start_weight > 0 {
+        runner.adopt(spec.start_weight, planner);
+    }
     if let Some(f) = freeze.filter(|f| f.block) {
-        // Nothing has moved yet; the rollout ends before the planner is asked.
-        runner.state.finish(Outcome::Aborted);
-        runner.reason = format!("blocked: {}", f.describe());
+        // The planner is never asked; an adopted canary goes back to stable.
+        runner
+            .end_safely(Outcome::Aborted, format!("blocked: {}", f.describe()))
+            .await;
     } else {
         runner.calibrate_judge().await;
         runner.state.phase = if risk.requires_approval {
             Phase::AwaitingApproval
         } else {
-            Phase::Canary { weight: 0 }
+            Phase::Canary {
+                weight: runner.state.weight,
+            }
         };
         runner.drive(planner).await;
     }
@@ -123,37 +182,29 @@ pub async fn resume(
     sink: &mut dyn EventSink,
     point: ResumePoint,
 ) -> RolloutSummary {
-    let now = backends.clock.now();
-    let limits = Limits::new(&point.risk.strategy);
-    let mut state = RolloutState::new(
-        spec.id.clone(),
-        point.risk.clone(),
-        limits,
-        point.started_at,
-    );
-    state.weight = point.weight;
-    state.weight_changed_at = now;
-    state.approval = point.approval.clone();
-    state.turns = point.turns;
-    state.prompt_tokens = point.prompt_tokens;
-    state.completion_tokens = point.completion_tokens;
-    let mut runner = Runner {
+    let mut runner = Runner::new(
         spec,
         change,
-        limits: policy.rollout,
-        backends,
+        policy,
+        point.risk.clone(),
+        point.started_at,
         judge,
+        backends,
         sink,
-        required_approvals: policy.approval.required_approvals(point.risk.level),
-        state,
-        judged_until: now,
-        vetoes: Vec::new(),
-        reason: String::new(),
-    };
+    );
+    let s = &mut runner.state;
+    s.weight = point.weight;
+    s.approval = point.approval.clone();
+    s.turns = point.turns;
+    s.prompt_tokens = point.prompt_tokens;
+    s.completion_tokens = point.completion_tokens;
+    // The target may serve the canary: ending must roll it back.
+    runner.touched = true;
     runner.emit(Event::Resumed {
         weight: point.weight,
         detail: describe_resume(&point),
     });
+    runner.refresh_granularity().await;
     planner.notify(&format!(
         "The agent restarted after a crash; the rollout continues at {}% with the judge's evidence reset: bake again before any increase.",
         point.weight
@@ -199,6 +250,25 @@ fn describe_resume(point: &ResumePoint) -> String {
 }
 
 impl Runner<'_> {
+    /// Starts from a live canary the operator adopted: the judge must pass a
+    /// full bake at this weight before anything increases, and ending rolls
+    /// it back like any canary.
+    fn adopt(&mut self, weight: u8, planner: &mut dyn Planner) {
+        let now = self.now();
+        self.state.set_weight(weight, now);
+        self.touched = true;
+        self.emit(Event::Adopted {
+            weight,
+            detail: format!(
+                "{} already served the canary at {weight}%; adopted (--adopt): bake and judge here before any increase",
+                self.backends.traffic.describe()
+            ),
+        });
+        planner.notify(&format!(
+            "The canary already serves {weight}% of traffic (adopted by the operator); bake and judge at {weight}% before any increase."
+        ));
+    }
+
     /// Tells the planner how it ended, then emits `Finished` — after the last
     /// tool event, so it is always the last event — and returns the summary.
     fn conclude(self, planner: &mut dyn Planner) -> RolloutSummary {
@@ -223,57 +293,16 @@ impl Runner<'_> {
         self.sink.emit(at, &event);
     }
 
-    fn now(&self) -> f64 {
+    pub(super) fn now(&self) -> f64 {
         self.backends.clock.now()
     }
 
-    /// Records a rollback about to be made (write-ahead), when journaled. A journal
-    /// error is logged, not fatal: a rollback must happen whatever the journal says.
-    pub(super) fn intent(&self, kind: &str, payload: serde_json::Value) -> Option<u64> {
-        let journal = self.backends.journal.as_ref()?;
-        match journal.intent(&self.spec.id, self.now(), kind, payload) {
-            Ok(seq) => Some(seq),
-            Err(e) => {
-                tracing::error!(error = %e, kind, "could not record an intent in the journal");
-                None
-            }
-        }
-    }
-
-    /// Records the intent of a forward traffic change (a weight, a promotion). A
-    /// journaled rollout whose journal refuses it makes no change — after a crash
-    /// nobody could tell whether it happened — and ends now, rolled back.
-    pub(super) async fn intent_or_end(
-        &mut self,
-        kind: &str,
-        payload: serde_json::Value,
-    ) -> Result<Option<u64>, String> {
-        let Some(journal) = self.backends.journal.clone() else {
-            return Ok(None);
-        };
-        match journal.intent(&self.spec.id, self.now(), kind, payload) {
-            Ok(seq) => {
-                crate::failpoint::hit(crate::failpoint::Point::AfterIntent);
-                Ok(Some(seq))
-            }
-            Err(e) => {
-                tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
-                let reason = format!(
-                    "the journal could not record the intent to {kind} ({e}): no traffic change without a write-ahead record"
-                );
-                self.end_safely(Outcome::Aborted, reason.clone()).await;
-                Err(reason)
-            }
-        }
-    }
-
-    /// Marks an intent from [`Runner::intent`] applied or failed.
-    pub(super) fn applied(&self, seq: Option<u64>, ok: bool, detail: &str) {
-        let (Some(journal), Some(seq)) = (self.backends.journal.as_ref(), seq) else {
-            return;
-        };
-        if let Err(e) = journal.applied(&self.spec.id, seq, ok, detail) {
-            tracing::error!(error = %e, seq, "could not mark an intent applied in the journal");
+    /// Reads what the target can serve; on failure the last answer stands (a
+    /// target that cannot be read will fail the change itself).
+    pub(super) async fn refresh_granularity(&mut self) {
+        match self.backends.traffic.granularity().await {
+            Ok(g) => self.state.granularity = g,
+            Err(e) => tracing::warn!(error = %e, "could not read the target's granularity"),
         }
     }
 
@@ -299,10 +328,26 @@ impl Runner<'_> {
         self.emit(event);
     }
 
+    /// Ends the rollout when the operator asked to stop; true when it did.
+    pub(super) async fn stop_if_asked(&mut self) -> bool {
+        let Some(why) = self.backends.stop.requested() else {
+            return false;
+        };
+        if !self.state.phase.is_terminal() {
+            self.end_safely(Outcome::Aborted, format!("aborted (operator): {why}"))
+                .await;
+        }
+        true
+    }
+
     async fn drive(&mut self, planner: &mut dyn Planner) {
         let mut feedback: Vec<Feedback> = Vec::new();
         let mut idle_turns = 0;
+        let stop = self.backends.stop.clone();
         while !self.state.phase.is_terminal() {
+            if self.stop_if_asked().await {
+                break;
+            }
             if let Some((rule, detail)) = self.budget_exhausted() {
                 self.emit(Event::BudgetExhausted {
                     rule,
@@ -316,7 +361,12 @@ impl Runner<'_> {
             if self.state.phase.is_terminal() {
                 break;
             }
-            let plan = match planner.next(&self.state, &feedback).await {
+            let plan = tokio::select! {
+                biased;
+                _ = stop.stopped() => continue,
+                plan = planner.next(&self.state, &feedback) => plan,
+            };
+            let plan = match plan {
                 Ok(plan) => plan,
                 Err(e) => {
                     self.end_safely(Outcome::Aborted, format!("planner failed: {e}"))
@@ -370,8 +420,13 @@ impl Runner<'_> {
             tool: call.name.clone(),
             arguments: call.arguments.chars().take(2_000).collect(),
         });
+        let parsed = tools::parse(call);
+        if matches!(parsed, Ok(ToolCall::SetCanaryWeight(_))) {
+            // The guard decides on what the target can serve now.
+            self.refresh_granularity().await;
+        }
         let now = self.now();
-        let decision = tools::parse(call).and_then(|c| guard::check(c, &self.state, now));
+        let decision = parsed.and_then(|c| guard::check(c, &self.state, now));
         let content = match decision {
             Ok(allowed) => {
                 self.state.consecutive_vetoes = 0;
@@ -420,7 +475,7 @@ impl Runner<'_> {
         json!({"vetoed": true, "rule": veto.rule.as_str(), "reason": veto.reason})
     }
 
-    fn budget_exhausted(&self) -> Option<(Rule, String)> {
+    pub(super) fn budget_exhausted(&self) -> Option<(Rule, String)> {
         let l = &self.limits;
         let s = &self.state;
         if s.turns >= l.max_turns {
@@ -445,129 +500,12 @@ impl Runner<'_> {
         None
     }
 
-    /// The end of the current bake period: the first bake boundary after now.
-    pub(super) fn next_bake_boundary(&self) -> f64 {
-        let bake = self
-            .state
-            .limits
-            .min_bake_seconds
-            .max(self.limits.check_interval_seconds);
-        let since = self.now() - self.state.weight_changed_at;
-        let periods = (since / bake).floor() + 1.0;
-        self.state.weight_changed_at + bake * periods
-    }
-
-    /// Looks at the metrics if a check is due (every `check_interval_seconds` while
-    /// the canary has traffic), independently of the planner.
-    pub(super) async fn judge_if_due(&mut self) {
-        let due = self.judged_until + self.limits.check_interval_seconds;
-        if self.state.weight > 0 && !self.state.phase.is_terminal() && self.now() >= due {
-            let boundary = self.at_bake_boundary();
-            self.judge_now(boundary).await;
-        }
-    }
-
-    fn at_bake_boundary(&self) -> bool {
-        let bake = self
-            .state
-            .limits
-            .min_bake_seconds
-            .max(self.limits.check_interval_seconds);
-        let baked = self.now() - self.state.weight_changed_at;
-        let done = (baked / bake + 1e-9).floor();
-        let before = ((self.judged_until - self.state.weight_changed_at) / bake + 1e-9).floor();
-        done >= 1.0 && done > before
-    }
-
-    /// Feeds the metrics since the last look to the judge. A Fail rolls back at
-    /// once; `bake_end` marks the judgement that closes a bake period.
-    pub(super) async fn judge_now(&mut self, bake_end: bool) {
-        let now = self.now();
-        if self.state.weight == 0 || self.state.phase.is_terminal() || now <= self.judged_until {
-            return;
-        }
-        let window = match self.backends.metrics.window(self.judged_until, now).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics unavailable; judging as no data");
-                MetricsWindow {
-                    start: self.judged_until,
-                    end: now,
-                    stable: None,
-                    canary: None,
-                }
-            }
-        };
-        self.judged_until = now;
-        let verdict = self.judge.observe(&window);
-        let changed = self.state.verdict_kind() != Some(verdict.kind);
-        if changed || bake_end || verdict.kind == VerdictKind::Fail {
-            self.emit(Event::Judged {
-                weight: self.state.weight,
-                verdict: verdict.clone(),
-            });
-        }
-        let failed = verdict.kind == VerdictKind::Fail;
-        let summary = verdict.summary.clone();
-        self.state.record_verdict(verdict, bake_end);
-        if failed {
-            let reason = format!("canary verdict Fail at {}%: {summary}", self.state.weight);
-            self.emit(Event::AutoRollback {
-                reason: reason.clone(),
-            });
-            self.end_safely(Outcome::RolledBack, reason).await;
-        }
-    }
-
-    /// Ends the rollout; traffic goes back to stable unless it was promoted. The
-    /// `Finished` event follows when the loop has stopped.
-    pub(super) async fn end_safely(&mut self, outcome: Outcome, reason: String) {
-        if outcome != Outcome::Promoted {
-            self.rollback_traffic(Allowed::rollback(reason.clone()))
-                .await;
-        }
-        self.state.finish(outcome);
-        self.reason = reason;
-    }
-
-    /// Rollback is always allowed; retried a few times because it must happen.
-    /// Takes an [`Allowed`] like every other side effect.
-    pub(super) async fn rollback_traffic(&mut self, _allowed: Allowed) {
-        for attempt in 1..=3 {
-            let seq = self.intent("rollback", json!({"from": self.state.weight}));
-            let result = self.backends.traffic.rollback().await;
-            match &result {
-                Ok(()) => self.applied(seq, true, "rolled back"),
-                Err(e) => self.applied(seq, false, &e.to_string()),
-            }
-            match result {
-                Ok(()) => {
-                    if self.state.weight > 0 {
-                        self.emit(Event::WeightChanged {
-                            from: self.state.weight,
-                            to: 0,
-                        });
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, attempt, "rollback failed");
-                    self.emit(Event::ToolFailed {
-                        call_id: "rollback".into(),
-                        tool: "rollback".into(),
-                        error: e.to_string(),
-                    });
-                    self.backends.clock.sleep(1.0).await;
-                }
-            }
-        }
-    }
-
     fn summary(&self, planner: String) -> RolloutSummary {
         let s = &self.state;
         let outcome = match s.phase {
             Phase::Promoted => Outcome::Promoted,
             Phase::RolledBack => Outcome::RolledBack,
+            Phase::RollbackFailed => Outcome::RollbackFailed,
             _ => Outcome::Aborted,
         };
         RolloutSummary {

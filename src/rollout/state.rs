@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::canary::{Verdict, VerdictKind};
 use crate::policy::{Level, Strategy};
+use crate::traffic::Granularity;
 
 /// Where a rollout is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -21,11 +22,18 @@ pub enum Phase {
     Promoted,
     RolledBack,
     Aborted,
+    /// The rollback could not be confirmed on the target before its deadline:
+    /// the canary may still serve. The loop stops; the journal keeps the
+    /// rollout open so `resume` retries the rollback.
+    RollbackFailed,
 }
 
 impl Phase {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Phase::Promoted | Phase::RolledBack | Phase::Aborted)
+        matches!(
+            self,
+            Phase::Promoted | Phase::RolledBack | Phase::Aborted | Phase::RollbackFailed
+        )
     }
 }
 
@@ -38,6 +46,10 @@ pub enum Outcome {
     /// Ended without promotion and without a judge's Fail: approval refused, budget
     /// spent, circuit breaker, planner gave up. Traffic is back on stable.
     Aborted,
+    /// A rollback was needed and the target never confirmed it: the canary
+    /// may still serve, at the final weight recorded. Not an end: the journal
+    /// keeps the rollout open and `resume` retries the rollback.
+    RollbackFailed,
 }
 
 impl Outcome {
@@ -46,7 +58,14 @@ impl Outcome {
             Outcome::Promoted => "promoted",
             Outcome::RolledBack => "rolled_back",
             Outcome::Aborted => "aborted",
+            Outcome::RollbackFailed => "rollback_failed",
         }
+    }
+
+    /// Whether the journal may close the rollout: every outcome but a
+    /// rollback that was never confirmed.
+    pub fn is_final(self) -> bool {
+        self != Outcome::RollbackFailed
     }
 }
 
@@ -128,8 +147,17 @@ pub struct RolloutState {
     pub approval: Option<ApprovalRecord>,
     pub started_at: f64,
     pub weight_changed_at: f64,
+    /// What the target can serve (the guard allows only exact shares).
+    pub granularity: Granularity,
     /// The latest verdict at the current weight.
     pub verdict: Option<Verdict>,
+    /// End of the last window the judge saw (the verdict's freshness): an
+    /// increase needs a Pass whose evidence reaches past the bake and is no
+    /// older than `max_verdict_age`.
+    pub verdict_until: f64,
+    /// Oldest verdict an increase or promotion may act on, seconds (from
+    /// `[rollout] max_verdict_age_seconds`).
+    pub max_verdict_age: f64,
     /// Bake periods judged at the current weight so far.
     pub judgements_at_weight: u32,
     pub turns: u32,
@@ -151,7 +179,10 @@ impl RolloutState {
             approval: None,
             started_at: now,
             weight_changed_at: now,
+            granularity: Granularity::Percent,
             verdict: None,
+            verdict_until: now,
+            max_verdict_age: f64::INFINITY,
             judgements_at_weight: 0,
             turns: 0,
             prompt_tokens: 0,
@@ -180,10 +211,11 @@ impl RolloutState {
         now - self.weight_changed_at
     }
 
-    /// Records a weight change that took effect.
+    /// Records a weight change that took effect (read back from the target).
     pub fn set_weight(&mut self, weight: u8, now: f64) {
         self.weight = weight;
         self.weight_changed_at = now;
+        self.verdict_until = now;
         self.verdict = None;
         self.judgements_at_weight = 0;
         self.phase = Phase::Canary { weight };
@@ -195,9 +227,11 @@ impl RolloutState {
         });
     }
 
-    /// Records a judge verdict at the current weight; `bake_end` when it closes a bake period.
-    pub fn record_verdict(&mut self, verdict: Verdict, bake_end: bool) {
+    /// Records a judge verdict at the current weight, on evidence up to
+    /// `until`; `bake_end` when it closes a bake period.
+    pub fn record_verdict(&mut self, verdict: Verdict, until: f64, bake_end: bool) {
         self.judgements_at_weight += u32::from(bake_end);
+        self.verdict_until = until;
         if let Some(step) = self.steps.last_mut() {
             step.verdict = Some(verdict.kind);
             step.summary = Some(verdict.summary.clone());
@@ -209,16 +243,16 @@ impl RolloutState {
         self.verdict.as_ref().map(|v| v.kind)
     }
 
-    pub fn finish(&mut self, outcome: Outcome) {
+    /// Ends the rollout with the weight the target was last read to serve:
+    /// never assumed from the outcome (a rollback that failed leaves the
+    /// canary serving, and the record must say so).
+    pub fn finish(&mut self, outcome: Outcome, served: u8) {
         self.phase = match outcome {
             Outcome::Promoted => Phase::Promoted,
             Outcome::RolledBack => Phase::RolledBack,
             Outcome::Aborted => Phase::Aborted,
+            Outcome::RollbackFailed => Phase::RollbackFailed,
         };
-        if outcome != Outcome::Promoted {
-            self.weight = 0;
-        } else {
-            self.weight = 100;
-        }
+        self.weight = served;
     }
 }

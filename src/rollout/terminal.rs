@@ -80,6 +80,8 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::ToolFailed { tool, error, .. } => format!("FAILED {tool}: {error}"),
         Event::AutoRollback { reason } => format!("AUTOMATIC ROLLBACK: {reason}"),
+        Event::Adopted { detail, .. } => format!("ADOPTED: {detail}"),
+        Event::Promotion { stage, detail } => format!("promotion {stage}: {detail}"),
         Event::BudgetExhausted { rule, detail } => format!("STOP {}: {detail}", rule.as_str()),
         Event::Finished {
             outcome, reason, ..

@@ -17,6 +17,7 @@ pub mod queue;
 pub mod slack;
 pub mod webhook;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,10 +93,18 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     }
     crate::git::LocalGit::open(&repo)?;
     check_slack(&settings)?;
+    let targets = service_targets(&settings)?;
     // One handle for the whole server: rollouts, failures and Slack clicks.
     let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
     let metrics = Metrics::default();
-    let launch = launcher(cmd, &settings, repo, metrics.clone(), journal.clone());
+    let launch = launcher(
+        cmd,
+        &settings,
+        targets,
+        repo,
+        metrics.clone(),
+        journal.clone(),
+    );
     let state = AppState {
         secret: Arc::new(secret.into_bytes()),
         services: Arc::new(settings.serve.services.clone()),
@@ -296,11 +305,27 @@ async fn github(
     }
 }
 
+/// The target of every `[serve] services` entry, resolved once at startup: a
+/// service without a complete target is an error now, not a rollout silently
+/// run in the simulator and reported promoted.
+fn service_targets(settings: &Settings) -> Result<BTreeMap<String, TargetKind>, Error> {
+    let mut targets = BTreeMap::new();
+    for name in &settings.serve.services {
+        let service = settings.services.get(name).cloned().unwrap_or_default();
+        let target = service
+            .resolve_target(name)
+            .map_err(|e| Error::Usage(format!("serve.services: {e}")))?;
+        targets.insert(name.clone(), target);
+    }
+    Ok(targets)
+}
+
 /// Starts each job's rollout on its own thread and runtime: a simulated rollout
 /// on virtual time runs flat out, and must not starve the HTTP server.
 fn launcher(
     cmd: &ServeCommand,
     settings: &Settings,
+    targets: BTreeMap<String, TargetKind>,
     repo: PathBuf,
     metrics: Metrics,
     shared: Arc<dyn Journal>,
@@ -308,18 +333,12 @@ fn launcher(
     let config = cmd.config.clone();
     let journal = cmd.journal.clone();
     let approve_as = settings.serve.approve_as.clone();
-    let haproxy: Vec<String> = settings
-        .services
-        .iter()
-        .filter(|(_, s)| s.haproxy.is_some())
-        .map(|(n, _)| n.clone())
-        .collect();
     Arc::new(move |job: Job| {
-        let target = if haproxy.contains(&job.service) {
-            TargetKind::Haproxy
-        } else {
-            TargetKind::Sim
-        };
+        // Every queued service was resolved at startup (`service_targets`).
+        let target = targets
+            .get(&job.service)
+            .copied()
+            .unwrap_or(TargetKind::Sim);
         let rollout = RolloutCommand {
             rev: job.sha.clone(),
             repo: repo.clone(),
@@ -337,6 +356,7 @@ fn launcher(
             pace: None,
             journal: journal.clone(),
             no_journal: false,
+            adopt: false,
         };
         let metrics = metrics.clone();
         let shared = shared.clone();
@@ -348,6 +368,7 @@ fn launcher(
                     sinks: vec![Box::new(metrics.sink())],
                     headless: true,
                     journal: Some(shared.clone()),
+                    stop: None,
                 };
                 let result = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -390,8 +411,8 @@ fn record_failure(
     sink.sinks.push(Box::new(JournalSink::new(journal)));
     sink.sinks.push(Box::new(metrics.sink()));
     let target = match target {
-        TargetKind::Haproxy => "haproxy".to_string(),
-        _ => format!("sim:{}", Scenario::Healthy.as_str()),
+        TargetKind::Sim => format!("sim:{}", Scenario::Healthy.as_str()),
+        real => real.as_str().to_string(),
     };
     sink.emit(
         0.0,

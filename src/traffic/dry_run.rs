@@ -114,7 +114,7 @@ impl TrafficRouter for DryRunRouter {
     }
 
     fn manual_rollback(&self) -> String {
-        "nothing to do: a dry run changes nothing".into()
+        self.inner.manual_rollback()
     }
 
     async fn preflight(&self) -> Result<(), TrafficError> {

@@ -88,7 +88,7 @@ impl Granularity {
 
 /// `k` pods of `total`, stated as a whole percent rounded up.
 fn replica_share(k: u32, total: u32) -> u8 {
-    (((k * 100) + total - 1) / total).min(100) as u8
+    (k * 100).div_ceil(total).min(100) as u8
 }
 
 #[cfg(test)]

@@ -25,6 +25,31 @@ use serde_json::Value;
 
 pub use granularity::Granularity;
 
+/// Where traffic moves and metrics come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// The simulated world (no cluster needed).
+    Sim,
+    /// HAProxy's runtime API (`[services.NAME.haproxy]`), judged on Prometheus.
+    Haproxy,
+    /// A Gateway API HTTPRoute or replica counts (`[services.NAME.kubernetes]`), judged on Prometheus.
+    Kubernetes,
+    /// An Argo Rollout's steps (`[services.NAME.argo]`), judged on Prometheus.
+    Argo,
+}
+
+impl TargetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Sim => "sim",
+            TargetKind::Haproxy => "haproxy",
+            TargetKind::Kubernetes => "kubernetes",
+            TargetKind::Argo => "argo",
+        }
+    }
+}
+
 /// Why a traffic change failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrafficError {

@@ -136,7 +136,7 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\napprove_as = \"ci-bot\"\n",
+            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\napprove_as = \"ci-bot\"\n[services.demo]\ntarget = \"sim\"\n",
             repo.path()
         ),
     )
@@ -261,7 +261,10 @@ async fn an_unknown_sha_is_journaled_as_aborted_with_the_reason() {
     let config = work.path().join("deploy-agent.toml");
     std::fs::write(
         &config,
-        format!("[serve]\nrepo = {:?}\nservices = [\"demo\"]\n", repo.path()),
+        format!(
+            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[services.demo]\ntarget = \"sim\"\n",
+            repo.path()
+        ),
     )
     .expect("write config");
     let db = work.path().join("journal.db");
@@ -328,10 +331,13 @@ async fn load_signed_pushes_for_many_services() {
     let work = tempfile::tempdir().expect("tempdir");
     let config = work.path().join("deploy-agent.toml");
     let names: Vec<String> = (0..services).map(|i| format!("\"svc{i}\"")).collect();
+    let simulated: String = (0..services)
+        .map(|i| format!("[services.svc{i}]\ntarget = \"sim\"\n"))
+        .collect();
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [{}]\napprove_as = \"ci-bot\"\n",
+            "[serve]\nrepo = {:?}\nservices = [{}]\napprove_as = \"ci-bot\"\n{simulated}",
             repo.path(),
             names.join(", ")
         ),

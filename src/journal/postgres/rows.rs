@@ -45,12 +45,14 @@ pub(super) fn finish_in(
     reason: &str,
     weight: u8,
 ) -> Result<(), Failure> {
+    // A failed rollback records its outcome but keeps the rollout open.
+    let finished = outcome.is_final().then(wall_now);
     let changed = c.execute(
         "UPDATE rollouts SET finished_at = $2, outcome = $3, reason = $4, weight = $5 \
          WHERE id = $1 AND finished_at IS NULL",
         &[
             &rollout_id,
-            &wall_now(),
+            &finished,
             &outcome.as_str(),
             &reason,
             &i16::from(weight),
@@ -88,8 +90,9 @@ pub(super) fn require_rollout(
 pub(super) fn lock_running(c: &mut impl GenericClient, id: &str) -> Result<(), Failure> {
     let r = find_rollout(c, id, true)?.ok_or_else(|| JournalError::NotFound(id.into()))?;
     match r.outcome {
-        None => Ok(()),
+        o if rules::still_open(o.as_deref()) => Ok(()),
         Some(outcome) => Err(rules::already_finished(id, &outcome).into()),
+        None => Ok(()),
     }
 }
 

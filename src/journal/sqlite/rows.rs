@@ -42,10 +42,12 @@ pub(super) fn finish_in(
     reason: &str,
     weight: u8,
 ) -> Result<(), JournalError> {
+    // A failed rollback records its outcome but keeps the rollout open.
+    let finished = outcome.is_final().then(wall_now);
     let changed = c.execute(
         "UPDATE rollouts SET finished_at = ?2, outcome = ?3, reason = ?4, weight = ?5 \
          WHERE id = ?1 AND finished_at IS NULL",
-        params![rollout_id, wall_now(), outcome.as_str(), reason, weight],
+        params![rollout_id, finished, outcome.as_str(), reason, weight],
     )?;
     if changed == 1 {
         return Ok(());
@@ -73,8 +75,9 @@ pub(super) fn require_rollout(c: &Connection, id: &str) -> Result<RolloutRecord,
 pub(super) fn require_running(c: &Connection, id: &str) -> Result<(), JournalError> {
     let r = require_rollout(c, id)?;
     match r.outcome {
-        None => Ok(()),
+        o if rules::still_open(o.as_deref()) => Ok(()),
         Some(outcome) => Err(rules::already_finished(id, &outcome)),
+        None => Ok(()),
     }
 }
 

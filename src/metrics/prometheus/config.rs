@@ -1,9 +1,13 @@
 //! What `PrometheusMetrics` asks: per-service PromQL templates, from a preset or
 //! spelled out in `deploy-agent.toml` (`[services.NAME.prometheus]`).
 //!
-//! A template is PromQL with two placeholders:
+//! A template is PromQL with these placeholders:
 //! - `{version}`: the label value naming one version (`stable_version` or
-//!   `canary_version`; for HAProxy the server names, e.g. `server="canary"`);
+//!   `canary_version`);
+//! - `{server}` and `{backend}`: the HAProxy server of that version and its
+//!   backend (`stable_server`/`canary_server`, `backend`; filled from the
+//!   service's `[haproxy]` section when unset, so the preset always queries the
+//!   backend the rollout moves — never another service's numbers);
 //! - `{range}`: the window length as a PromQL duration (`30s`, `2500ms`).
 //!
 //! The queries are evaluated at the window's end (`time=`), so
@@ -18,9 +22,9 @@ use serde::Deserialize;
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     /// HAProxy's built-in exporter (`haproxy_server_http_responses_total{proxy,server,code}`)
-    /// for requests and errors, split by server name; latency from the service's own
-    /// `http_request_duration_seconds` histogram labelled `version`. The backend is
-    /// `be_app` (override the templates for another).
+    /// for requests and errors, split by server name (`proxy="{backend}"`,
+    /// `server="{server}"`); latency from the service's own
+    /// `http_request_duration_seconds` histogram labelled `version`.
     #[default]
     Haproxy,
     /// Istio or Envoy sidecars: `istio_requests_total` and
@@ -67,8 +71,8 @@ impl Preset {
     pub fn queries(self) -> Queries {
         match self {
             Preset::Haproxy => Queries {
-                requests: r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="{version}"}[{range}]))"#.into(),
-                errors: r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="{version}",code="5xx"}[{range}]))"#.into(),
+                requests: r#"sum(increase(haproxy_server_http_responses_total{proxy="{backend}",server="{server}"}[{range}]))"#.into(),
+                errors: r#"sum(increase(haproxy_server_http_responses_total{proxy="{backend}",server="{server}",code="5xx"}[{range}]))"#.into(),
                 latency_buckets: r#"sum by (le) (increase(http_request_duration_seconds_bucket{version="{version}"}[{range}]))"#.into(),
                 latency_unit: LatencyUnit::Seconds,
             },
@@ -120,6 +124,14 @@ pub struct PrometheusConfig {
     pub stable_version: String,
     /// `{version}` for the canary version.
     pub canary_version: String,
+    /// `{backend}`: the HAProxy backend (default: `[haproxy] backend`, else `be_app`).
+    pub backend: Option<String>,
+    /// `{server}` for the stable version (default: `[haproxy] stable_server`,
+    /// else `stable_version`).
+    pub stable_server: Option<String>,
+    /// `{server}` for the canary version (default: `[haproxy] canary_server`,
+    /// else `canary_version`).
+    pub canary_server: Option<String>,
     /// Replaces the preset's requests query.
     pub requests: Option<String>,
     /// Replaces the preset's errors query.
@@ -145,6 +157,9 @@ impl Default for PrometheusConfig {
             preset: Preset::default(),
             stable_version: "stable".into(),
             canary_version: "canary".into(),
+            backend: None,
+            stable_server: None,
+            canary_server: None,
             requests: None,
             errors: None,
             latency_buckets: None,
@@ -157,7 +172,38 @@ impl Default for PrometheusConfig {
     }
 }
 
+/// The values a template's placeholders take for one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Labels<'a> {
+    pub version: &'a str,
+    pub server: &'a str,
+    pub backend: &'a str,
+}
+
 impl PrometheusConfig {
+    /// The placeholders' values for the canary (`true`) or the stable version.
+    pub fn labels(&self, canary: bool) -> Labels<'_> {
+        let (version, server) = if canary {
+            (&self.canary_version, &self.canary_server)
+        } else {
+            (&self.stable_version, &self.stable_server)
+        };
+        Labels {
+            version,
+            server: server.as_deref().unwrap_or(version),
+            backend: self.backend.as_deref().unwrap_or("be_app"),
+        }
+    }
+
+    /// Fills the HAProxy names left unset from the service's `[haproxy]`
+    /// section: the preset then queries the backend the rollout moves.
+    pub fn with_haproxy(mut self, backend: &str, stable: &str, canary: &str) -> Self {
+        self.backend.get_or_insert_with(|| backend.to_string());
+        self.stable_server.get_or_insert_with(|| stable.to_string());
+        self.canary_server.get_or_insert_with(|| canary.to_string());
+        self
+    }
+
     /// The preset's queries with this config's overrides.
     pub fn queries(&self) -> Queries {
         let mut q = self.preset.queries();
@@ -201,9 +247,9 @@ impl PrometheusConfig {
             ("errors", &q.errors),
             ("latency_buckets", &q.latency_buckets),
         ] {
-            if !(t.contains("{version}") && t.contains("{range}")) {
+            if !((t.contains("{version}") || t.contains("{server}")) && t.contains("{range}")) {
                 return Err(format!(
-                    "prometheus.{name} must contain {{version}} and {{range}}: `{t}`"
+                    "prometheus.{name} must contain {{range}} and {{version}} or {{server}}: `{t}`"
                 ));
             }
         }
@@ -211,12 +257,14 @@ impl PrometheusConfig {
     }
 }
 
-/// Fills a template. The version is escaped as a PromQL string, so a label value
+/// Fills a template. Label values are escaped as PromQL strings, so a value
 /// cannot change the query's shape.
-pub fn render(template: &str, version: &str, range_secs: f64) -> String {
-    let escaped = version.replace('\\', r"\\").replace('"', "\\\"");
+pub fn render(template: &str, labels: &Labels<'_>, range_secs: f64) -> String {
+    let escape = |v: &str| v.replace('\\', r"\\").replace('"', "\\\"");
     template
-        .replace("{version}", &escaped)
+        .replace("{version}", &escape(labels.version))
+        .replace("{server}", &escape(labels.server))
+        .replace("{backend}", &escape(labels.backend))
         .replace("{range}", &promql_duration(range_secs))
 }
 
@@ -236,13 +284,41 @@ mod tests {
 
     #[test]
     fn haproxy_defaults_split_by_server() {
-        let q = PrometheusConfig::default().queries();
+        let c = PrometheusConfig::default();
+        let q = c.queries();
         assert_eq!(
-            render(&q.requests, "canary", 30.0),
+            render(&q.requests, &c.labels(true), 30.0),
             r#"sum(increase(haproxy_server_http_responses_total{proxy="be_app",server="canary"}[30s]))"#
         );
-        assert!(render(&q.errors, "stable", 2.5).contains(r#"code="5xx"}[2500ms]"#));
+        assert!(render(&q.errors, &c.labels(false), 2.5).contains(r#"code="5xx"}[2500ms]"#));
         assert_eq!(q.latency_unit, LatencyUnit::Seconds);
+    }
+
+    #[test]
+    fn the_haproxy_preset_queries_the_configured_backend_and_servers() {
+        // Regression: the preset always asked for `be_app`, so a service on
+        // another backend was judged on someone else's numbers.
+        let c = PrometheusConfig {
+            stable_version: "v1".into(),
+            canary_version: "v2".into(),
+            ..PrometheusConfig::default()
+        }
+        .with_haproxy("be_checkout", "blue", "green");
+        let q = c.queries();
+        let canary = render(&q.requests, &c.labels(true), 30.0);
+        assert!(
+            canary.contains(r#"proxy="be_checkout",server="green""#),
+            "{canary}"
+        );
+        let latency = render(&q.latency_buckets, &c.labels(false), 30.0);
+        assert!(latency.contains(r#"version="v1""#), "{latency}");
+        // Explicit names win over the [haproxy] section's.
+        let c = PrometheusConfig {
+            backend: Some("be_x".into()),
+            ..PrometheusConfig::default()
+        }
+        .with_haproxy("be_checkout", "blue", "green");
+        assert_eq!(c.labels(false).backend, "be_x");
     }
 
     #[test]
@@ -258,7 +334,12 @@ mod tests {
             Preset::Istio.queries().latency_unit,
             LatencyUnit::Milliseconds
         );
-        let errors = render(&Preset::NginxIngress.queries().errors, "v2", 60.0);
+        let v2 = Labels {
+            version: "v2",
+            server: "v2",
+            backend: "be_app",
+        };
+        let errors = render(&Preset::NginxIngress.queries().errors, &v2, 60.0);
         assert!(errors.contains(r#"status=~"5.."}[60s]"#), "{errors}");
         assert!(errors.contains(
             " or (0 * sum(increase(nginx_ingress_controller_requests{service=\"v2\"}[60s])))"
@@ -281,7 +362,12 @@ mod tests {
 
     #[test]
     fn versions_are_escaped_and_durations_exact() {
-        assert_eq!(render("{version}", r#"a"b\"#, 1.0), r#"a\"b\\"#);
+        let odd = Labels {
+            version: r#"a"b\"#,
+            server: "s",
+            backend: "b",
+        };
+        assert_eq!(render("{version}", &odd, 1.0), r#"a\"b\\"#);
         assert_eq!(promql_duration(30.0), "30s");
         assert_eq!(promql_duration(0.0001), "1ms");
         assert_eq!(promql_duration(2.0004), "2s");

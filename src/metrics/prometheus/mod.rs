@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use buckets::latency_samples;
-pub use config::{render, LatencyUnit, Preset, PrometheusConfig, Queries};
+pub use config::{render, Labels, LatencyUnit, Preset, PrometheusConfig, Queries};
 pub use response::{parse_vector, Series};
 
 use super::{MetricsError, MetricsSource};
@@ -102,15 +102,16 @@ impl PrometheusMetrics {
     /// One version's sample over the `range_secs` before Unix time `at`.
     async fn version(
         &self,
-        version: &str,
+        canary: bool,
         range_secs: f64,
         at: f64,
     ) -> Result<Option<VersionSample>, MetricsError> {
         let q = &self.queries;
+        let labels = self.config.labels(canary);
         let (requests, errors, latency) = tokio::try_join!(
-            self.query(render(&q.requests, version, range_secs), at),
-            self.query(render(&q.errors, version, range_secs), at),
-            self.query(render(&q.latency_buckets, version, range_secs), at),
+            self.query(render(&q.requests, &labels, range_secs), at),
+            self.query(render(&q.errors, &labels, range_secs), at),
+            self.query(render(&q.latency_buckets, &labels, range_secs), at),
         )?;
         let (Some(requests), Some(errors)) = (response::total(&requests), response::total(&errors))
         else {
@@ -194,6 +195,52 @@ impl PrometheusMetrics {
 
 #[async_trait]
 impl MetricsSource for PrometheusMetrics {
+    /// Every query must be one Prometheus accepts, and the requests query must
+    /// find the stable version's series over the last five minutes (else the
+    /// labels are wrong and every window would be NoData). The canary's series
+    /// must exist too for the HAProxy preset (its exporter reports every server,
+    /// with traffic or not); for others it appears with the first canary
+    /// traffic, so its absence is only a warning.
+    async fn preflight(&self) -> Result<Vec<String>, MetricsError> {
+        let at = self
+            .clock
+            .to_unix(crate::clock::Clock::now(&crate::clock::SystemClock));
+        let q = &self.queries;
+        let mut warnings = Vec::new();
+        for canary in [false, true] {
+            let labels = self.config.labels(canary);
+            let who = if canary { "canary" } else { "stable" };
+            for (name, template) in [
+                ("errors", &q.errors),
+                ("latency_buckets", &q.latency_buckets),
+            ] {
+                self.query(render(template, &labels, PREFLIGHT_RANGE), at)
+                    .await
+                    .map_err(|e| misconfigured(name, who, &e))?;
+            }
+            let promql = render(&q.requests, &labels, PREFLIGHT_RANGE);
+            let series = self
+                .query(promql.clone(), at)
+                .await
+                .map_err(|e| misconfigured("requests", who, &e))?;
+            if !series.is_empty() {
+                continue;
+            }
+            let missing = format!(
+                "the requests query for the {who} version returned no series from {} over the last 5 minutes: `{promql}` (labels: version `{}`, server `{}`, backend `{}`)",
+                self.config.url, labels.version, labels.server, labels.backend
+            );
+            if canary && self.config.preset != Preset::Haproxy {
+                warnings.push(format!("{missing}; it should appear once the canary gets traffic, and until it does the canary is judged NoData"));
+            } else {
+                return Err(MetricsError::Misconfigured(format!(
+                    "{missing}. Check [services.NAME.prometheus] (stable_version/canary_version, backend, servers, or the query templates) against what Prometheus scrapes"
+                )));
+            }
+        }
+        Ok(warnings)
+    }
+
     /// Both versions over `[from, to)` on the rollout clock, queried at `to`.
     async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError> {
         if !(from.is_finite() && to.is_finite()) || to <= from {
@@ -202,8 +249,8 @@ impl MetricsSource for PrometheusMetrics {
         let at = self.clock.to_unix(to);
         let range = to - from;
         let (stable, canary) = tokio::try_join!(
-            self.version(&self.config.stable_version, range, at),
-            self.version(&self.config.canary_version, range, at),
+            self.version(false, range, at),
+            self.version(true, range, at),
         )?;
         Ok(MetricsWindow {
             start: from,
@@ -211,6 +258,20 @@ impl MetricsSource for PrometheusMetrics {
             stable,
             canary,
         })
+    }
+}
+
+/// The span the preflight looks back over, seconds.
+const PREFLIGHT_RANGE: f64 = 300.0;
+
+fn misconfigured(query: &str, version: &str, e: &MetricsError) -> MetricsError {
+    match e {
+        MetricsError::Unreachable(_) => MetricsError::Unreachable(format!(
+            "{e} (checking the {query} query for the {version} version)"
+        )),
+        _ => MetricsError::Misconfigured(format!(
+            "the {query} query for the {version} version fails: {e}; fix it in [services.NAME.prometheus]"
+        )),
     }
 }
 

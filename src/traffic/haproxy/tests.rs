@@ -126,7 +126,7 @@ async fn a_share_is_two_weights_set_canary_first_and_read_back() {
 }
 
 #[tokio::test]
-async fn haproxy_refusals_are_rejected_with_its_text() {
+async fn unknown_names_are_misconfigured_with_haproxys_text_and_the_fix() {
     let (_dir, _fake, config) = fake(Mode::Normal).await;
     let router = HaproxyRouter::new(HaproxyConfig {
         canary_server: "green".into(),
@@ -135,8 +135,12 @@ async fn haproxy_refusals_are_rejected_with_its_text() {
     .unwrap();
     let err = router.set_canary_weight(10).await.unwrap_err();
     assert!(
-        matches!(&err, TrafficError::Rejected(m) if m.contains("No such server.")),
+        matches!(&err, TrafficError::Misconfigured(m) if m.contains("No such server.") && m.contains("canary_server")),
         "{err}"
+    );
+    assert!(
+        router.preflight().await.is_err(),
+        "preflight finds it first"
     );
     let router = HaproxyRouter::new(HaproxyConfig {
         backend: "be_other".into(),
@@ -145,9 +149,11 @@ async fn haproxy_refusals_are_rejected_with_its_text() {
     .unwrap();
     let err = router.canary_weight().await.unwrap_err();
     assert!(
-        matches!(&err, TrafficError::Rejected(m) if m == "No such backend."),
+        matches!(&err, TrafficError::Misconfigured(m) if m.contains("No such backend.") && m.contains("be_other")),
         "{err}"
     );
+    let router = HaproxyRouter::new(config.clone()).unwrap();
+    router.preflight().await.unwrap();
     let router = HaproxyRouter::new(config).unwrap();
     assert!(matches!(
         router.set_canary_weight(101).await,
@@ -187,10 +193,12 @@ async fn silence_and_absence_are_unreachable_after_bounded_retries() {
         ..config
     })
     .unwrap();
-    assert!(matches!(
-        gone.rollback().await,
-        Err(TrafficError::Unreachable(_))
-    ));
+    // A socket that is not there is the configuration's fault: no retries help.
+    let err = gone.preflight().await.unwrap_err();
+    assert!(
+        matches!(&err, TrafficError::Misconfigured(m) if m.contains("stats socket") && m.contains("/nonexistent/admin.sock")),
+        "{err}"
+    );
 }
 
 #[tokio::test]

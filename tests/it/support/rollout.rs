@@ -102,6 +102,7 @@ pub async fn run_journaled(
         service: "checkout".into(),
         rev: assessment.rev.clone(),
         target: "sim".into(),
+        start_weight: 0,
     };
     let context = ChangeContext { assessment, diff };
     let limits = Limits::new(&context.risk().strategy);

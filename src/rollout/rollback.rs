@@ -1,0 +1,218 @@
+//! Ending a rollout, and the one action that must succeed: the rollback.
+//!
+//! A rollback is confirmed only by the target: it is sent, then read back
+//! (after the router's settle time) until the canary serves 0 %, retried with
+//! backoff until `[rollout] rollback_deadline_seconds`. A staged promotion is
+//! undone first. When the target never confirms, the rollout ends
+//! `rollback_failed` with the weight the target still serves, in words the
+//! operator can act on; the journal keeps it open so `resume` retries. The
+//! journal's write-ahead record is best-effort here: a journal that refuses it
+//! never stops a rollback (the reason says so).
+
+use serde_json::json;
+
+use super::events::Event;
+use super::runner::Runner;
+use super::state::Outcome;
+use crate::traffic::{TrafficError, TrafficRouter};
+
+/// Longest pause between two rollback attempts, seconds.
+const MAX_BACKOFF: f64 = 30.0;
+
+/// A rollback the target never confirmed.
+pub(super) struct RollbackFailure {
+    /// What the target served when last read (or was last known to serve).
+    pub weight: u8,
+    pub message: String,
+}
+
+impl Runner<'_> {
+    /// Records a side effect about to be made (write-ahead), when journaled.
+    /// `Err` carries the journal's refusal for the caller to decide on.
+    pub(super) fn intent(
+        &self,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<Option<u64>, String> {
+        let Some(journal) = self.backends.journal.as_ref() else {
+            return Ok(None);
+        };
+        journal
+            .intent(&self.spec.id, self.now(), kind, payload)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Records the intent of a forward traffic change (a weight, a promotion). A
+    /// journaled rollout whose journal refuses it makes no change — after a crash
+    /// nobody could tell whether it happened — and ends now, rolled back.
+    pub(super) async fn intent_or_end(
+        &mut self,
+        kind: &str,
+        payload: serde_json::Value,
+    ) -> Result<Option<u64>, String> {
+        match self.intent(kind, payload) {
+            Ok(seq) => {
+                if seq.is_some() {
+                    crate::failpoint::hit(crate::failpoint::Point::AfterIntent);
+                }
+                Ok(seq)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
+                let reason = format!(
+                    "the journal could not record the intent to {kind} ({e}): no traffic change without a write-ahead record"
+                );
+                self.end_safely(Outcome::Aborted, reason.clone()).await;
+                Err(reason)
+            }
+        }
+    }
+
+    /// Marks an intent from [`Runner::intent`] applied or failed.
+    pub(super) fn applied(&self, seq: Option<u64>, ok: bool, detail: &str) {
+        let (Some(journal), Some(seq)) = (self.backends.journal.as_ref(), seq) else {
+            return;
+        };
+        if let Err(e) = journal.applied(&self.spec.id, seq, ok, detail) {
+            tracing::error!(error = %e, seq, "could not mark an intent applied in the journal");
+        }
+    }
+
+    /// Reads the canary's share until `accept` holds or the router's settle
+    /// time has passed; returns the last answer.
+    pub(super) async fn read_back(&self, accept: impl Fn(u8) -> bool) -> Result<u8, TrafficError> {
+        let traffic = self.backends.traffic.clone();
+        let settle = traffic.settle_seconds();
+        let deadline = self.now() + settle;
+        let poll = (settle / 10.0).clamp(0.2, 2.0);
+        loop {
+            let read = traffic.canary_weight().await;
+            if matches!(read, Ok(w) if accept(w)) || self.now() >= deadline {
+                return read;
+            }
+            self.backends.clock.sleep(poll).await;
+        }
+    }
+
+    /// Ends the rollout; traffic goes back to stable unless it was promoted.
+    /// The `Finished` event follows when the loop has stopped.
+    pub(super) async fn end_safely(&mut self, outcome: Outcome, reason: String) {
+        if self.state.phase.is_terminal() {
+            return;
+        }
+        if outcome == Outcome::Promoted {
+            self.state.finish(Outcome::Promoted, 100);
+            self.reason = reason;
+            return;
+        }
+        if !self.touched && self.state.weight == 0 && self.staged.is_none() {
+            // Nothing was ever asked of the target: nothing to undo.
+            self.state.finish(outcome, 0);
+            self.reason = reason;
+            return;
+        }
+        match self.rollback_traffic().await {
+            Ok(note) => {
+                self.state.finish(outcome, 0);
+                self.reason = match note {
+                    Some(note) => format!("{reason} ({note})"),
+                    None => reason,
+                };
+            }
+            Err(failure) => {
+                self.state.finish(Outcome::RollbackFailed, failure.weight);
+                self.reason = format!("{reason}; ROLLBACK FAILED: {}", failure.message);
+            }
+        }
+    }
+
+    /// Rolls the target back until it reads 0 % or the deadline passes. `Ok`
+    /// may carry a note for the reason (the journal refused the intent).
+    async fn rollback_traffic(&mut self) -> Result<Option<String>, RollbackFailure> {
+        let traffic = self.backends.traffic.clone();
+        let from = self.state.weight;
+        let undo = self.staged.as_ref().map(|s| s.undo.clone());
+        let (seq, note) = match self.intent("rollback", json!({"from": from, "undo": undo})) {
+            Ok(seq) => (seq, None),
+            Err(e) => {
+                tracing::error!(error = %e, "rolling back without a write-ahead record: the journal refused it");
+                (
+                    None,
+                    Some(format!(
+                        "rolled back without a write-ahead record: the journal refused it: {e}"
+                    )),
+                )
+            }
+        };
+        let started = self.now();
+        let deadline = started + self.limits.rollback_deadline_seconds;
+        let mut backoff = 1.0;
+        let mut attempts = 0u32;
+        let error = loop {
+            attempts += 1;
+            let error = match self.rollback_once(traffic.as_ref()).await {
+                Ok(()) => {
+                    self.applied(seq, true, "rolled back: the target reads 0%");
+                    if from > 0 {
+                        self.emit(Event::WeightChanged { from, to: 0 });
+                    }
+                    self.state.weight = 0;
+                    return Ok(note);
+                }
+                Err(e) => e,
+            };
+            tracing::error!(error = %error, attempts, "rollback not confirmed");
+            self.emit(Event::ToolFailed {
+                call_id: "rollback".into(),
+                tool: "rollback".into(),
+                error: format!("attempt {attempts}: {error}"),
+            });
+            if !error.is_transient() || self.now() + backoff > deadline {
+                break error;
+            }
+            self.backends.clock.sleep(backoff).await;
+            backoff = (backoff * 2.0).min(MAX_BACKOFF);
+        };
+        let live = traffic.canary_weight().await.ok();
+        let weight = live.unwrap_or(from);
+        let shown = live.map_or(format!("possibly {from}% (it cannot be read)"), |w| {
+            format!("{w}%")
+        });
+        let message = format!(
+            "{} still serves the canary at {shown} after {attempts} attempt(s) over {:.0} s ({error}). Run `deploy-agent resume` to retry the rollback, or by hand: {}",
+            traffic.describe(),
+            self.now() - started,
+            traffic.manual_rollback()
+        );
+        self.applied(seq, false, &message);
+        Err(RollbackFailure { weight, message })
+    }
+
+    /// One attempt: undo a staged promotion, send the rollback, and confirm it
+    /// with a read taken after the router's settle time (a read before it may
+    /// still show an older state).
+    async fn rollback_once(&mut self, traffic: &dyn TrafficRouter) -> Result<(), TrafficError> {
+        if let Some(staged) = self.staged.clone() {
+            traffic.undo_promotion(&staged.undo).await?;
+            self.staged = None;
+            self.emit(Event::Promotion {
+                stage: "undone".into(),
+                detail: format!("undone: {}", staged.detail),
+            });
+        }
+        let sent = traffic.rollback().await;
+        let settle = traffic.settle_seconds();
+        if settle > 0.0 {
+            self.backends.clock.sleep(settle).await;
+        }
+        match self.read_back(|w| w == 0).await {
+            // The target shows it, even if the answer to the command was lost.
+            Ok(0) => Ok(()),
+            Ok(found) => Err(sent
+                .err()
+                .unwrap_or(TrafficError::NotApplied { wanted: 0, found })),
+            Err(read) => Err(sent.err().unwrap_or(read)),
+        }
+    }
+}
