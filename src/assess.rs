@@ -159,7 +159,19 @@ pub async fn assess_change(
         let floor = eval.score.floor.as_ref().map_or(0.0, |f| f.value);
         opinion::merge(deterministic, floor, s, policy.llm.max_below_deterministic).score
     });
-    let decision = risk::decide(final_score, &eval.features, policy);
+    // Level, strategy and approval are policy's: decided on the deterministic
+    // score (floors included), which the model's opinion may raise, never lower.
+    // The model reads a diff the change's author wrote; it may lower only the
+    // displayed score, within its margin.
+    let decided_on = final_score.max(deterministic);
+    let decision = risk::decide(decided_on, &eval.features, policy);
+    if final_score < deterministic {
+        let kept = policy.level_for(deterministic);
+        warnings.push(format!(
+            "the model lowered the score to {final_score:.2}; level ({}), strategy and approval stay those of the deterministic {deterministic:.2} (the model may raise them, never lower them)",
+            kept.as_str()
+        ));
+    }
     if eval.history_truncated {
         warnings.push(format!(
             "history read only up to {} commits (policy [history] max_commits)",

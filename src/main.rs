@@ -187,7 +187,8 @@ enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
-    /// Finish rollouts whose process died (crash, kill, reboot).
+    /// Finish rollouts whose process died (crash, kill, reboot), and retry
+    /// rollbacks that were never confirmed (`rollback_failed`).
     ///
     /// For each unfinished rollout in the journal: reads the live weight from its
     /// target, marks each open write-ahead intent applied if its effect is visible
@@ -196,9 +197,12 @@ enum Command {
     /// to stable and records the rollout rolled back; "continue" picks the loop up
     /// at the live weight under the journaled risk, approval and budgets, bakes
     /// and judges again before any increase, and rolls back instead (saying why)
-    /// when the repository or the journaled assessment is missing. A simulated
-    /// target is rebuilt from the journal. Exit codes: 0 all finished (or none unfinished), 1 some could not
-    /// be, 2 bad input.
+    /// when the repository or the journaled assessment is missing. A staged
+    /// promotion that did not complete is undone; a rollout whose rollback failed
+    /// is always rolled back. A simulated target is rebuilt from the journal.
+    /// Exit codes: 0 all finished (or none unfinished), 7 a rollback still not
+    /// confirmed (the canary may serve; the report says where), 1 some could not
+    /// be resumed, 2 bad input.
     Resume {
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]

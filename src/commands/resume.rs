@@ -15,7 +15,12 @@
 //!   the journaled assessment, a router for the target — it rolls back instead
 //!   and says why: missing data never continues a rollout.
 //!
-//! A promotion found already in effect is recorded as promoted, not undone.
+//! A promotion found already in effect (the target's own read-back) is
+//! recorded as promoted, not undone. A staged promotion that did not complete
+//! is undone and rolled back, and so is a rollout whose rollback was never
+//! confirmed (`rollback_failed`), whatever `on_resume` says. The rollback is
+//! retried until the target confirms it; if it never does, the rollout stays
+//! open as `rollback_failed` and the report says what still serves.
 //!
 //! The simulated target lives in the process that died, so its world is rebuilt
 //! from the journal: the live weight is the last `weight_changed` the journal
@@ -27,28 +32,24 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod continuing;
+mod reconcile;
+
 use crate::approval::{Approver, JournalApprover};
-use crate::assess::{assess_change, AssessRequest, LlmMode};
-use crate::canary::SequentialJudge;
 use crate::clock::VirtualClock;
 use crate::commands::backends;
 use crate::commands::journal::{open_existing, JournalFormat, JournalLocation};
 use crate::error::Error;
-use crate::git::{ChangeSource, LocalGit};
-use crate::journal::{
-    wall_now, ApprovalDecision, Intent, Journal, JournalSink, RolloutRecord, StoredEvent,
-};
-use crate::planner::PlaybookPlanner;
+use crate::journal::{wall_now, Journal, JournalSink, RolloutRecord, StoredEvent};
 use crate::policy::OnResume;
 use crate::policy::Policy;
-use crate::rollout::events::Fanout;
 use crate::rollout::events::{Event, EventSink};
 use crate::rollout::state::Outcome;
-use crate::rollout::state::{ApprovalRecord, RiskSnapshot};
-use crate::rollout::terminal::TerminalProgress;
-use crate::rollout::{self, Backends, ChangeContext, ResumePoint, RolloutSpec};
+use crate::rollout::Backends;
 use crate::settings::{Env, Settings};
 use crate::sim::{Scenario, SimConfig};
+use continuing::{continue_point, continue_rollout, decided_before_crash};
+use reconcile::{reconcile, roll_back, RollBack};
 
 /// The reason recorded for a rollout rolled back by `resume`.
 pub const ROLLBACK_REASON: &str = "resumed after a crash: rolled back per on_resume";
@@ -95,7 +96,8 @@ pub struct Reconciled {
 }
 
 /// Resumes every unfinished rollout; returns the rendered report and the exit
-/// code (0 all finished, 1 some could not be).
+/// code (0 all finished, 7 a rollback still not confirmed, 1 some could not be
+/// resumed).
 pub async fn run_resume(cmd: &ResumeCommand) -> Result<(String, u8), Error> {
     let settings = Settings::load(cmd.location.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
@@ -119,7 +121,12 @@ pub async fn run_resume(cmd: &ResumeCommand) -> Result<(String, u8), Error> {
         };
         report.push(resumed);
     }
-    let code = u8::from(report.iter().any(|r| r.error.is_some()));
+    let failed_rollback = |r: &Resumed| r.outcome == Outcome::RollbackFailed.as_str();
+    let code = if report.iter().any(failed_rollback) {
+        crate::commands::rollout::codes::ROLLBACK_FAILED
+    } else {
+        u8::from(report.iter().any(|r| r.error.is_some()))
+    };
     let rendered = match cmd.format {
         JournalFormat::Text => render(&report),
         JournalFormat::Json => {
@@ -151,7 +158,7 @@ async fn resume_one(
     } else {
         wall_now().max(last_at)
     };
-    let (intents, promoted) = reconcile(journal.as_ref(), &record.id, live)?;
+    let found = reconcile(journal.as_ref(), &record.id, backends.traffic.as_ref(), live).await?;
 
     let mut sink = JournalSink::resuming(journal.clone(), &record.id);
     // The journal catches up with the target (a change made but not journaled).
@@ -168,20 +175,30 @@ async fn resume_one(
         id: record.id.clone(),
         target: record.target.clone(),
         live_weight: live,
-        intents,
+        intents: found.intents,
         outcome: String::new(),
         action: "rollback".into(),
         fallback: None,
         final_weight: live,
         error: None,
     };
-    let (outcome, final_weight) = if promoted && live == 100 {
+    let rollback_failed = record.outcome.as_deref() == Some(Outcome::RollbackFailed.as_str());
+    let (outcome, final_weight) = if found.promoted {
         let reason = "resumed after a crash: the promotion had taken effect";
-        finish(&mut sink, at, Outcome::Promoted, reason, 100)?;
+        finish(&mut sink, at, Outcome::Promoted, reason, 100);
         (Outcome::Promoted, 100)
     } else {
-        let resumable = if policy.rollout.on_resume == OnResume::Continue {
-            Some(
+        // A rollout that had decided to roll back, or whose promotion was half
+        // staged, is rolled back whatever on_resume says.
+        let why_not = if rollback_failed {
+            Some("its rollback had not been confirmed".to_string())
+        } else if found.undo.is_some() {
+            Some("a promotion was staged and did not complete: it is undone".to_string())
+        } else {
+            None
+        };
+        let resumable = match (&why_not, policy.rollout.on_resume) {
+            (None, OnResume::Continue) => Some(
                 continue_point(
                     journal.as_ref(),
                     settings,
@@ -192,9 +209,9 @@ async fn resume_one(
                     live,
                 )
                 .await,
-            )
-        } else {
-            None
+            ),
+            (Some(why), OnResume::Continue) => Some(Err(why.clone())),
+            (_, OnResume::Rollback) => None,
         };
         match resumable {
             Some(Ok((point, context))) => {
@@ -220,19 +237,33 @@ async fn resume_one(
                 (summary.outcome, summary.final_weight)
             }
             other => {
-                let reason = match other {
-                    Some(Err(why)) => {
+                let reason = match (other, why_not) {
+                    (Some(Err(why)), _) => {
                         tracing::warn!(rollout = %record.id, "cannot continue, rolling back: {why}");
                         let reason =
                             format!("resumed after a crash: cannot continue ({why}): rolled back");
                         resumed.fallback = Some(why);
                         reason
                     }
+                    (_, Some(why)) => format!("resumed after a crash: {why}: rolled back"),
                     _ => ROLLBACK_REASON.to_string(),
                 };
-                let j = journal.as_ref();
-                roll_back(j, record, &backends, &mut sink, at, live, &reason).await?;
-                (Outcome::RolledBack, 0)
+                let job = RollBack {
+                    record,
+                    at,
+                    live,
+                    reason: &reason,
+                    undo: found.undo,
+                    deadline_seconds: policy.rollout.rollback_deadline_seconds,
+                };
+                match roll_back(journal.as_ref(), &backends, &mut sink, job).await {
+                    Ok(()) => (Outcome::RolledBack, 0),
+                    Err(message) => {
+                        resumed.outcome = Outcome::RollbackFailed.as_str().into();
+                        resumed.error = Some(format!("rollback failed: {message}"));
+                        return Ok(resumed);
+                    }
+                }
             }
         }
     };
@@ -244,84 +275,7 @@ async fn resume_one(
     Ok(resumed)
 }
 
-/// Marks each open intent applied if its effect shows on the target, failed
-/// otherwise (never re-applied); says whether a promotion had taken effect.
-fn reconcile(
-    journal: &dyn Journal,
-    rollout_id: &str,
-    live: u8,
-) -> Result<(Vec<Reconciled>, bool), String> {
-    let mut intents = Vec::new();
-    let mut promoted = false;
-    for intent in journal
-        .open_intents(rollout_id)
-        .map_err(|e| e.to_string())?
-    {
-        let applied = visible(&intent, live);
-        promoted |= applied && intent.kind == "promote";
-        let detail = if applied {
-            format!("resume: effect visible on the target (live weight {live}%)")
-        } else {
-            format!("resume: not visible on the target (live weight {live}%); not re-applied")
-        };
-        journal
-            .applied(rollout_id, intent.seq, applied, &detail)
-            .map_err(|e| e.to_string())?;
-        intents.push(Reconciled {
-            seq: intent.seq,
-            kind: intent.kind,
-            payload: intent.payload,
-            applied,
-        });
-    }
-    Ok((intents, promoted))
-}
-
-/// All traffic back to stable (write-ahead, like the loop does), the pending
-/// approval closed, then `Finished` as rolled back.
-async fn roll_back(
-    journal: &dyn Journal,
-    record: &RolloutRecord,
-    backends: &Backends,
-    sink: &mut JournalSink,
-    at: f64,
-    live: u8,
-    reason: &str,
-) -> Result<(), String> {
-    close_pending_approval(journal, record);
-    sink.emit(
-        at,
-        &Event::AutoRollback {
-            reason: reason.into(),
-        },
-    );
-    let seq = journal
-        .intent(&record.id, at, "rollback", json!({"from": live}))
-        .map_err(|e| e.to_string())?;
-    let result = backends.traffic.rollback().await;
-    let detail = result
-        .as_ref()
-        .err()
-        .map_or("rolled back".to_string(), |e| e.to_string());
-    journal
-        .applied(&record.id, seq, result.is_ok(), &detail)
-        .map_err(|e| e.to_string())?;
-    if let Err(e) = result {
-        return Err(format!("rollback failed: {e} (run `resume` again)"));
-    }
-    if live > 0 {
-        sink.emit(at, &Event::WeightChanged { from: live, to: 0 });
-    }
-    finish(sink, at, Outcome::RolledBack, reason, 0)
-}
-
-fn finish(
-    sink: &mut JournalSink,
-    at: f64,
-    outcome: Outcome,
-    reason: &str,
-    weight: u8,
-) -> Result<(), String> {
+fn finish(sink: &mut JournalSink, at: f64, outcome: Outcome, reason: &str, weight: u8) {
     sink.emit(
         at,
         &Event::Finished {
@@ -330,185 +284,6 @@ fn finish(
             weight,
         },
     );
-    Ok(())
-}
-
-/// What `continue` needs, all from the journal and the repository; an `Err`
-/// says what is missing (and the caller rolls back).
-async fn continue_point(
-    journal: &dyn Journal,
-    settings: &Settings,
-    policy: &Policy,
-    cmd: &ResumeCommand,
-    record: &RolloutRecord,
-    events: &[StoredEvent],
-    live: u8,
-) -> Result<(ResumePoint, ChangeContext), String> {
-    let risk: RiskSnapshot = events
-        .iter()
-        .find(|e| e.kind == "assessed")
-        .and_then(|e| serde_json::from_value(e.payload["risk"].clone()).ok())
-        .ok_or("the journal holds no readable `assessed` event")?;
-    let mut context = change_context(settings, policy, cmd, record).await?;
-    // What the tools show the planner agrees with what the guard enforces.
-    let a = &mut context.assessment;
-    a.risk_score = risk.score;
-    a.level = risk.level;
-    a.requires_approval = risk.requires_approval;
-    a.approval_reasons = risk.approval_reasons.clone();
-    a.strategy = risk.strategy.clone();
-    let approval = match decided_before_crash(events) {
-        Some(a) => Some(a),
-        None => decided_in_journal(journal, record)?,
-    };
-    let turns = events.iter().filter(|e| e.kind == "planner_turn");
-    let tokens = |field: &str| -> u64 {
-        turns
-            .clone()
-            .filter_map(|e| e.payload[field].as_u64())
-            .sum()
-    };
-    let point = ResumePoint {
-        risk,
-        weight: live,
-        approval,
-        started_at: events.first().map_or(0.0, |e| e.at),
-        turns: u32::try_from(turns.clone().count()).unwrap_or(u32::MAX),
-        prompt_tokens: tokens("prompt_tokens"),
-        completion_tokens: tokens("completion_tokens"),
-    };
-    Ok((point, context))
-}
-
-/// The approval the dead process recorded as an event (any approver, including
-/// `--approve-as` and the terminal, which leave no journal request).
-fn decided_before_crash(events: &[StoredEvent]) -> Option<ApprovalRecord> {
-    let e = events.iter().rev().find(|e| e.kind == "approval_decided")?;
-    Some(ApprovalRecord {
-        approved: e.payload["approved"].as_bool()?,
-        by: e.payload["by"].as_str().map(str::to_string),
-        at: e.at,
-        reason: e.payload["reason"].as_str().unwrap_or_default().to_string(),
-    })
-}
-
-/// A decision made in the journal while no agent ran (`deploy-agent approve`).
-fn decided_in_journal(
-    journal: &dyn Journal,
-    record: &RolloutRecord,
-) -> Result<Option<ApprovalRecord>, String> {
-    match journal.approval_status(&record.id, &record.rev) {
-        Ok(Some(crate::journal::ApprovalStatus::Decided(d))) => Ok(Some(ApprovalRecord {
-            approved: d.approved,
-            by: d.by,
-            at: d.decided_at,
-            reason: d.reason,
-        })),
-        Ok(_) => Ok(None),
-        Err(e) => Err(format!("cannot read the approval: {e}")),
-    }
-}
-
-/// The change and its diff, re-read from the repository (offline, no model) for
-/// the tools; the caller puts the journaled risk facts back over its score.
-async fn change_context(
-    settings: &Settings,
-    policy: &Policy,
-    cmd: &ResumeCommand,
-    record: &RolloutRecord,
-) -> Result<ChangeContext, String> {
-    let repo = LocalGit::open(&cmd.repo).map_err(|e| {
-        format!(
-            "no repository at {} ({e}); run resume in the repository or pass --repo",
-            cmd.repo.display()
-        )
-    })?;
-    let request = AssessRequest {
-        rev: record.rev.clone(),
-        base: None,
-        llm: LlmMode::Off,
-    };
-    let (change, assessment) = assess_change(&repo, policy, &settings.llm, &request)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read revision {} in {}: {e}",
-                record.rev,
-                cmd.repo.display()
-            )
-        })?;
-    let diff = repo
-        .diff_excerpt(&change, 32_000)
-        .map_err(|e| e.to_string())?;
-    Ok(ChangeContext { assessment, diff })
-}
-
-/// Runs the loop from `point` to the end, journaled (and shown on stderr in
-/// text mode), with the playbook planner and a fresh judge.
-async fn continue_rollout(
-    journal: &Arc<dyn Journal>,
-    policy: &Policy,
-    cmd: &ResumeCommand,
-    record: &RolloutRecord,
-    context: &ChangeContext,
-    backends: Backends,
-    point: ResumePoint,
-) -> crate::rollout::RolloutSummary {
-    let spec = RolloutSpec {
-        id: record.id.clone(),
-        service: record.service.clone(),
-        rev: record.rev.clone(),
-        target: record.target.clone(),
-        start_weight: point.weight,
-    };
-    let mut sink = Fanout::default();
-    sink.sinks
-        .push(Box::new(JournalSink::resuming(journal.clone(), &record.id)));
-    if cmd.format == JournalFormat::Text {
-        sink.sinks
-            .push(Box::new(TerminalProgress::new(std::io::stderr())));
-    }
-    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
-    let judge = Box::new(SequentialJudge::new(policy.canary));
-    rollout::resume(
-        &spec,
-        context,
-        policy,
-        &mut planner,
-        judge,
-        backends.with_journal(journal.clone()),
-        &mut sink,
-        point,
-    )
-    .await
-}
-
-/// Whether an intent's effect shows in the live weight.
-fn visible(intent: &Intent, live: u8) -> bool {
-    match intent.kind.as_str() {
-        "set_weight" => intent.payload["to"].as_u64() == Some(u64::from(live)),
-        "promote" => live == 100,
-        "rollback" => live == 0,
-        _ => false,
-    }
-}
-
-/// A pending approval of a rollout that is being ended is decided as a
-/// rejection, so a late `approve` is refused rather than silently ignored.
-fn close_pending_approval(journal: &dyn Journal, record: &RolloutRecord) {
-    let decision = ApprovalDecision {
-        approved: false,
-        by: None,
-        reason: "the rollout was resumed after a crash and ended".into(),
-        decided_at: wall_now(),
-    };
-    if let Ok(Some(crate::journal::ApprovalStatus::Pending(_))) =
-        journal.approval_status(&record.id, &record.rev)
-    {
-        if let Err(e) = journal.decide_approval(&record.id, &record.rev, &decision) {
-            tracing::warn!(error = %e, rollout = %record.id, "could not close the pending approval");
-        }
-    }
 }
 
 /// The backends of a rollout's target, and whether it is simulated. The

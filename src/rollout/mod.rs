@@ -6,7 +6,7 @@ pub mod events;
 mod exec;
 mod judging;
 mod promote;
-mod rollback;
+pub mod rollback;
 mod runner;
 pub mod start;
 pub mod state;

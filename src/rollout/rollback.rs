@@ -14,6 +14,7 @@ use serde_json::json;
 use super::events::Event;
 use super::runner::Runner;
 use super::state::Outcome;
+use crate::clock::Clock;
 use crate::traffic::{TrafficError, TrafficRouter};
 
 /// Longest pause between two rollback attempts, seconds.
@@ -83,16 +84,8 @@ impl Runner<'_> {
     /// time has passed; returns the last answer.
     pub(super) async fn read_back(&self, accept: impl Fn(u8) -> bool) -> Result<u8, TrafficError> {
         let traffic = self.backends.traffic.clone();
-        let settle = traffic.settle_seconds();
-        let deadline = self.now() + settle;
-        let poll = (settle / 10.0).clamp(0.2, 2.0);
-        loop {
-            let read = traffic.canary_weight().await;
-            if matches!(read, Ok(w) if accept(w)) || self.now() >= deadline {
-                return read;
-            }
-            self.backends.clock.sleep(poll).await;
-        }
+        let clock = self.backends.clock.clone();
+        read_until(traffic.as_ref(), clock.as_ref(), accept).await
     }
 
     /// Ends the rollout; traffic goes back to stable unless it was promoted.
@@ -147,12 +140,19 @@ impl Runner<'_> {
         };
         let started = self.now();
         let deadline = started + self.limits.rollback_deadline_seconds;
-        let mut backoff = 1.0;
         let mut attempts = 0u32;
         let error = loop {
             attempts += 1;
-            let error = match self.rollback_once(traffic.as_ref()).await {
+            let clock = self.backends.clock.clone();
+            let attempt = attempt_rollback(traffic.as_ref(), clock.as_ref(), undo.as_ref()).await;
+            let error = match attempt {
                 Ok(()) => {
+                    if let Some(staged) = self.staged.take() {
+                        self.emit(Event::Promotion {
+                            stage: "undone".into(),
+                            detail: format!("undone: {}", staged.detail),
+                        });
+                    }
                     self.applied(seq, true, "rolled back: the target reads 0%");
                     if from > 0 {
                         self.emit(Event::WeightChanged { from, to: 0 });
@@ -168,51 +168,87 @@ impl Runner<'_> {
                 tool: "rollback".into(),
                 error: format!("attempt {attempts}: {error}"),
             });
-            if !error.is_transient() || self.now() + backoff > deadline {
+            let pause = backoff(attempts);
+            if !error.is_transient() || self.now() + pause > deadline {
                 break error;
             }
-            self.backends.clock.sleep(backoff).await;
-            backoff = (backoff * 2.0).min(MAX_BACKOFF);
+            self.backends.clock.sleep(pause).await;
         };
         let live = traffic.canary_weight().await.ok();
         let weight = live.unwrap_or(from);
-        let shown = live.map_or(format!("possibly {from}% (it cannot be read)"), |w| {
-            format!("{w}%")
-        });
-        let message = format!(
-            "{} still serves the canary at {shown} after {attempts} attempt(s) over {:.0} s ({error}). Run `deploy-agent resume` to retry the rollback, or by hand: {}",
-            traffic.describe(),
-            self.now() - started,
-            traffic.manual_rollback()
-        );
-        self.applied(seq, false, &message);
+        let seconds = self.now() - started;
+        let message = failure_message(traffic.as_ref(), live, from, attempts, seconds, &error);
+        // The intent stays open: `resume` finds it (and its undo) and retries.
         Err(RollbackFailure { weight, message })
     }
+}
 
-    /// One attempt: undo a staged promotion, send the rollback, and confirm it
-    /// with a read taken after the router's settle time (a read before it may
-    /// still show an older state).
-    async fn rollback_once(&mut self, traffic: &dyn TrafficRouter) -> Result<(), TrafficError> {
-        if let Some(staged) = self.staged.clone() {
-            traffic.undo_promotion(&staged.undo).await?;
-            self.staged = None;
-            self.emit(Event::Promotion {
-                stage: "undone".into(),
-                detail: format!("undone: {}", staged.detail),
-            });
-        }
-        let sent = traffic.rollback().await;
-        let settle = traffic.settle_seconds();
-        if settle > 0.0 {
-            self.backends.clock.sleep(settle).await;
-        }
-        match self.read_back(|w| w == 0).await {
-            // The target shows it, even if the answer to the command was lost.
-            Ok(0) => Ok(()),
-            Ok(found) => Err(sent
-                .err()
-                .unwrap_or(TrafficError::NotApplied { wanted: 0, found })),
-            Err(read) => Err(sent.err().unwrap_or(read)),
-        }
+/// One rollback attempt on `traffic`: undo a staged promotion (`undo`), send
+/// the rollback, and confirm it with a read taken after the router's settle
+/// time (a read before it may still show an older state). Shared by the loop
+/// and `deploy-agent resume`.
+pub async fn attempt_rollback(
+    traffic: &dyn TrafficRouter,
+    clock: &dyn Clock,
+    undo: Option<&serde_json::Value>,
+) -> Result<(), TrafficError> {
+    if let Some(undo) = undo.filter(|u| !u.is_null()) {
+        traffic.undo_promotion(undo).await?;
     }
+    let sent = traffic.rollback().await;
+    let settle = traffic.settle_seconds();
+    if settle > 0.0 {
+        clock.sleep(settle).await;
+    }
+    match read_until(traffic, clock, |w| w == 0).await {
+        // The target shows it, even if the answer to the command was lost.
+        Ok(0) => Ok(()),
+        Ok(found) => Err(sent
+            .err()
+            .unwrap_or(TrafficError::NotApplied { wanted: 0, found })),
+        Err(read) => Err(sent.err().unwrap_or(read)),
+    }
+}
+
+/// Reads the canary's share until `accept` holds or the router's settle time
+/// has passed; returns the last answer.
+pub async fn read_until(
+    traffic: &dyn TrafficRouter,
+    clock: &dyn Clock,
+    accept: impl Fn(u8) -> bool,
+) -> Result<u8, TrafficError> {
+    let settle = traffic.settle_seconds();
+    let deadline = clock.now() + settle;
+    let poll = (settle / 10.0).clamp(0.2, 2.0);
+    loop {
+        let read = traffic.canary_weight().await;
+        if matches!(read, Ok(w) if accept(w)) || clock.now() >= deadline {
+            return read;
+        }
+        clock.sleep(poll).await;
+    }
+}
+
+/// The pause after `attempts` failed rollbacks: 1 s, doubling, at most 30 s.
+pub fn backoff(attempts: u32) -> f64 {
+    (2f64.powi(attempts.saturating_sub(1).min(16) as i32)).min(MAX_BACKOFF)
+}
+
+/// What to tell the operator when a rollback was never confirmed.
+pub fn failure_message(
+    traffic: &dyn TrafficRouter,
+    live: Option<u8>,
+    last_known: u8,
+    attempts: u32,
+    seconds: f64,
+    error: &TrafficError,
+) -> String {
+    let shown = live.map_or(format!("possibly {last_known}% (it cannot be read)"), |w| {
+        format!("{w}%")
+    });
+    format!(
+        "{} still serves the canary at {shown} after {attempts} rollback attempt(s) over {seconds:.0} s ({error}). Run `deploy-agent resume` to retry the rollback, or by hand: {}",
+        traffic.describe(),
+        traffic.manual_rollback()
+    )
 }

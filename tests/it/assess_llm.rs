@@ -132,6 +132,85 @@ async fn model_cannot_go_far_below_the_deterministic_score() {
     );
 }
 
+/// The default policy with the `high` level starting at `high`.
+fn policy_with_high_at(dir: &std::path::Path, high: f64) -> Policy {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/default.toml"
+    ))
+    .unwrap()
+    .replace("medium = 0.25", &format!("medium = {:.4}", high / 2.0))
+    .replace("high = 0.50", &format!("high = {high:.4}"));
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, text).unwrap();
+    Policy::load(&path).unwrap()
+}
+
+/// Regression: the model's opinion lowered a high change (approval required)
+/// to medium (no approval). It may lower the displayed score within its margin;
+/// level, strategy and approval stay those of the deterministic score, and the
+/// rollout still asks for the approval before any traffic moves.
+#[tokio::test]
+async fn model_cannot_lower_the_level_or_the_approval() {
+    let r = source_change();
+    let git = LocalGit::open(r.path()).unwrap();
+    let request = |llm| AssessRequest {
+        rev: "HEAD".into(),
+        base: None,
+        llm,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let det = assess(
+        &git,
+        &Policy::embedded().unwrap(),
+        &settings(&FakeOpenAi::start(vec![]).await, 5, 0),
+        &request(LlmMode::Off),
+    )
+    .await
+    .unwrap()
+    .deterministic_score;
+    // `high` just under this change's deterministic score: the model's 0 would
+    // bring the merged score (det − 0.10) under it.
+    let policy = policy_with_high_at(dir.path(), det - 0.05);
+    let server = FakeOpenAi::start(vec![opinion(0.0)]).await;
+    let a = assess(&git, &policy, &settings(&server, 5, 0), &request(LlmMode::Auto))
+        .await
+        .unwrap();
+    assert_eq!(a.llm.score, Some(0.0));
+    assert!(a.risk_score < det - 0.05, "displayed score lowered: {}", a.risk_score);
+    assert_eq!(a.level.as_str(), "high", "level stays the deterministic one");
+    assert!(a.requires_approval);
+    assert!(
+        a.warnings.iter().any(|w| w.contains("never lower")),
+        "{:?}",
+        a.warnings
+    );
+
+    let context = deploy_agent::rollout::ChangeContext {
+        assessment: a,
+        diff: String::new(),
+    };
+    let mut planner = deploy_agent::planner::PlaybookPlanner::new(6);
+    let ran = crate::support::rollout::run_context(
+        &context,
+        &policy,
+        deploy_agent::sim::Scenario::Healthy,
+        1,
+        &mut planner,
+        crate::support::rollout::approve(),
+        None,
+    )
+    .await;
+    assert!(
+        ran.events.iter().any(|(_, e)| matches!(
+            e,
+            deploy_agent::rollout::events::Event::ApprovalRequested { .. }
+        )),
+        "the rollout asked for the approval"
+    );
+    assert!(ran.summary.approval.as_ref().is_some_and(|a| a.approved));
+}
+
 #[tokio::test]
 async fn malformed_answers_leave_the_deterministic_result() {
     let r = source_change();

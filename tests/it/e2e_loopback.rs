@@ -3,8 +3,12 @@
 //! exporter and the services, and the real `deploy-agent rollout --target haproxy`
 //! decides. Two services roll out at once on one HAProxy and one Prometheus:
 //! `bad` (canary 20 % errors against 1 %) must be rolled back with its canary weight
-//! back to 0, and `good` (1 % against 1 %) promoted. `bad` uses the HAProxy preset
-//! as is; `good` overrides the templates (another backend and version labels).
+//! back to 0, and `good` (1 % against 1 %) promoted. Both use the HAProxy preset:
+//! `bad` on backend `be_app`, `good` on `be_good` with other server names, which
+//! the preset must query (it once always asked for `be_app`). Then the target
+//! left at canary 100 % by `good`'s promotion is refused (and adopted with
+//! `--adopt`), misconfigured services fail their preflight with exit 2, and the
+//! agent is killed between HAProxy and the journal.
 //!
 //! Needs `haproxy` and `prometheus` installed: missing ones fail the test, they do
 //! not skip it (`.ci/run` installs them).
@@ -133,7 +137,6 @@ scrape_configs:
 /// `bad` takes the HAProxy preset as is; `good` spells its templates out.
 fn agent_config(dir: &Path, ports: &Ports) -> String {
     let sock = dir.join("admin.sock").display().to_string();
-    let responses = r#"haproxy_server_http_responses_total{proxy="be_good",server="{version}""#;
     format!(
         r#"[services.bad.haproxy]
 socket = "{sock}"
@@ -153,10 +156,28 @@ canary_server = "good-canary"
 url = "http://127.0.0.1:{prom}/"
 stable_version = "good-stable"
 canary_version = "good-canary"
-requests = 'sum(increase({responses}}}[{{range}}]))'
-errors = 'sum(increase({responses},code="5xx"}}[{{range}}]))'
-latency_buckets = 'sum by (le) (increase(http_request_duration_seconds_bucket{{job="good",version="{{version}}"}}[{{range}}]))'
+
+[services.gone.haproxy]
+socket = "{missing}"
+
+[services.gone.prometheus]
+url = "http://127.0.0.1:{prom}"
+
+[services.typo.haproxy]
+socket = "{sock}"
+backend = "be_goood"
+
+[services.typo.prometheus]
+url = "http://127.0.0.1:{prom}"
+
+[services.unscraped.haproxy]
+socket = "{sock}"
+
+[services.unscraped.prometheus]
+url = "http://127.0.0.1:{prom}"
+backend = "be_nobody_scrapes"
 "#,
+        missing = dir.join("no-such-dir/admin.sock").display(),
         prom = ports.prometheus,
     )
 }
@@ -374,31 +395,53 @@ async fn bad_canary_is_rolled_back_and_good_one_promoted_on_real_haproxy_and_pro
     assert_eq!(haproxy_weight(&socket, "be_good/good-canary"), 100);
     assert_eq!(haproxy_weight(&socket, "be_good/good-stable"), 0);
 
-    // --dry-run on the promoted service: it prints the runtime-API commands of the
-    // first step and of the rollback its 4 s budget ends in, and sends none.
+    // The promotion left `good` at canary 100 / stable 0: a new rollout that
+    // "starts at 0 %" would send 100 % back to the old server. It is refused,
+    // before anything is recorded or moved.
     let short = stack.dir.path().join("short.toml");
     std::fs::write(&short, set_key(&fast_policy(), "max_duration_seconds", "4")).unwrap();
     let short = short.display().to_string();
+    let refused = rollout(repo.path(), stack.dir.path(), "good", &["--policy", &short]).await;
+    assert_eq!(refused.status.code(), Some(2), "{}", explain("refused", &refused));
+    let told = stderr(&refused);
+    assert!(
+        told.contains("already serves the canary at 100%")
+            && told.contains("earlier promotion")
+            && told.contains("--adopt")
+            && told.contains("set weight be_good/good-canary 0"),
+        "{}",
+        explain("refused", &refused)
+    );
+    assert_eq!(haproxy_weight(&socket, "be_good/good-canary"), 100);
+
+    // --adopt --dry-run: it starts from the live 100 %, and prints (sends none
+    // of) the runtime-API commands of the rollback its 4 s budget ends in.
     let dry = rollout(
         repo.path(),
         stack.dir.path(),
         "good",
-        &["--policy", &short, "--dry-run"],
+        &["--policy", &short, "--dry-run", "--adopt"],
     )
     .await;
     assert_eq!(dry.status.code(), Some(5), "{}", explain("dry run", &dry));
     let printed = stderr(&dry);
     let sock = socket.display();
     for line in [
-        "set weight be_good/good-canary 20",
-        "set weight be_good/good-stable 80",
         "set weight be_good/good-canary 0",
+        "set weight be_good/good-stable 100",
     ] {
         let want = format!("dry-run: would send to unix:{sock}: {line}");
         assert!(printed.contains(&want), "{}", explain("dry run", &dry));
     }
+    assert!(
+        stdout(&dry).contains(r#""event":"adopted""#),
+        "{}",
+        explain("dry run", &dry)
+    );
     assert_eq!(haproxy_weight(&socket, "be_good/good-canary"), 100);
     assert_eq!(haproxy_weight(&socket, "be_good/good-stable"), 0);
+
+    preflight_failures(repo.path(), stack.dir.path(), &fast).await;
 
     crash_and_resume(repo.path(), stack.dir.path(), &socket, &fast).await;
 
@@ -409,6 +452,32 @@ async fn bad_canary_is_rolled_back_and_good_one_promoted_on_real_haproxy_and_pro
         s_duration(&s),
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// Misconfigured services are refused before anything moves, with exit 2 and
+/// what to fix: no admin socket, a backend HAProxy does not know, and
+/// Prometheus labels that match no series.
+async fn preflight_failures(repo: &Path, dir: &Path, fast: &[&str]) {
+    for (service, says) in [
+        ("gone", "stats socket"),
+        ("typo", "No such backend."),
+        ("unscraped", "returned no series"),
+    ] {
+        let started = Instant::now();
+        let out = rollout(repo, dir, service, fast).await;
+        assert_eq!(out.status.code(), Some(2), "{service}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{service}: {}", stderr(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{service}: preflight is quick, no budget spent"
+        );
+        let history = agent(repo, dir, &["history", "--format", "json"], &[]).await;
+        assert!(
+            !stdout(&history).contains(&format!("\"service\": \"{service}\"")),
+            "{service}: nothing journaled: {}",
+            stdout(&history)
+        );
+    }
 }
 
 fn s_duration(summary: &Value) -> f64 {

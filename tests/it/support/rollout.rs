@@ -91,6 +91,20 @@ pub async fn run_journaled(
         .await
         .expect("assess");
     let diff = git.diff_excerpt(&change, 8_000).expect("diff");
+    let context = ChangeContext { assessment, diff };
+    run_context(&context, &policy, scenario, seed, planner, approver, journal).await
+}
+
+/// Runs a rollout of an assessed change under `policy` in the simulated world.
+pub async fn run_context(
+    context: &ChangeContext,
+    policy: &Policy,
+    scenario: Scenario,
+    seed: u64,
+    planner: &mut dyn Planner,
+    approver: Arc<dyn Approver>,
+    journal: Option<Arc<dyn Journal>>,
+) -> Ran {
     let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
     let (mut backends, world) =
         Backends::simulated(SimConfig::new(scenario, seed), clock, approver);
@@ -100,17 +114,16 @@ pub async fn run_journaled(
     let spec = RolloutSpec {
         id: format!("test-{seed}"),
         service: "checkout".into(),
-        rev: assessment.rev.clone(),
+        rev: context.assessment.rev.clone(),
         target: "sim".into(),
         start_weight: 0,
     };
-    let context = ChangeContext { assessment, diff };
     let limits = Limits::new(&context.risk().strategy);
     let mut sink = Collector::default();
     let summary = rollout::run(
         &spec,
-        &context,
-        &policy,
+        context,
+        policy,
         planner,
         Box::new(SequentialJudge::new(policy.canary)),
         backends,

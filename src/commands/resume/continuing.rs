@@ -1,0 +1,174 @@
+//! `on_resume = "continue"`: what the loop needs to pick a rollout up where
+//! its process died, all from the journal and the repository.
+
+use std::sync::Arc;
+
+use super::ResumeCommand;
+use crate::assess::{assess_change, AssessRequest, LlmMode};
+use crate::canary::SequentialJudge;
+use crate::commands::journal::JournalFormat;
+use crate::git::{ChangeSource, LocalGit};
+use crate::journal::{Journal, JournalSink, RolloutRecord, StoredEvent};
+use crate::planner::PlaybookPlanner;
+use crate::policy::Policy;
+use crate::rollout::events::Fanout;
+use crate::rollout::state::{ApprovalRecord, RiskSnapshot};
+use crate::rollout::terminal::TerminalProgress;
+use crate::rollout::{self, Backends, ChangeContext, ResumePoint, RolloutSpec};
+use crate::settings::Settings;
+
+/// What `continue` needs, all from the journal and the repository; an `Err`
+/// says what is missing (and the caller rolls back).
+pub(super) async fn continue_point(
+    journal: &dyn Journal,
+    settings: &Settings,
+    policy: &Policy,
+    cmd: &ResumeCommand,
+    record: &RolloutRecord,
+    events: &[StoredEvent],
+    live: u8,
+) -> Result<(ResumePoint, ChangeContext), String> {
+    let risk: RiskSnapshot = events
+        .iter()
+        .find(|e| e.kind == "assessed")
+        .and_then(|e| serde_json::from_value(e.payload["risk"].clone()).ok())
+        .ok_or("the journal holds no readable `assessed` event")?;
+    let mut context = change_context(settings, policy, cmd, record).await?;
+    // What the tools show the planner agrees with what the guard enforces.
+    let a = &mut context.assessment;
+    a.risk_score = risk.score;
+    a.level = risk.level;
+    a.requires_approval = risk.requires_approval;
+    a.approval_reasons = risk.approval_reasons.clone();
+    a.strategy = risk.strategy.clone();
+    let approval = match decided_before_crash(events) {
+        Some(a) => Some(a),
+        None => decided_in_journal(journal, record)?,
+    };
+    let turns = events.iter().filter(|e| e.kind == "planner_turn");
+    let tokens = |field: &str| -> u64 {
+        turns
+            .clone()
+            .filter_map(|e| e.payload[field].as_u64())
+            .sum()
+    };
+    let point = ResumePoint {
+        risk,
+        weight: live,
+        approval,
+        started_at: events.first().map_or(0.0, |e| e.at),
+        turns: u32::try_from(turns.clone().count()).unwrap_or(u32::MAX),
+        prompt_tokens: tokens("prompt_tokens"),
+        completion_tokens: tokens("completion_tokens"),
+    };
+    Ok((point, context))
+}
+
+
+/// The approval the dead process recorded as an event (any approver, including
+/// `--approve-as` and the terminal, which leave no journal request).
+pub(super) fn decided_before_crash(events: &[StoredEvent]) -> Option<ApprovalRecord> {
+    let e = events.iter().rev().find(|e| e.kind == "approval_decided")?;
+    Some(ApprovalRecord {
+        approved: e.payload["approved"].as_bool()?,
+        by: e.payload["by"].as_str().map(str::to_string),
+        at: e.at,
+        reason: e.payload["reason"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+
+/// A decision made in the journal while no agent ran (`deploy-agent approve`).
+fn decided_in_journal(
+    journal: &dyn Journal,
+    record: &RolloutRecord,
+) -> Result<Option<ApprovalRecord>, String> {
+    match journal.approval_status(&record.id, &record.rev) {
+        Ok(Some(crate::journal::ApprovalStatus::Decided(d))) => Ok(Some(ApprovalRecord {
+            approved: d.approved,
+            by: d.by,
+            at: d.decided_at,
+            reason: d.reason,
+        })),
+        Ok(_) => Ok(None),
+        Err(e) => Err(format!("cannot read the approval: {e}")),
+    }
+}
+
+
+/// The change and its diff, re-read from the repository (offline, no model) for
+/// the tools; the caller puts the journaled risk facts back over its score.
+async fn change_context(
+    settings: &Settings,
+    policy: &Policy,
+    cmd: &ResumeCommand,
+    record: &RolloutRecord,
+) -> Result<ChangeContext, String> {
+    let repo = LocalGit::open(&cmd.repo).map_err(|e| {
+        format!(
+            "no repository at {} ({e}); run resume in the repository or pass --repo",
+            cmd.repo.display()
+        )
+    })?;
+    let request = AssessRequest {
+        rev: record.rev.clone(),
+        base: None,
+        llm: LlmMode::Off,
+    };
+    let (change, assessment) = assess_change(&repo, policy, &settings.llm, &request)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read revision {} in {}: {e}",
+                record.rev,
+                cmd.repo.display()
+            )
+        })?;
+    let diff = repo
+        .diff_excerpt(&change, 32_000)
+        .map_err(|e| e.to_string())?;
+    Ok(ChangeContext { assessment, diff })
+}
+
+
+/// Runs the loop from `point` to the end, journaled (and shown on stderr in
+/// text mode), with the playbook planner and a fresh judge.
+pub(super) async fn continue_rollout(
+    journal: &Arc<dyn Journal>,
+    policy: &Policy,
+    cmd: &ResumeCommand,
+    record: &RolloutRecord,
+    context: &ChangeContext,
+    backends: Backends,
+    point: ResumePoint,
+) -> crate::rollout::RolloutSummary {
+    let spec = RolloutSpec {
+        id: record.id.clone(),
+        service: record.service.clone(),
+        rev: record.rev.clone(),
+        target: record.target.clone(),
+        start_weight: point.weight,
+    };
+    let mut sink = Fanout::default();
+    sink.sinks
+        .push(Box::new(JournalSink::resuming(journal.clone(), &record.id)));
+    if cmd.format == JournalFormat::Text {
+        sink.sinks
+            .push(Box::new(TerminalProgress::new(std::io::stderr())));
+    }
+    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let judge = Box::new(SequentialJudge::new(policy.canary));
+    rollout::resume(
+        &spec,
+        context,
+        policy,
+        &mut planner,
+        judge,
+        backends.with_journal(journal.clone()),
+        &mut sink,
+        point,
+    )
+    .await
+}
+
+

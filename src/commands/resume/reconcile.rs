@@ -1,0 +1,178 @@
+//! The journal catches up with the target, and the rollback `resume` owes.
+//!
+//! Open intents are checked against what the target serves (an effect that
+//! shows was applied, one that does not was not; nothing is re-applied). A
+//! staged promotion that never completed is undone, and the rollback is
+//! retried like the loop's own until the target confirms 0 % or the policy's
+//! deadline passes; a journal that refuses the rollback's intent does not stop
+//! it. When the target never confirms, the rollout stays open as
+//! `rollback_failed` for the next `resume`.
+
+use serde_json::{json, Value};
+
+use super::{finish, Reconciled};
+use crate::journal::{wall_now, ApprovalDecision, Intent, Journal, JournalSink, RolloutRecord};
+use crate::rollout::events::{Event, EventSink};
+use crate::rollout::rollback::{attempt_rollback, backoff, failure_message};
+use crate::rollout::state::Outcome;
+use crate::rollout::Backends;
+use crate::traffic::TrafficRouter;
+
+/// What the open intents showed.
+pub(super) struct Reconciliation {
+    pub intents: Vec<Reconciled>,
+    /// A promotion had taken effect on the target.
+    pub promoted: bool,
+    /// A staged promotion (or a rollback that was undoing one) that did not
+    /// complete: what undoing it needs.
+    pub undo: Option<Value>,
+}
+
+/// Marks each open intent applied if its effect shows on the target, failed
+/// otherwise. A promotion is judged by the target's own read-back of it.
+pub(super) async fn reconcile(
+    journal: &dyn Journal,
+    rollout_id: &str,
+    traffic: &dyn TrafficRouter,
+    live: u8,
+) -> Result<Reconciliation, String> {
+    let mut found = Reconciliation {
+        intents: Vec::new(),
+        promoted: false,
+        undo: None,
+    };
+    for intent in journal
+        .open_intents(rollout_id)
+        .map_err(|e| e.to_string())?
+    {
+        let applied = match intent.kind.as_str() {
+            "promote" => traffic.promoted().await.unwrap_or(false),
+            _ => visible(&intent, live),
+        };
+        found.promoted |= applied && intent.kind == "promote";
+        let undo = &intent.payload["undo"];
+        if !applied && !undo.is_null() {
+            found.undo = Some(undo.clone());
+        }
+        let detail = if applied {
+            format!("resume: effect visible on the target (live weight {live}%)")
+        } else {
+            format!("resume: not visible on the target (live weight {live}%); not re-applied")
+        };
+        journal
+            .applied(rollout_id, intent.seq, applied, &detail)
+            .map_err(|e| e.to_string())?;
+        found.intents.push(Reconciled {
+            seq: intent.seq,
+            kind: intent.kind,
+            payload: intent.payload,
+            applied,
+        });
+    }
+    Ok(found)
+}
+
+/// Whether an intent's effect shows in the live weight.
+fn visible(intent: &Intent, live: u8) -> bool {
+    match intent.kind.as_str() {
+        "set_weight" => intent.payload["to"].as_u64() == Some(u64::from(live)),
+        "promote" => live == 100,
+        "rollback" => live == 0,
+        _ => false,
+    }
+}
+
+/// What a rollback by `resume` needs besides the journal and the target.
+pub(super) struct RollBack<'a> {
+    pub record: &'a RolloutRecord,
+    pub at: f64,
+    pub live: u8,
+    pub reason: &'a str,
+    pub undo: Option<Value>,
+    pub deadline_seconds: f64,
+}
+
+/// All traffic back to stable, confirmed on the target, the pending approval
+/// closed, then `Finished`. `Err` when the target never confirmed: the rollout
+/// is then journaled `rollback_failed` and stays open.
+pub(super) async fn roll_back(
+    journal: &dyn Journal,
+    backends: &Backends,
+    sink: &mut JournalSink,
+    job: RollBack<'_>,
+) -> Result<(), String> {
+    let record = job.record;
+    close_pending_approval(journal, record);
+    sink.emit(
+        job.at,
+        &Event::AutoRollback {
+            reason: job.reason.into(),
+        },
+    );
+    let payload = json!({"from": job.live, "undo": job.undo});
+    let seq = match journal.intent(&record.id, job.at, "rollback", payload) {
+        Ok(seq) => Some(seq),
+        Err(e) => {
+            tracing::error!(error = %e, rollout = %record.id, "rolling back without a write-ahead record: the journal refused it");
+            None
+        }
+    };
+    let traffic = backends.traffic.as_ref();
+    let clock = backends.clock.as_ref();
+    let started = clock.now();
+    let mut attempts = 0;
+    let error = loop {
+        attempts += 1;
+        let error = match attempt_rollback(traffic, clock, job.undo.as_ref()).await {
+            Ok(()) => {
+                if let Some(seq) = seq {
+                    if let Err(e) = journal.applied(&record.id, seq, true, "rolled back") {
+                        tracing::error!(error = %e, "could not mark the rollback applied");
+                    }
+                }
+                if job.live > 0 {
+                    sink.emit(job.at, &Event::WeightChanged { from: job.live, to: 0 });
+                }
+                finish(sink, job.at, Outcome::RolledBack, job.reason, 0);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        tracing::error!(error = %error, attempts, rollout = %record.id, "rollback not confirmed");
+        let pause = backoff(attempts);
+        if !error.is_transient() || clock.now() - started + pause > job.deadline_seconds {
+            break error;
+        }
+        clock.sleep(pause).await;
+    };
+    // The intent stays open: the next `resume` finds it and tries again.
+    let live = traffic.canary_weight().await.ok();
+    let seconds = clock.now() - started;
+    let message = failure_message(traffic, live, job.live, attempts, seconds, &error);
+    finish(
+        sink,
+        job.at,
+        Outcome::RollbackFailed,
+        &format!("{}; ROLLBACK FAILED: {message}", job.reason),
+        live.unwrap_or(job.live),
+    );
+    Err(message)
+}
+
+/// A pending approval of a rollout that is being ended is decided as a
+/// rejection, so a late `approve` is refused rather than silently ignored.
+fn close_pending_approval(journal: &dyn Journal, record: &RolloutRecord) {
+    let decision = ApprovalDecision {
+        approved: false,
+        by: None,
+        reason: "the rollout was resumed after a crash and ended".into(),
+        decided_at: wall_now(),
+    };
+    if let Ok(Some(crate::journal::ApprovalStatus::Pending(_))) =
+        journal.approval_status(&record.id, &record.rev)
+    {
+        if let Err(e) = journal.decide_approval(&record.id, &record.rev, &decision) {
+            tracing::warn!(error = %e, rollout = %record.id, "could not close the pending approval");
+        }
+    }
+}
