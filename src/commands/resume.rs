@@ -158,7 +158,13 @@ async fn resume_one(
     } else {
         wall_now().max(last_at)
     };
-    let found = reconcile(journal.as_ref(), &record.id, backends.traffic.as_ref(), live).await?;
+    let found = reconcile(
+        journal.as_ref(),
+        &record.id,
+        backends.traffic.as_ref(),
+        live,
+    )
+    .await?;
 
     let mut sink = JournalSink::resuming(journal.clone(), &record.id);
     // The journal catches up with the target (a change made but not journaled).

@@ -192,10 +192,15 @@ pub async fn run_rollout_with(
     let asks_journal = approver.1;
     let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
     // Preflight and the live state, before anything is recorded or moved.
+    let first_weight = match assessment.strategy {
+        crate::policy::Strategy::Canary { first_weight, .. } => Some(first_weight),
+        crate::policy::Strategy::Direct => None,
+    };
     let start = rollout::check_start(
         backends.traffic.as_ref(),
         backends.metrics.as_ref(),
         cmd.adopt,
+        first_weight,
     )
     .await?;
     for warning in &start.warnings {

@@ -3,8 +3,10 @@
 //! outcomes, approvals and, above all, safety on what reached the target.
 
 pub mod episode;
+mod flaky_journal;
 mod render;
 pub mod repo;
+pub mod safety;
 pub mod score;
 pub mod suite;
 
@@ -117,15 +119,13 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
                 // do not replay the same sequence of calls.
                 let chaos_seed = crate::sim::hash_key(seed, &[name_key(&spec.name)]);
                 let mut planner = planner(cmd.planner, &settings, &policy, &change, chaos_seed)?;
-                let ep = episode::run_episode(
-                    &change,
-                    &policy,
-                    spec.sim,
+                let setting = episode::Setting {
+                    sim: spec.sim,
                     seed,
-                    spec.approver,
-                    planner.as_mut(),
-                )
-                .await;
+                    approver: spec.approver,
+                    faults: spec.target.as_ref(),
+                };
+                let ep = episode::run_episode(&change, &policy, setting, planner.as_mut()).await;
                 episodes.push(ep);
             }
         }

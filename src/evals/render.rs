@@ -109,6 +109,11 @@ fn summary_lines(r: &Report, o: &mut String, bullet: &str) {
     );
     let _ = writeln!(
         o,
+        "{bullet}rollbacks the target never confirmed (rollback_failed, left open for resume): {}",
+        r.unconfirmed_rollbacks
+    );
+    let _ = writeln!(
+        o,
         "{bullet}bad requests served: {} total, {} episodes over their scenario's limit",
         r.bad_requests_total, r.bad_request_breaches
     );

@@ -36,6 +36,9 @@ pub struct ScenarioReport {
     pub unsafe_actions: u64,
     pub unsafe_examples: Vec<String>,
     pub false_rollbacks: u64,
+    /// Rollbacks the target never confirmed (`rollback_failed`, told to the
+    /// operator and left open for `resume`).
+    pub unconfirmed_rollbacks: u64,
     pub bad_requests_total: u64,
     pub bad_requests_max: u64,
     pub max_bad_requests: Option<u64>,
@@ -61,6 +64,7 @@ pub struct Report {
     pub approval_recall: Option<f64>,
     pub unsafe_actions: u64,
     pub false_rollbacks: u64,
+    pub unconfirmed_rollbacks: u64,
     pub bad_request_breaches: u64,
     pub bad_requests_total: u64,
     pub vetoes_by_rule: BTreeMap<String, u64>,
@@ -98,6 +102,7 @@ pub fn score_scenario(
         unsafe_actions: 0,
         unsafe_examples: Vec::new(),
         false_rollbacks: 0,
+        unconfirmed_rollbacks: 0,
         bad_requests_total: 0,
         bad_requests_max: 0,
         max_bad_requests: spec.max_bad_requests,
@@ -145,6 +150,7 @@ pub fn score_scenario(
                 r.unsafe_examples.push(format!("seed {}: {u}", ep.seed));
             }
         }
+        r.unconfirmed_rollbacks += u64::from(ep.outcome == Outcome::RollbackFailed);
         // A rollback on missing metrics is caution, not a false alarm.
         if ep.outcome == Outcome::RolledBack
             && spec.sim.canary_is_healthy()
@@ -215,6 +221,7 @@ pub fn summarize(
         approval_recall: ratio(tp, tp + fneg),
         unsafe_actions: sum(|s| s.unsafe_actions),
         false_rollbacks: sum(|s| s.false_rollbacks),
+        unconfirmed_rollbacks: sum(|s| s.unconfirmed_rollbacks),
         bad_request_breaches: sum(|s| s.bad_request_breaches),
         bad_requests_total: sum(|s| s.bad_requests_total),
         vetoes_by_rule: vetoes,

@@ -128,6 +128,9 @@ pub struct ScenarioSpec {
     /// A policy file relative to the suite (e.g. the freeze policy).
     #[serde(default)]
     pub policy: Option<PathBuf>,
+    /// A router that misbehaves (`[scenario.target]`); unset: one that obeys.
+    #[serde(default)]
+    pub target: Option<crate::sim::faults::Faults>,
 }
 
 fn default_seeds() -> Vec<u64> {

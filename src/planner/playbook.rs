@@ -65,9 +65,21 @@ impl PlaybookPlanner {
                     json!({"reason": "low risk: direct rollout per policy"}),
                 );
             }
+            // The largest first step the target serves exactly.
+            let first = s.granularity.floor(0, limits.max_first_weight);
+            if first == 0 {
+                return self.call(
+                    "rollback",
+                    json!({"reason": format!(
+                        "the target cannot serve a first step of at most {}% ({})",
+                        limits.max_first_weight,
+                        s.granularity.describe()
+                    )}),
+                );
+            }
             return self.call(
                 "set_canary_weight",
-                json!({"weight": limits.max_first_weight, "reason": "first canary step per policy"}),
+                json!({"weight": first, "reason": "first canary step per policy"}),
             );
         }
         match s.verdict_kind() {
@@ -78,7 +90,19 @@ impl PlaybookPlanner {
                         json!({"reason": format!("Pass at {}%", s.weight)}),
                     );
                 }
-                let next = s.weight.saturating_add(limits.max_step).min(100);
+                let step = s.weight.saturating_add(limits.max_step).min(100);
+                let next = s.granularity.floor(s.weight, step);
+                if next <= s.weight {
+                    return self.call(
+                        "rollback",
+                        json!({"reason": format!(
+                            "the target cannot serve a step of at most {} points from {}% ({})",
+                            limits.max_step,
+                            s.weight,
+                            s.granularity.describe()
+                        )}),
+                    );
+                }
                 self.call(
                     "set_canary_weight",
                     json!({"weight": next, "reason": format!("Pass at {}%", s.weight)}),

@@ -220,14 +220,25 @@ pub async fn read_until(
     let settle = traffic.settle_seconds();
     let deadline = clock.now() + settle;
     let poll = (settle / 10.0).clamp(0.2, 2.0);
+    let mut failed_reads = 0;
     loop {
         let read = traffic.canary_weight().await;
-        if matches!(read, Ok(w) if accept(w)) || clock.now() >= deadline {
+        if matches!(read, Ok(w) if accept(w)) {
+            return read;
+        }
+        // A read that failed is tried again a few times, even past the settle
+        // time: not knowing what the target serves would roll it back.
+        let retry_read = read.is_err() && failed_reads < READ_RETRIES;
+        failed_reads += u32::from(read.is_err());
+        if clock.now() >= deadline && !retry_read {
             return read;
         }
         clock.sleep(poll).await;
     }
 }
+
+/// Failed reads tried again before a read-back gives up.
+const READ_RETRIES: u32 = 2;
 
 /// The pause after `attempts` failed rollbacks: 1 s, doubling, at most 30 s.
 pub fn backoff(attempts: u32) -> f64 {

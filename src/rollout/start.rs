@@ -17,6 +17,12 @@ pub enum StartError {
     Target(#[from] TrafficError),
     #[error("preflight: {0}")]
     Metrics(#[from] MetricsError),
+    #[error("{target} cannot serve a first canary step of at most {first}% ({serves}): a 0 % step is no canary. Give it finer shares (an HTTPRoute or traffic routing, or more replicas), or use a policy whose first_weight it can serve")]
+    Unrepresentable {
+        target: String,
+        first: u8,
+        serves: String,
+    },
     #[error("{target} already serves the canary at {weight}%{why}; a rollout starts from 0 %. Pass --adopt to start from the live {weight}% (judged before anything moves), or put the target back first: {manual}")]
     CanaryServing {
         target: String,
@@ -35,15 +41,28 @@ pub struct Start {
 }
 
 /// Preflight of the target and the metrics, then the live weight: 0, or any
-/// weight when `adopt`.
+/// weight when `adopt`. `first_weight` is the strategy's largest first step
+/// (`None` for a direct rollout): a target that cannot serve any share up to
+/// it could never start a canary.
 pub async fn check_start(
     traffic: &dyn TrafficRouter,
     metrics: &dyn MetricsSource,
     adopt: bool,
+    first_weight: Option<u8>,
 ) -> Result<Start, StartError> {
     traffic.preflight().await?;
     let warnings = metrics.preflight().await?;
     let weight = traffic.canary_weight().await?;
+    if let Some(first) = first_weight.filter(|_| weight == 0) {
+        let granularity = traffic.granularity().await?;
+        if granularity.floor(0, first) == 0 {
+            return Err(StartError::Unrepresentable {
+                target: traffic.describe(),
+                first,
+                serves: granularity.describe(),
+            });
+        }
+    }
     if weight > 0 && !adopt {
         let why = if weight == 100 {
             " (left by an earlier promotion: the promoted version runs on the canary; deploy it to stable and reset the weights before the next rollout)".to_string()
@@ -73,11 +92,16 @@ mod tests {
         let world = SimWorld::new(SimConfig::default(), Arc::new(VirtualClock::new(0.0)));
         let (traffic, metrics) = (world.traffic(), world.metrics());
         assert_eq!(
-            check_start(&traffic, &metrics, false).await.unwrap().weight,
+            check_start(&traffic, &metrics, false, Some(5))
+                .await
+                .unwrap()
+                .weight,
             0
         );
         world.set_weight(100);
-        let err = check_start(&traffic, &metrics, false).await.unwrap_err();
+        let err = check_start(&traffic, &metrics, false, Some(5))
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("at 100%") && text.contains("--adopt"),
@@ -85,7 +109,10 @@ mod tests {
         );
         assert!(text.contains("earlier promotion"), "{text}");
         assert_eq!(
-            check_start(&traffic, &metrics, true).await.unwrap().weight,
+            check_start(&traffic, &metrics, true, Some(5))
+                .await
+                .unwrap()
+                .weight,
             100
         );
     }

@@ -11,6 +11,7 @@
 //! window that reaches into the future can change once the weight changes.
 
 mod draw;
+pub mod faults;
 mod rng;
 mod scenario;
 
@@ -221,31 +222,45 @@ impl SimWorld {
 
     /// Sets the canary weight (clamped to 100); a change undoes a promotion.
     pub(crate) fn set_weight(&self, weight: u8) {
-        let now = self.clock.now();
+        self.set_weight_at(self.clock.now(), weight);
+    }
+
+    /// [`SimWorld::set_weight`] taking effect at clock time `at`, which may
+    /// lie ahead (a router that applies later than asked) but never before an
+    /// earlier change.
+    pub(crate) fn set_weight_at(&self, at: f64, weight: u8) {
         let mut state = self.state();
         if weight.min(100) != state.weight() {
             state.promoted = false;
         }
-        state.set_weight(now, weight.min(100));
+        state.set_weight(at, weight.min(100));
     }
 
     /// All traffic to the new version, which becomes the stable one.
     pub(crate) fn promote(&self) {
-        let now = self.clock.now();
+        self.promote_at(self.clock.now());
+    }
+
+    /// [`SimWorld::promote`] taking effect at clock time `at`.
+    pub(crate) fn promote_at(&self, at: f64) {
         let mut state = self.state();
-        state.set_weight(now, 100);
+        state.set_weight(at, 100);
         state.promoted = true;
     }
 
     /// All traffic back to the stable version.
     pub(crate) fn rollback(&self) {
-        let now = self.clock.now();
+        self.rollback_at(self.clock.now());
+    }
+
+    /// [`SimWorld::rollback`] taking effect at clock time `at`.
+    pub(crate) fn rollback_at(&self, at: f64) {
         let mut state = self.state();
         if state.first_traffic.is_some() {
             state.rolled_back = true;
         }
         state.promoted = false;
-        state.set_weight(now, 0);
+        state.set_weight(at, 0);
     }
 
     /// The state, even if a panicking holder poisoned the lock (it holds only plain data).

@@ -173,12 +173,25 @@ async fn model_cannot_lower_the_level_or_the_approval() {
     // bring the merged score (det − 0.10) under it.
     let policy = policy_with_high_at(dir.path(), det - 0.05);
     let server = FakeOpenAi::start(vec![opinion(0.0)]).await;
-    let a = assess(&git, &policy, &settings(&server, 5, 0), &request(LlmMode::Auto))
-        .await
-        .unwrap();
+    let a = assess(
+        &git,
+        &policy,
+        &settings(&server, 5, 0),
+        &request(LlmMode::Auto),
+    )
+    .await
+    .unwrap();
     assert_eq!(a.llm.score, Some(0.0));
-    assert!(a.risk_score < det - 0.05, "displayed score lowered: {}", a.risk_score);
-    assert_eq!(a.level.as_str(), "high", "level stays the deterministic one");
+    assert!(
+        a.risk_score < det - 0.05,
+        "displayed score lowered: {}",
+        a.risk_score
+    );
+    assert_eq!(
+        a.level.as_str(),
+        "high",
+        "level stays the deterministic one"
+    );
     assert!(a.requires_approval);
     assert!(
         a.warnings.iter().any(|w| w.contains("never lower")),

@@ -402,7 +402,12 @@ async fn bad_canary_is_rolled_back_and_good_one_promoted_on_real_haproxy_and_pro
     std::fs::write(&short, set_key(&fast_policy(), "max_duration_seconds", "4")).unwrap();
     let short = short.display().to_string();
     let refused = rollout(repo.path(), stack.dir.path(), "good", &["--policy", &short]).await;
-    assert_eq!(refused.status.code(), Some(2), "{}", explain("refused", &refused));
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "{}",
+        explain("refused", &refused)
+    );
     let told = stderr(&refused);
     assert!(
         told.contains("already serves the canary at 100%")

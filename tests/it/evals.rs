@@ -150,7 +150,7 @@ fn markdown_report_has_a_row_per_scenario_and_a_verdict() {
 /// (a rejected migration, then 30 % set directly on the router) is reported.
 #[tokio::test]
 async fn safety_check_reports_traffic_the_guard_did_not_allow() {
-    use deploy_agent::evals::episode::check_safety;
+    use deploy_agent::evals::safety;
     use deploy_agent::planner::PlaybookPlanner;
     use deploy_agent::traffic::TrafficRouter;
 
@@ -166,19 +166,30 @@ async fn safety_check_reports_traffic_the_guard_did_not_allow() {
         reject(),
     )
     .await;
-    assert!(check_safety(&ran.summary, &ran.events, &ran.world, &ran.limits).is_empty());
+    let check = |ran: &crate::support::rollout::Ran| {
+        safety::check(&ran.summary, &ran.events, &ran.world, &ran.limits, 0.0)
+    };
+    assert!(check(&ran).is_empty());
     ran.world
         .traffic()
         .set_canary_weight(30)
         .await
         .expect("set weight");
-    let found = check_safety(&ran.summary, &ran.events, &ran.world, &ran.limits);
+    let found = check(&ran);
     assert!(
         found.iter().any(|m| m.contains("without approval")),
         "{found:?}"
     );
     assert!(
-        found.iter().any(|m| m.contains("canary left at 30%")),
+        found
+            .iter()
+            .any(|m| m.contains("above the largest weight the guard had allowed (0%)")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|m| m.contains("while the target still served the canary at 30%")),
         "{found:?}"
     );
 }

@@ -64,7 +64,6 @@ pub(super) async fn continue_point(
     Ok((point, context))
 }
 
-
 /// The approval the dead process recorded as an event (any approver, including
 /// `--approve-as` and the terminal, which leave no journal request).
 pub(super) fn decided_before_crash(events: &[StoredEvent]) -> Option<ApprovalRecord> {
@@ -76,7 +75,6 @@ pub(super) fn decided_before_crash(events: &[StoredEvent]) -> Option<ApprovalRec
         reason: e.payload["reason"].as_str().unwrap_or_default().to_string(),
     })
 }
-
 
 /// A decision made in the journal while no agent ran (`deploy-agent approve`).
 fn decided_in_journal(
@@ -94,7 +92,6 @@ fn decided_in_journal(
         Err(e) => Err(format!("cannot read the approval: {e}")),
     }
 }
-
 
 /// The change and its diff, re-read from the repository (offline, no model) for
 /// the tools; the caller puts the journaled risk facts back over its score.
@@ -129,7 +126,6 @@ async fn change_context(
         .map_err(|e| e.to_string())?;
     Ok(ChangeContext { assessment, diff })
 }
-
 
 /// Runs the loop from `point` to the end, journaled (and shown on stderr in
 /// text mode), with the playbook planner and a fresh judge.
@@ -170,5 +166,3 @@ pub(super) async fn continue_rollout(
     )
     .await
 }
-
-

@@ -131,7 +131,13 @@ pub(super) async fn roll_back(
                     }
                 }
                 if job.live > 0 {
-                    sink.emit(job.at, &Event::WeightChanged { from: job.live, to: 0 });
+                    sink.emit(
+                        job.at,
+                        &Event::WeightChanged {
+                            from: job.live,
+                            to: 0,
+                        },
+                    );
                 }
                 finish(sink, job.at, Outcome::RolledBack, job.reason, 0);
                 return Ok(());

@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use deploy_agent::approval::{Approver, FixedApprover};
 use deploy_agent::assess::{assess_change, AssessRequest, LlmMode};
-use deploy_agent::canary::{SequentialJudge, VerdictKind};
+use deploy_agent::canary::SequentialJudge;
 use deploy_agent::clock::VirtualClock;
 use deploy_agent::git::{ChangeSource, LocalGit};
 use deploy_agent::journal::Journal;
 use deploy_agent::planner::Planner;
 use deploy_agent::policy::Policy;
 use deploy_agent::rollout::events::{Collector, Event};
-use deploy_agent::rollout::state::{Limits, Outcome};
+use deploy_agent::rollout::state::Limits;
 use deploy_agent::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
 use deploy_agent::settings::LlmSettings;
 use deploy_agent::sim::{Scenario, SimConfig, SimWorld};
@@ -92,7 +92,10 @@ pub async fn run_journaled(
         .expect("assess");
     let diff = git.diff_excerpt(&change, 8_000).expect("diff");
     let context = ChangeContext { assessment, diff };
-    run_context(&context, &policy, scenario, seed, planner, approver, journal).await
+    run_context(
+        &context, &policy, scenario, seed, planner, approver, journal,
+    )
+    .await
 }
 
 /// Runs a rollout of an assessed change under `policy` in the simulated world.
@@ -148,74 +151,14 @@ pub fn reject() -> Arc<dyn Approver> {
     Arc::new(FixedApprover::reject("not during the sale"))
 }
 
-/// The invariants, checked on what actually reached the target.
+/// The invariants, checked on what actually reached the target (the evals'
+/// own check, so tests and evals hold the loop to the same rules).
 pub fn assert_safe(ran: &Ran) {
-    let s = &ran.summary;
-    let history = ran.world.weight_history();
-    let approved_at = s.approval.as_ref().filter(|a| a.approved).map(|a| a.at);
-    let mut previous = 0u8;
-    for (at, w) in &history {
-        assert!(*w <= 100, "weight {w} reached the target");
-        if *w > previous && *w < 100 {
-            if previous == 0 {
-                assert!(
-                    *w <= ran.limits.max_first_weight,
-                    "first step {w} above limit: {history:?}"
-                );
-            } else {
-                assert!(
-                    w - previous <= ran.limits.max_step,
-                    "step {previous}→{w} above limit: {history:?}"
-                );
-                assert!(
-                    passed_at(ran, previous, *at),
-                    "increase {previous}→{w} without a Pass at {previous}%"
-                );
-            }
-        }
-        if *w > 0 && s.risk.requires_approval {
-            let when =
-                approved_at.unwrap_or_else(|| panic!("traffic moved to {w}% without approval"));
-            assert!(when <= *at, "traffic moved before the approval");
-        }
-        previous = *w;
-    }
-    // Every rollout ends terminal; anything but a promotion leaves no canary traffic.
-    match s.outcome {
-        Outcome::Promoted => assert!(ran.world.promoted()),
-        _ => {
-            assert!(
-                !ran.world.promoted(),
-                "promoted in the world but not in the summary"
-            );
-            assert_eq!(
-                ran.world.canary_weight(),
-                0,
-                "canary left with traffic after {:?}",
-                s.outcome
-            );
-        }
-    }
-    if ran.world.promoted() {
-        let last = history.iter().rev().find(|(_, w)| *w > 0 && *w < 100);
-        if let Some((at, w)) = last {
-            assert!(
-                passed_at(ran, *w, f64::MAX) || ran.limits.direct,
-                "promoted without a Pass at {w}% ({at})"
-            );
-        }
-    }
+    let found =
+        deploy_agent::evals::safety::check(&ran.summary, &ran.events, &ran.world, &ran.limits, 0.0);
     assert!(
-        matches!(ran.events.last(), Some((_, Event::Finished { .. }))),
-        "no Finished event"
+        found.is_empty(),
+        "unsafe: {found:?}\nhistory: {:?}",
+        ran.world.weight_history()
     );
-}
-
-/// Whether the last judgement at `weight` before `until` was a Pass.
-fn passed_at(ran: &Ran, weight: u8, until: f64) -> bool {
-    ran.events
-        .iter()
-        .rev()
-        .find(|(at, e)| *at <= until && matches!(e, Event::Judged { weight: w, .. } if *w == weight))
-        .is_some_and(|(_, e)| matches!(e, Event::Judged { verdict, .. } if verdict.kind == VerdictKind::Pass))
 }
