@@ -1,30 +1,42 @@
 //! Argo Rollouts as the traffic splitter: an `argoproj.io/v1alpha1` `Rollout`
-//! whose canary steps are `setWeight` each followed by an indefinite `pause: {}`.
+//! whose canary steps start with `pause: {}` and follow every `setWeight` with
+//! another `pause: {}` (checked by [`TrafficRouter::preflight`]).
 //!
-//! The Rollout controller owns the weights; we only move it along its steps,
-//! the way `kubectl argo rollouts` does, with JSON merge patches on the
+//! The Rollout controller owns the weights; the agent only moves it along its
+//! steps, the way `kubectl argo rollouts` does, with JSON merge patches on the
 //! `/status` subresource:
 //! - `set_canary_weight(w)` promotes one step (`status.pauseConditions: null`)
-//!   when the rollout is paused and its next `setWeight` is `w`. Any other `w`
-//!   is [`TrafficError::Rejected`] naming the steps' weights: Argo can only go
-//!   forward along its steps. If the rollout is already on its way to `w` (not
-//!   paused yet), nothing is sent, so a repeated call cannot skip a step.
-//! - `canary_weight` is `status.canary.weights.canary.weight` when the rollout
-//!   has traffic routing, else the last `setWeight` at or before
-//!   `status.currentStepIndex` (100 past the last step, 0 when aborted).
+//!   when the Rollout is paused and its next `setWeight` step serves `w`. Any
+//!   other `w` is [`TrafficError::Rejected`] with the steps' served shares
+//!   (the guard sees them as [`Granularity::Steps`] and should not ask). On its
+//!   way to `w` already (not paused), nothing is sent, so a repeated call
+//!   cannot skip a step.
+//! - `canary_weight` is what the controller reports: `status.canary.weights`
+//!   with traffic routing, else the canary's share of the pods in the status
+//!   (after `abort`, until the controller has scaled the canary down, that is
+//!   still above 0 — the loop's read-back waits for it).
 //! - `promote` is `status.promoteFull: true`; `rollback` is `status.abort: true`.
 //!
-//! Changes are accepted by the API server at once and carried out by the
-//! controller shortly after; `canary_weight` reports the controller's progress.
+//! The API accepts a patch at once and the controller acts on it shortly after,
+//! so a change shows in `canary_weight` only after [`ArgoConfig::settle_seconds`].
+
+mod state;
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::Api;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::kube_client::{validate_name, KubeClient, PatchKind};
-use super::{TrafficError, TrafficRouter};
+use super::kube_client::{validate_name, KubeClient, KubeError, Op};
+use super::{Granularity, PromotionPlan, TrafficError, TrafficRouter};
+
+pub use state::{RolloutState, Step};
+
+const GROUP: &str = "argoproj.io";
 
 /// `[services.NAME.argo]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -37,6 +49,9 @@ pub struct ArgoConfig {
     pub rollout: String,
     pub timeout_ms: u64,
     pub max_retries: u32,
+    /// How long the controller may take to carry out a step, an abort or a
+    /// promotion after the API accepted it (the loop's read-back waits this long).
+    pub settle_seconds: u64,
 }
 
 impl Default for ArgoConfig {
@@ -48,6 +63,7 @@ impl Default for ArgoConfig {
             rollout: "app".into(),
             timeout_ms: 5_000,
             max_retries: 2,
+            settle_seconds: 30,
         }
     }
 }
@@ -56,6 +72,12 @@ impl ArgoConfig {
     pub fn validate(&self) -> Result<(), String> {
         validate_name("argo.namespace", &self.namespace)?;
         validate_name("argo.rollout", &self.rollout)?;
+        if !(1..=600).contains(&self.settle_seconds) {
+            return Err(format!(
+                "argo.settle_seconds must be 1-600, got {}",
+                self.settle_seconds
+            ));
+        }
         super::kube_client::check_limits("argo", self.timeout_ms, self.max_retries)
     }
 
@@ -72,124 +94,96 @@ impl ArgoConfig {
 /// A [`TrafficRouter`] over one Argo Rollout.
 #[derive(Debug, Clone)]
 pub struct ArgoRolloutRouter {
-    client: KubeClient,
+    kube: KubeClient,
     config: ArgoConfig,
-}
-
-/// Where a Rollout stands, read from its spec and status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RolloutState {
-    /// `setWeight` of every step, `None` for other steps.
-    pub steps: Vec<Option<u8>>,
-    pub current_step: usize,
-    pub paused: bool,
-    pub aborted: bool,
-    /// The controller's reported weight, if it routes traffic.
-    pub reported_weight: Option<u8>,
-}
-
-impl RolloutState {
-    pub fn read(rollout: &Value) -> Self {
-        let steps = rollout
-            .pointer("/spec/strategy/canary/steps")
-            .and_then(Value::as_array)
-            .map(|s| {
-                s.iter()
-                    .map(|step| {
-                        step.get("setWeight")
-                            .and_then(Value::as_u64)
-                            .map(|w| w.min(100) as u8)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let status = rollout.get("status").cloned().unwrap_or(Value::Null);
-        let pause_conditions = status
-            .get("pauseConditions")
-            .and_then(Value::as_array)
-            .is_some_and(|p| !p.is_empty());
-        let spec_paused = rollout.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
-        Self {
-            steps,
-            current_step: status
-                .get("currentStepIndex")
-                .and_then(Value::as_u64)
-                .unwrap_or(0) as usize,
-            paused: pause_conditions || spec_paused,
-            aborted: status.get("abort").and_then(Value::as_bool) == Some(true),
-            reported_weight: status
-                .pointer("/canary/weights/canary/weight")
-                .and_then(Value::as_u64)
-                .map(|w| w.min(100) as u8),
-        }
-    }
-
-    /// The canary's share now.
-    pub fn weight(&self) -> u8 {
-        if self.aborted {
-            return 0;
-        }
-        if let Some(w) = self.reported_weight {
-            return w;
-        }
-        self.weight_at(self.current_step)
-    }
-
-    /// The weight once step `index` has run: the last `setWeight` up to it.
-    fn weight_at(&self, index: usize) -> u8 {
-        if index >= self.steps.len() {
-            return 100;
-        }
-        self.steps[..=index]
-            .iter()
-            .rev()
-            .find_map(|w| *w)
-            .unwrap_or(0)
-    }
-
-    /// The weight the rollout reaches when it next pauses after the current step.
-    pub fn next_weight(&self) -> u8 {
-        let mut i = self.current_step + 1;
-        while i < self.steps.len() && self.steps[i].is_none() {
-            i += 1;
-        }
-        self.weight_at(i)
-    }
-
-    fn step_weights(&self) -> String {
-        let ws: Vec<String> = self
-            .steps
-            .iter()
-            .flatten()
-            .map(|w| format!("{w}%"))
-            .collect();
-        format!("[{}]", ws.join(", "))
-    }
+    resource: ApiResource,
 }
 
 impl ArgoRolloutRouter {
-    pub fn new(config: ArgoConfig, client: KubeClient) -> Result<Self, TrafficError> {
-        config.validate().map_err(TrafficError::Rejected)?;
-        Ok(Self { client, config })
+    pub fn new(config: ArgoConfig, kube: KubeClient) -> Result<Self, TrafficError> {
+        config.validate().map_err(TrafficError::Misconfigured)?;
+        let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", "Rollout");
+        Ok(Self {
+            kube,
+            config,
+            resource: ApiResource::from_gvk_with_plural(&gvk, "rollouts"),
+        })
     }
 
-    fn path(&self) -> String {
-        format!(
-            "/apis/argoproj.io/v1alpha1/namespaces/{}/rollouts/{}",
-            self.config.namespace, self.config.rollout
+    fn op(&self, verb: &'static str, resource: &'static str) -> Op {
+        Op::new(
+            verb,
+            GROUP,
+            resource,
+            &self.config.namespace,
+            &self.config.rollout,
         )
     }
 
+    fn api(&self, client: kube::Client) -> Api<DynamicObject> {
+        Api::namespaced_with(client, &self.config.namespace, &self.resource)
+    }
+
+    async fn fetch(&self) -> Result<DynamicObject, KubeError> {
+        let name = self.config.rollout.as_str();
+        self.kube
+            .call(&self.op("get", "rollouts"), |c| {
+                let api = self.api(c);
+                async move { api.get(name).await }
+            })
+            .await
+    }
+
+    /// The Rollout as JSON.
+    pub async fn rollout(&self) -> Result<Value, TrafficError> {
+        self.json(self.fetch().await?)
+    }
+
+    fn json(&self, object: DynamicObject) -> Result<Value, TrafficError> {
+        serde_json::to_value(object).map_err(|e| {
+            TrafficError::Rejected(format!("reading rollout {}: {e}", self.config.rollout))
+        })
+    }
+
     pub async fn state(&self) -> Result<RolloutState, TrafficError> {
-        Ok(RolloutState::read(&self.client.get(&self.path()).await?))
+        Ok(RolloutState::read(&self.rollout().await?))
     }
 
     async fn patch_status(&self, status: Value) -> Result<(), TrafficError> {
-        let path = format!("{}/status", self.path());
-        self.client
-            .patch(&path, &json!({ "status": status }), PatchKind::Merge)
+        let name = self.config.rollout.as_str();
+        let patch = Patch::Merge(json!({ "status": status }));
+        self.kube
+            .call(&self.op("patch", "rollouts/status"), |c| {
+                let api = self.api(c);
+                let patch = &patch;
+                async move { api.patch_status(name, &PatchParams::default(), patch).await }
+            })
             .await?;
         Ok(())
+    }
+
+    fn misconfigured(&self, why: &str) -> TrafficError {
+        TrafficError::Misconfigured(format!(
+            "argo rollout {}/{}: {why}",
+            self.config.namespace, self.config.rollout
+        ))
+    }
+
+    fn refused(&self, state: &RolloutState, current: u8, weight: u8) -> TrafficError {
+        let steps: Vec<String> = state
+            .step_shares()
+            .iter()
+            .map(|s| format!("{s}%"))
+            .collect();
+        let next = match state.target_index() {
+            Some(i) => format!("its next step serves {}%", state.served_at(i)),
+            None => "no setWeight step is left (promote to finish)".into(),
+        };
+        TrafficError::Rejected(format!(
+            "rollout {} serves {current}% and {next}; Argo Rollouts only moves forward one step at a time along its steps [{}], so {weight}% cannot be set",
+            self.config.rollout,
+            steps.join(", ")
+        ))
     }
 }
 
@@ -197,8 +191,10 @@ impl ArgoRolloutRouter {
 impl TrafficRouter for ArgoRolloutRouter {
     fn describe(&self) -> String {
         format!(
-            "Argo Rollout {}/{}",
-            self.config.namespace, self.config.rollout
+            "Argo Rollout {}/{} at {}",
+            self.config.namespace,
+            self.config.rollout,
+            self.kube.server()
         )
     }
 
@@ -209,12 +205,39 @@ impl TrafficRouter for ArgoRolloutRouter {
         )
     }
 
-    async fn preflight(&self) -> Result<(), TrafficError> {
-        self.state().await.map(drop)
+    fn settle_seconds(&self) -> f64 {
+        self.config.settle_seconds as f64
     }
 
-    async fn promoted(&self) -> Result<bool, TrafficError> {
-        Ok(self.state().await?.weight() == 100)
+    async fn preflight(&self) -> Result<(), TrafficError> {
+        let object = self.fetch().await.map_err(|e| match e.code() {
+            Some(404) => self.misconfigured(
+                "not found; fix argo.rollout or argo.namespace, and check that the Argo Rollouts CRDs are installed",
+            ),
+            _ => e.into(),
+        })?;
+        let json = self.json(object)?;
+        let state = RolloutState::read(&json);
+        if let Some(problem) = state.steps_problem() {
+            return Err(self.misconfigured(&problem));
+        }
+        if state.aborted {
+            return Err(self.misconfigured(&format!(
+                "its update was aborted; start a new one (`kubectl argo rollouts retry rollout {} -n {}`, or set a new image)",
+                self.config.rollout, self.config.namespace
+            )));
+        }
+        if !state.update_in_progress() {
+            return Err(self.misconfigured(&format!(
+                "no update in progress (status.stableRS = status.currentPodHash): change the image first, e.g. `kubectl argo rollouts set image {} app=IMAGE -n {}`, then run the agent while it waits at step 0",
+                self.config.rollout, self.config.namespace
+            )));
+        }
+        Ok(())
+    }
+
+    async fn granularity(&self) -> Result<Granularity, TrafficError> {
+        Ok(self.state().await?.granularity())
     }
 
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
@@ -224,61 +247,60 @@ impl TrafficRouter for ArgoRolloutRouter {
     async fn set_canary_weight(&self, weight: u8) -> Result<(), TrafficError> {
         let state = self.state().await?;
         let current = state.weight();
-        if weight == current {
-            return Ok(());
+        if weight == 0 {
+            // Only an abort brings a Rollout back to 0.
+            return if state.aborted || (current == 0 && state.current_step == 0) {
+                Ok(())
+            } else {
+                self.rollback().await
+            };
         }
-        let next = state.next_weight();
-        if state.aborted || weight < current || weight != next {
+        if state.aborted || !state.update_in_progress() {
             return Err(TrafficError::Rejected(format!(
-                "rollout {} is at {current}%{} and its next step is {next}%; Argo Rollouts only moves forward along its steps {}, so {weight}% cannot be set",
+                "rollout {} has {}: no step can be promoted",
                 self.config.rollout,
-                if state.aborted { " (aborted)" } else { "" },
-                state.step_weights()
+                if state.aborted {
+                    "been aborted"
+                } else {
+                    "no update in progress"
+                }
             )));
         }
-        if !state.paused {
-            return Ok(()); // already on its way to `next`: promoting again would skip a step
+        let Some(target) = state.target_index() else {
+            return if weight == current {
+                Ok(())
+            } else {
+                Err(self.refused(&state, current, weight))
+            };
+        };
+        if weight == state.served_at(target) {
+            if state.paused && state.current_step < target {
+                return self.patch_status(json!({ "pauseConditions": null })).await;
+            }
+            return Ok(()); // already on its way: promoting again would skip a step
         }
-        if state.current_step >= state.steps.len() {
+        if weight == current && state.paused {
             return Ok(());
         }
-        self.patch_status(json!({ "pauseConditions": null })).await
+        Err(self.refused(&state, current, weight))
+    }
+
+    async fn plan_promotion(&self) -> Result<PromotionPlan, TrafficError> {
+        Ok(PromotionPlan::switch(format!(
+            "argo rollout {}: promote fully (status.promoteFull)",
+            self.config.rollout
+        )))
     }
 
     async fn promote(&self) -> Result<(), TrafficError> {
         self.patch_status(json!({ "promoteFull": true })).await
     }
 
+    async fn promoted(&self) -> Result<bool, TrafficError> {
+        Ok(self.state().await?.promoted())
+    }
+
     async fn rollback(&self) -> Result<(), TrafficError> {
         self.patch_status(json!({ "abort": true })).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rollout(index: u64, weights: Value) -> Value {
-        json!({
-            "spec": {"strategy": {"canary": {"steps": [
-                {"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}
-            ]}}},
-            "status": {"currentStepIndex": index, "pauseConditions": [{"reason": "CanaryPauseStep"}], "canary": weights}
-        })
-    }
-
-    #[test]
-    fn weights_follow_the_steps_or_the_controllers_report() {
-        let table = [
-            (0, json!({}), 20, 50),
-            (1, json!({}), 20, 50),
-            (3, json!({}), 50, 100),
-            (4, json!({}), 100, 100),
-            (1, json!({"weights": {"canary": {"weight": 7}}}), 7, 50),
-        ];
-        for (index, weights, now, next) in table {
-            let s = RolloutState::read(&rollout(index, weights));
-            assert_eq!((s.weight(), s.next_weight()), (now, next), "step {index}");
-        }
     }
 }
