@@ -51,7 +51,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 
 /// Lower- or upper-case hex to bytes (None when malformed); shared by both signature checks.
 pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

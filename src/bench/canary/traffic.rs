@@ -137,13 +137,13 @@ impl Traffic {
         let windows_per_block = (600.0 / self.config.window_s).round() as u64;
         let windows_per_minute = (60.0 / self.config.window_s).round().max(1.0) as u64;
         let blip_windows = (30.0 / self.config.window_s).round().max(1.0) as u64;
-        if self.index % windows_per_block.max(1) == 0 {
+        if self.index.is_multiple_of(windows_per_block.max(1)) {
             // One 30 s blip somewhere in each 10-minute block: "every ~10 min".
             let slots = windows_per_block.saturating_sub(blip_windows) + 1;
             let start = self.index + (self.rng.next_f64() * slots as f64) as u64;
             self.noise.blip = (start, start + blip_windows);
         }
-        if self.index % windows_per_minute == 0 {
+        if self.index.is_multiple_of(windows_per_minute) {
             // Mean-one log-normal factors: exp(σZ − σ²/2), σ = 0.3.
             let mut factor = || (0.3 * self.rng.normal() - 0.045_f64).exp();
             self.noise.factors = (factor(), factor());

@@ -271,7 +271,7 @@ pub fn render(template: &str, labels: &Labels<'_>, range_secs: f64) -> String {
 /// A window length as a PromQL duration, to the millisecond (at least 1 ms).
 pub fn promql_duration(secs: f64) -> String {
     let ms = (secs * 1_000.0).round().max(1.0) as u64;
-    if ms % 1_000 == 0 {
+    if ms.is_multiple_of(1_000) {
         format!("{}s", ms / 1_000)
     } else {
         format!("{ms}ms")
