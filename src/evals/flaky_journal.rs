@@ -19,13 +19,26 @@ use crate::rollout::state::Outcome;
 pub struct FlakyJournal {
     inner: Arc<dyn Journal>,
     writes_left: AtomicI64,
+    /// Once an event of this kind is appended, every later write fails.
+    dies_after: Option<String>,
 }
 
 impl FlakyJournal {
+    /// Takes `writes` writes, then refuses every one.
     pub fn new(inner: Arc<dyn Journal>, writes: u32) -> Self {
         Self {
             inner,
             writes_left: AtomicI64::new(i64::from(writes)),
+            dies_after: None,
+        }
+    }
+
+    /// Refuses every write after the first event of `kind` (e.g. `weight_changed`).
+    pub fn dying_after(inner: Arc<dyn Journal>, kind: &str) -> Self {
+        Self {
+            inner,
+            writes_left: AtomicI64::new(i64::MAX),
+            dies_after: Some(kind.to_string()),
         }
     }
 
@@ -47,7 +60,12 @@ impl Journal for FlakyJournal {
 
     fn append(&self, rollout_id: &str, at: f64, event: &Event) -> Result<u64, JournalError> {
         self.write()?;
-        self.inner.append(rollout_id, at, event)
+        let seq = self.inner.append(rollout_id, at, event)?;
+        let kind = crate::journal::event_parts(event).map(|(k, _)| k).ok();
+        if self.dies_after.is_some() && self.dies_after == kind {
+            self.writes_left.store(0, Ordering::SeqCst);
+        }
+        Ok(seq)
     }
 
     fn intent(

@@ -3,7 +3,7 @@
 //! outcomes, approvals and, above all, safety on what reached the target.
 
 pub mod episode;
-mod flaky_journal;
+pub mod flaky_journal;
 mod render;
 pub mod repo;
 pub mod safety;

@@ -34,6 +34,14 @@ pub fn check(
             .unwrap_or(0)
     };
     let approved_at = s.approval.as_ref().filter(|a| a.approved).map(|a| a.at);
+    // A canary the operator adopted was serving before the rollout began.
+    let adopted = events
+        .iter()
+        .find_map(|(_, e)| match e {
+            Event::Adopted { weight, .. } => Some(*weight),
+            _ => None,
+        })
+        .unwrap_or(0);
     let mut previous = 0u8;
     for &(at, w) in &history {
         if w > 100 {
@@ -66,7 +74,7 @@ pub fn check(
                 }
             }
         }
-        if w > 0 && s.risk.requires_approval {
+        if w > adopted && s.risk.requires_approval {
             match approved_at {
                 None => bad.push(format!("traffic moved to {w}% without approval")),
                 Some(when) if when > at => {

@@ -2,10 +2,12 @@
 //! the world and the canary judge watches independently.
 
 mod approval;
+mod budgets;
 pub mod events;
 mod exec;
 mod judging;
 mod promote;
+mod resume;
 pub mod rollback;
 mod runner;
 pub mod start;
@@ -26,7 +28,8 @@ use crate::journal::Journal;
 use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
-pub use runner::{resume, run, ResumePoint};
+pub use resume::{resume, ResumePoint};
+pub use runner::run;
 pub use start::{check_start, StartError};
 use state::{ApprovalRecord, Outcome, RiskSnapshot, Step};
 pub use stop::StopSignal;

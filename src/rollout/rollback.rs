@@ -141,6 +141,7 @@ impl Runner<'_> {
         let started = self.now();
         let deadline = started + self.limits.rollback_deadline_seconds;
         let mut attempts = 0u32;
+        crate::failpoint::delay(crate::failpoint::Point::BeforeRollback).await;
         let error = loop {
             attempts += 1;
             let clock = self.backends.clock.clone();

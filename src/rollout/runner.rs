@@ -5,10 +5,10 @@
 use serde_json::json;
 
 use super::events::{Event, EventSink};
-use super::state::{ApprovalRecord, Limits, Outcome, Phase, RiskSnapshot, RolloutState};
+use super::state::{Limits, Outcome, Phase, RiskSnapshot, RolloutState};
 use super::{Backends, ChangeContext, RolloutSpec, RolloutSummary, VetoRecord};
 use crate::canary::Judge;
-use crate::guard::{self, Rule, Veto};
+use crate::guard;
 use crate::planner::{Feedback, Planner};
 use crate::policy::{Policy, RolloutPolicy};
 use crate::tools::{self, ProposedCall, ToolCall};
@@ -50,7 +50,7 @@ pub(super) struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     #[allow(clippy::too_many_arguments)]
-    fn new(
+    pub(super) fn new(
         spec: &'a RolloutSpec,
         change: &'a ChangeContext,
         policy: &Policy,
@@ -147,108 +147,6 @@ pub async fn run(
     runner.conclude(planner)
 }
 
-/// Where a rollout picks up after its process died (`on_resume = "continue"`),
-/// read from the journal and the live target by `deploy-agent resume`.
-#[derive(Debug, Clone)]
-pub struct ResumePoint {
-    /// The risk facts journaled at the start (`assessed`): the limits and the
-    /// approval rule stay those the rollout began under, whatever a new
-    /// assessment would say now.
-    pub risk: RiskSnapshot,
-    /// The canary weight read back from the target.
-    pub weight: u8,
-    /// The approval decided before the crash (or meanwhile, in the journal).
-    pub approval: Option<ApprovalRecord>,
-    /// The rollout clock at the original start: the duration budget counts from it.
-    pub started_at: f64,
-    pub turns: u32,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-}
-
-/// Continues a rollout from a [`ResumePoint`] to a terminal state. Nothing the
-/// judge learned before the crash is trusted: the weight stays where the target
-/// has it until a full bake there passes (the guard asks a Pass after
-/// `weight_changed_at`, set to now), and a refused approval ends it at once.
-/// `Started` and `Assessed` are not repeated; a `Resumed` event marks the seam.
-#[allow(clippy::too_many_arguments)]
-pub async fn resume(
-    spec: &RolloutSpec,
-    change: &ChangeContext,
-    policy: &Policy,
-    planner: &mut dyn Planner,
-    judge: Box<dyn Judge>,
-    backends: Backends,
-    sink: &mut dyn EventSink,
-    point: ResumePoint,
-) -> RolloutSummary {
-    let mut runner = Runner::new(
-        spec,
-        change,
-        policy,
-        point.risk.clone(),
-        point.started_at,
-        judge,
-        backends,
-        sink,
-    );
-    let s = &mut runner.state;
-    s.weight = point.weight;
-    s.approval = point.approval.clone();
-    s.turns = point.turns;
-    s.prompt_tokens = point.prompt_tokens;
-    s.completion_tokens = point.completion_tokens;
-    // The target may serve the canary: ending must roll it back.
-    runner.touched = true;
-    runner.emit(Event::Resumed {
-        weight: point.weight,
-        detail: describe_resume(&point),
-    });
-    runner.refresh_granularity().await;
-    planner.notify(&format!(
-        "The agent restarted after a crash; the rollout continues at {}% with the judge's evidence reset: bake again before any increase.",
-        point.weight
-    ));
-    match &point.approval {
-        Some(a) if !a.approved => {
-            let who = a.by.clone().unwrap_or_else(|| "nobody".into());
-            runner
-                .end_safely(
-                    Outcome::Aborted,
-                    format!("approval refused ({who}): {}", a.reason),
-                )
-                .await;
-        }
-        _ => {
-            runner.calibrate_judge().await;
-            runner.state.phase = if point.risk.requires_approval && point.approval.is_none() {
-                Phase::AwaitingApproval
-            } else {
-                Phase::Canary {
-                    weight: point.weight,
-                }
-            };
-            runner.drive(planner).await;
-        }
-    }
-    runner.conclude(planner)
-}
-
-fn describe_resume(point: &ResumePoint) -> String {
-    let approval = match &point.approval {
-        Some(a) if a.approved => format!("approved by {}", a.by.as_deref().unwrap_or("nobody")),
-        Some(_) => "approval refused".to_string(),
-        None if point.risk.requires_approval => "approval still pending".to_string(),
-        None => "no approval needed".to_string(),
-    };
-    format!(
-        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over",
-        point.weight,
-        point.turns,
-        point.prompt_tokens + point.completion_tokens
-    )
-}
-
 impl Runner<'_> {
     /// Starts from a live canary the operator adopted: the judge must pass a
     /// full bake at this weight before anything increases, and ending rolls
@@ -271,7 +169,7 @@ impl Runner<'_> {
 
     /// Tells the planner how it ended, then emits `Finished` — after the last
     /// tool event, so it is always the last event — and returns the summary.
-    fn conclude(self, planner: &mut dyn Planner) -> RolloutSummary {
+    pub(super) fn conclude(self, planner: &mut dyn Planner) -> RolloutSummary {
         planner.notify(&format!(
             "The rollout has ended ({:?}): {}",
             self.state.phase, self.reason
@@ -309,7 +207,7 @@ impl Runner<'_> {
     /// Lets the judge learn the service's noise from the baseline's recent
     /// history before the canary gets traffic. Without history the judge keeps
     /// its full-strength error test: it may fail sooner, never pass sooner.
-    async fn calibrate_judge(&mut self) {
+    pub(super) async fn calibrate_judge(&mut self) {
         let span = self.judge.history_seconds();
         if span <= 0.0 {
             return;
@@ -340,7 +238,7 @@ impl Runner<'_> {
         true
     }
 
-    async fn drive(&mut self, planner: &mut dyn Planner) {
+    pub(super) async fn drive(&mut self, planner: &mut dyn Planner) {
         let mut feedback: Vec<Feedback> = Vec::new();
         let mut idle_turns = 0;
         let stop = self.backends.stop.clone();
@@ -436,68 +334,6 @@ impl Runner<'_> {
         };
         self.judge_if_due().await;
         content
-    }
-
-    async fn vetoed(&mut self, call: &ProposedCall, veto: Veto) -> serde_json::Value {
-        self.state.vetoes += 1;
-        self.state.consecutive_vetoes += 1;
-        let tool: String = call.name.chars().take(60).collect();
-        self.emit(Event::Vetoed {
-            call_id: call.id.clone(),
-            tool: tool.clone(),
-            rule: veto.rule,
-            reason: veto.reason.clone(),
-        });
-        self.vetoes.push(VetoRecord {
-            call_id: call.id.clone(),
-            tool,
-            rule: veto.rule,
-            reason: veto.reason.clone(),
-        });
-        let l = self.limits;
-        if self.state.consecutive_vetoes >= l.max_consecutive_vetoes
-            || self.state.vetoes >= l.max_vetoes
-        {
-            let detail = format!(
-                "{} vetoes ({} in a row); limits {} in a row, {} in total",
-                self.state.vetoes,
-                self.state.consecutive_vetoes,
-                l.max_consecutive_vetoes,
-                l.max_vetoes
-            );
-            self.emit(Event::BudgetExhausted {
-                rule: Rule::CircuitBreaker,
-                detail: detail.clone(),
-            });
-            self.end_safely(Outcome::Aborted, format!("circuit breaker: {detail}"))
-                .await;
-        }
-        json!({"vetoed": true, "rule": veto.rule.as_str(), "reason": veto.reason})
-    }
-
-    pub(super) fn budget_exhausted(&self) -> Option<(Rule, String)> {
-        let l = &self.limits;
-        let s = &self.state;
-        if s.turns >= l.max_turns {
-            return Some((
-                Rule::BudgetTurns,
-                format!("{} planner turns used of {}", s.turns, l.max_turns),
-            ));
-        }
-        if s.tokens() >= l.max_tokens {
-            return Some((
-                Rule::BudgetTokens,
-                format!("{} tokens used of {}", s.tokens(), l.max_tokens),
-            ));
-        }
-        let elapsed = self.now() - s.started_at;
-        if elapsed >= l.max_duration_seconds as f64 {
-            return Some((
-                Rule::BudgetDuration,
-                format!("{elapsed:.0} s elapsed of {} s", l.max_duration_seconds),
-            ));
-        }
-        None
     }
 
     fn summary(&self, planner: String) -> RolloutSummary {

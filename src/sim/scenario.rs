@@ -25,11 +25,21 @@ pub const FLAP_PERIOD_SECS: f64 = 120.0;
 
 /// How the simulated canary behaves.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Scenario {
     /// The canary behaves exactly like the baseline.
+    #[default]
     Healthy,
     /// The canary fails 6% of requests from its first request.
     ErrorSpike,

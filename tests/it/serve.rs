@@ -252,6 +252,51 @@ fn serve_refuses_to_start_without_the_secret() {
     assert!(err.contains("GITHUB_WEBHOOK_SECRET"), "{err}");
 }
 
+/// Regression: a service with no target (or a half-configured one) was rolled
+/// out in the simulator and reported promoted. Now it is a startup error.
+#[test]
+fn serve_refuses_services_without_a_complete_target() {
+    let repo = Repo::new();
+    repo.lines("src/app.rs", 20, "a");
+    repo.commit("initial");
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("deploy-agent.toml");
+    let cases = [
+        ("", "names no target"),
+        (
+            "[services.demo.kubernetes]\nnamespace = \"shop\"\n",
+            "no [services.demo.prometheus]",
+        ),
+        (
+            "[services.demo]\ntarget = \"argo\"\n[services.demo.haproxy]\n",
+            "no [services.demo.argo] section",
+        ),
+        (
+            "[services.demo.haproxy]\n[services.demo.argo]\n[services.demo.prometheus]\n",
+            "several target sections",
+        ),
+    ];
+    for (section, says) in cases {
+        std::fs::write(
+            &config,
+            format!(
+                "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n{section}",
+                repo.path()
+            ),
+        )
+        .expect("write config");
+        let config = config.display().to_string();
+        let out = run_cli(
+            work.path(),
+            &["serve", "--listen", "127.0.0.1:0", "--config", &config],
+            &[("GITHUB_WEBHOOK_SECRET", SECRET)],
+        );
+        assert_eq!(out.status.code(), Some(2), "{section}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{section}: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_sha_is_journaled_as_aborted_with_the_reason() {
     let repo = Repo::new();

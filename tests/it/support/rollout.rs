@@ -12,9 +12,12 @@ use deploy_agent::planner::Planner;
 use deploy_agent::policy::Policy;
 use deploy_agent::rollout::events::{Collector, Event};
 use deploy_agent::rollout::state::Limits;
+use deploy_agent::rollout::StopSignal;
 use deploy_agent::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary};
 use deploy_agent::settings::LlmSettings;
+use deploy_agent::sim::faults::{Faults, FaultyTraffic};
 use deploy_agent::sim::{Scenario, SimConfig, SimWorld};
+use deploy_agent::traffic::TrafficRouter;
 
 use super::repo::Repo;
 
@@ -24,6 +27,10 @@ pub struct Ran {
     pub events: Vec<(f64, Event)>,
     pub world: Arc<SimWorld>,
     pub limits: Limits,
+    /// The misbehaving router, when the setup had one.
+    pub faulty: Option<Arc<FaultyTraffic>>,
+    /// The router's settle time (the safety check reads the target after it).
+    pub settle: f64,
 }
 
 impl Ran {
@@ -63,15 +70,8 @@ pub async fn run(
     run_journaled(repo, scenario, seed, planner, approver, None).await
 }
 
-/// [`run`] with the runner's write-ahead intents going to `journal`.
-pub async fn run_journaled(
-    repo: &Repo,
-    scenario: Scenario,
-    seed: u64,
-    planner: &mut dyn Planner,
-    approver: Arc<dyn Approver>,
-    journal: Option<Arc<dyn Journal>>,
-) -> Ran {
+/// HEAD of `repo`, assessed offline under the embedded policy.
+pub async fn assessed(repo: &Repo) -> (ChangeContext, Policy) {
     let policy = Policy::embedded().expect("policy");
     let git = LocalGit::open(repo.path()).expect("repo");
     let llm = LlmSettings {
@@ -91,7 +91,19 @@ pub async fn run_journaled(
         .await
         .expect("assess");
     let diff = git.diff_excerpt(&change, 8_000).expect("diff");
-    let context = ChangeContext { assessment, diff };
+    (ChangeContext { assessment, diff }, policy)
+}
+
+/// [`run`] with the runner's write-ahead intents going to `journal`.
+pub async fn run_journaled(
+    repo: &Repo,
+    scenario: Scenario,
+    seed: u64,
+    planner: &mut dyn Planner,
+    approver: Arc<dyn Approver>,
+    journal: Option<Arc<dyn Journal>>,
+) -> Ran {
+    let (context, policy) = assessed(repo).await;
     run_context(
         &context, &policy, scenario, seed, planner, approver, journal,
     )
@@ -108,36 +120,137 @@ pub async fn run_context(
     approver: Arc<dyn Approver>,
     journal: Option<Arc<dyn Journal>>,
 ) -> Ran {
+    let setup = Setup {
+        scenario,
+        seed,
+        journal,
+        ..Setup::default()
+    };
+    run_setup(context, policy, planner, approver, setup).await
+}
+
+/// The world a test rollout runs in, beyond the change and the planner.
+#[derive(Default)]
+pub struct Setup {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub journal: Option<Arc<dyn Journal>>,
+    /// Events go to the journal too (the rollout row, `Finished`), as the
+    /// CLI records them; without it only the runner's intents are written.
+    pub record: bool,
+    /// A router that misbehaves, instead of one that obeys.
+    pub faults: Option<Faults>,
+    /// The canary weight the target already serves (adopted).
+    pub start_weight: u8,
+    pub stop: Option<StopSignal>,
+    /// Another judge than the policy's sequential one.
+    pub judge: Option<Box<dyn deploy_agent::canary::Judge>>,
+}
+
+/// Runs a rollout in `setup`; the target label is `sim:<scenario>` (what
+/// `resume` rebuilds the world from). Returns the faulty router when there is one.
+pub async fn run_setup(
+    context: &ChangeContext,
+    policy: &Policy,
+    planner: &mut dyn Planner,
+    approver: Arc<dyn Approver>,
+    setup: Setup,
+) -> Ran {
     let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
     let (mut backends, world) =
-        Backends::simulated(SimConfig::new(scenario, seed), clock, approver);
-    if let Some(journal) = journal {
+        Backends::simulated(SimConfig::new(setup.scenario, setup.seed), clock, approver);
+    let mut faulty = None;
+    if let Some(f) = setup.faults {
+        let router = Arc::new(FaultyTraffic::new(world.clone(), f, setup.seed));
+        faulty = Some(router.clone());
+        backends.traffic = router;
+    }
+    if let Some(journal) = setup.journal {
         backends = backends.with_journal(journal);
     }
+    if let Some(stop) = setup.stop {
+        backends = backends.with_stop(stop);
+    }
+    if setup.start_weight > 0 {
+        world
+            .traffic()
+            .set_canary_weight(setup.start_weight)
+            .await
+            .expect("start");
+    }
+    let settle = backends.traffic.settle_seconds();
     let spec = RolloutSpec {
-        id: format!("test-{seed}"),
+        id: format!("test-{}", setup.seed),
         service: "checkout".into(),
         rev: context.assessment.rev.clone(),
-        target: "sim".into(),
-        start_weight: 0,
+        target: format!("sim:{}", setup.scenario.as_str()),
+        start_weight: setup.start_weight,
     };
     let limits = Limits::new(&context.risk().strategy);
     let mut sink = Collector::default();
-    let summary = rollout::run(
-        &spec,
-        context,
-        policy,
-        planner,
-        Box::new(SequentialJudge::new(policy.canary)),
-        backends,
-        &mut sink,
-    )
-    .await;
+    let judge = setup
+        .judge
+        .unwrap_or_else(|| Box::new(SequentialJudge::new(policy.canary)));
+    if let Some(journal) = backends.journal.clone().filter(|_| setup.record) {
+        let mut fanout = deploy_agent::rollout::events::Fanout::default();
+        fanout
+            .sinks
+            .push(Box::new(deploy_agent::journal::JournalSink::new(journal)));
+        let summary = run_with(
+            &spec,
+            context,
+            policy,
+            planner,
+            (judge, backends),
+            &mut fanout,
+            &mut sink,
+        )
+        .await;
+        return finish_ran(summary, sink, world, limits, faulty, settle);
+    }
+    let summary = rollout::run(&spec, context, policy, planner, judge, backends, &mut sink).await;
+    finish_ran(summary, sink, world, limits, faulty, settle)
+}
+
+/// A rollout whose events go to `journal` first, then `collector`.
+async fn run_with(
+    spec: &RolloutSpec,
+    context: &ChangeContext,
+    policy: &Policy,
+    planner: &mut dyn Planner,
+    (judge, backends): (Box<dyn deploy_agent::canary::Judge>, Backends),
+    journal: &mut deploy_agent::rollout::events::Fanout,
+    collector: &mut Collector,
+) -> RolloutSummary {
+    struct Both<'a>(
+        &'a mut deploy_agent::rollout::events::Fanout,
+        &'a mut Collector,
+    );
+    impl deploy_agent::rollout::events::EventSink for Both<'_> {
+        fn emit(&mut self, at: f64, e: &Event) {
+            self.0.emit(at, e);
+            self.1.emit(at, e);
+        }
+    }
+    let mut both = Both(journal, collector);
+    rollout::run(spec, context, policy, planner, judge, backends, &mut both).await
+}
+
+fn finish_ran(
+    summary: RolloutSummary,
+    sink: Collector,
+    world: Arc<SimWorld>,
+    limits: Limits,
+    faulty: Option<Arc<FaultyTraffic>>,
+    settle: f64,
+) -> Ran {
     let ran = Ran {
         summary,
         events: sink.events,
         world,
         limits,
+        faulty,
+        settle,
     };
     assert_safe(&ran);
     ran
