@@ -202,9 +202,8 @@ impl MetricsSource for PrometheusMetrics {
     /// with traffic or not); for others it appears with the first canary
     /// traffic, so its absence is only a warning.
     async fn preflight(&self) -> Result<Vec<String>, MetricsError> {
-        let at = self
-            .clock
-            .to_unix(crate::clock::Clock::now(&crate::clock::SystemClock));
+        // The present, in Unix time, whatever clock the rollout runs on.
+        let at = crate::clock::Clock::now(&crate::clock::SystemClock);
         let q = &self.queries;
         let mut warnings = Vec::new();
         for canary in [false, true] {

@@ -226,3 +226,68 @@ async fn unreachable_server_and_empty_window_are_errors() {
     ));
     assert!(m.window(30.0, 30.0).await.is_err());
 }
+
+#[tokio::test]
+async fn preflight_needs_the_stable_series_and_warns_of_a_canary_without_traffic() {
+    let (url, _) = serve(Arc::new(|q: &str, _| healthy(q))).await;
+    assert_eq!(
+        metrics(&url, None).preflight().await.unwrap(),
+        Vec::<String>::new()
+    );
+
+    // No canary series: for the HAProxy preset (its exporter lists every
+    // server) the labels are wrong; for others it may only lack traffic yet.
+    let no_canary = |q: &str, _| {
+        if q.contains(r#""canary""#) && !q.contains("sum by (le)") && !q.contains("5xx") {
+            (200, EMPTY.to_string())
+        } else {
+            healthy(q)
+        }
+    };
+    let (url, _) = serve(Arc::new(no_canary)).await;
+    let err = metrics(&url, None).preflight().await.unwrap_err();
+    assert!(
+        matches!(&err, MetricsError::Misconfigured(m) if m.contains("canary version returned no series")),
+        "{err}"
+    );
+    let istio = PrometheusMetrics::new(
+        PrometheusConfig {
+            url: url.clone(),
+            preset: Preset::Istio,
+            ..PrometheusConfig::default()
+        },
+        None,
+        ClockMapping::unix(),
+    )
+    .unwrap();
+    let warnings = istio.preflight().await.unwrap();
+    assert!(
+        warnings[0].contains("once the canary gets traffic"),
+        "{warnings:?}"
+    );
+
+    // No stable series, or a query Prometheus rejects: misconfigured, named.
+    let (url, _) = serve(Arc::new(|_: &str, _| (200, EMPTY.to_string()))).await;
+    let err = metrics(&url, None).preflight().await.unwrap_err();
+    assert!(
+        err.to_string().contains("stable version returned no series"),
+        "{err}"
+    );
+    let bad = |q: &str, _| {
+        if q.contains("5xx") {
+            (
+                400,
+                r#"{"status":"error","errorType":"bad_data","error":"parse error"}"#.to_string(),
+            )
+        } else {
+            healthy(q)
+        }
+    };
+    let (url, _) = serve(Arc::new(bad)).await;
+    let err = metrics(&url, None).preflight().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the errors query for the stable version fails"),
+        "{err}"
+    );
+}
