@@ -92,13 +92,7 @@ impl Runner<'_> {
             if self.state.phase.is_terminal() {
                 return None;
             }
-            if let Some((rule, detail)) = self.budget_exhausted() {
-                self.emit(Event::BudgetExhausted {
-                    rule,
-                    detail: detail.clone(),
-                });
-                self.end_safely(Outcome::Aborted, format!("{}: {detail}", rule.as_str()))
-                    .await;
+            if self.end_if_over_budget().await {
                 return None;
             }
             // Let a real-time approver run when the rollout clock is virtual.

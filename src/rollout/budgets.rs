@@ -49,7 +49,7 @@ impl Runner<'_> {
         json!({"vetoed": true, "rule": veto.rule.as_str(), "reason": veto.reason})
     }
 
-    pub(super) fn budget_exhausted(&self) -> Option<(Rule, String)> {
+    fn budget_exhausted(&self) -> Option<(Rule, String)> {
         let l = &self.limits;
         let s = &self.state;
         if s.turns >= l.max_turns {
@@ -72,5 +72,19 @@ impl Runner<'_> {
             ));
         }
         None
+    }
+
+    /// Ends the rollout when a budget is spent; true when it did.
+    pub(super) async fn end_if_over_budget(&mut self) -> bool {
+        let Some((rule, detail)) = self.budget_exhausted() else {
+            return false;
+        };
+        self.emit(Event::BudgetExhausted {
+            rule,
+            detail: detail.clone(),
+        });
+        self.end_safely(Outcome::Aborted, format!("{}: {detail}", rule.as_str()))
+            .await;
+        true
     }
 }

@@ -246,13 +246,7 @@ impl Runner<'_> {
             if self.stop_if_asked().await {
                 break;
             }
-            if let Some((rule, detail)) = self.budget_exhausted() {
-                self.emit(Event::BudgetExhausted {
-                    rule,
-                    detail: detail.clone(),
-                });
-                self.end_safely(Outcome::Aborted, format!("{}: {detail}", rule.as_str()))
-                    .await;
+            if self.end_if_over_budget().await {
                 break;
             }
             self.judge_if_due().await;

@@ -270,7 +270,8 @@ async fn preflight_needs_the_stable_series_and_warns_of_a_canary_without_traffic
     let (url, _) = serve(Arc::new(|_: &str, _| (200, EMPTY.to_string()))).await;
     let err = metrics(&url, None).preflight().await.unwrap_err();
     assert!(
-        err.to_string().contains("stable version returned no series"),
+        err.to_string()
+            .contains("stable version returned no series"),
         "{err}"
     );
     let bad = |q: &str, _| {

@@ -300,12 +300,7 @@ impl TrafficRouter for GatewayRouter {
 
     /// All traffic to the stable (which already runs the new image), then the canary to 0.
     async fn promote(&self) -> Result<(), TrafficError> {
-        if !staging::stable_promoted(&self.deployments).await? {
-            return Err(TrafficError::Rejected(format!(
-                "deployment {} does not run the canary's image on every replica yet: stage the promotion and wait until it is Ready before promoting",
-                self.config().stable_deployment
-            )));
-        }
+        staging::require_staged(&self.deployments).await?;
         self.apply(0).await?;
         let d = &self.deployments;
         d.scale(&d.config.canary_deployment, 0).await

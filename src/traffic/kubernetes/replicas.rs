@@ -241,12 +241,7 @@ impl TrafficRouter for ReplicaRouter {
     /// The stable (already on the new image) takes every pod back and is
     /// Ready before the canary goes to 0, so capacity never dips.
     async fn promote(&self) -> Result<(), TrafficError> {
-        if !staging::stable_promoted(&self.deployments).await? {
-            return Err(TrafficError::Rejected(format!(
-                "deployment {} does not run the canary's image on every replica yet: stage the promotion and wait until it is Ready before promoting",
-                self.config().stable_deployment
-            )));
-        }
+        staging::require_staged(&self.deployments).await?;
         let total = self.total(self.counts().await?);
         let d = &self.deployments;
         let (canary, stable) = (&d.config.canary_deployment, &d.config.stable_deployment);

@@ -110,6 +110,18 @@ pub(super) async fn stable_promoted(d: &Deployments) -> Result<bool, TrafficErro
     Ok(staging(d).await? == Staging::Ready)
 }
 
+/// The switch of a promotion needs the staging done: the stable Deployment
+/// runs the canary's image on every replica.
+pub(super) async fn require_staged(d: &Deployments) -> Result<(), TrafficError> {
+    if stable_promoted(d).await? {
+        return Ok(());
+    }
+    Err(TrafficError::Rejected(format!(
+        "deployment {} does not run the canary's image on every replica yet: stage the promotion and wait until it is Ready before promoting",
+        d.config.stable_deployment
+    )))
+}
+
 /// Puts the stable Deployment's image back (no write when it already is).
 pub(super) async fn undo(d: &Deployments, undo: &Value) -> Result<(), TrafficError> {
     if undo.is_null() {
