@@ -182,3 +182,87 @@ fn close_pending_approval(journal: &dyn Journal, record: &RolloutRecord) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::approval::FixedApprover;
+    use crate::clock::VirtualClock;
+    use crate::journal::SqliteJournal;
+    use crate::sim::faults::{Faults, FaultyTraffic};
+    use crate::sim::{SimConfig, SimWorld};
+
+    /// A process died mid-promotion: the stable had taken the new image, no
+    /// traffic had switched. `resume` finds the undo in the open intent, puts
+    /// the old image back, rolls traffic back and confirms it.
+    #[tokio::test]
+    async fn a_staged_promotion_left_by_a_crash_is_undone_and_rolled_back() {
+        let journal: Arc<dyn Journal> =
+            Arc::new(SqliteJournal::open(std::path::Path::new(":memory:")).unwrap());
+        let record = RolloutRecord {
+            id: "r1".into(),
+            service: "checkout".into(),
+            rev: "abc".into(),
+            target: "sim:healthy".into(),
+            planner: "playbook".into(),
+            started_at: 0.0,
+            finished_at: None,
+            outcome: None,
+            weight: 70,
+            reason: None,
+        };
+        journal.begin(&record).unwrap();
+        let undo = json!({"image": "v1"});
+        journal
+            .intent(
+                "r1",
+                1.0,
+                "promote",
+                json!({"from": 70, "staged": true, "undo": undo}),
+            )
+            .unwrap();
+        let clock = Arc::new(VirtualClock::new(0.0));
+        let world = SimWorld::new(SimConfig::default(), clock.clone());
+        let faults = Faults {
+            staging_seconds: Some(600.0),
+            staging_timeout: 900.0,
+            ..Faults::default()
+        };
+        let router = Arc::new(FaultyTraffic::new(world.clone(), faults, 1));
+        world.traffic().set_canary_weight(70).await.unwrap();
+        router.stage_promotion().await.unwrap();
+        let (mut backends, _) = Backends::simulated(
+            SimConfig::default(),
+            clock,
+            Arc::new(FixedApprover::approve_as("x")),
+        );
+        backends.traffic = router.clone();
+
+        let found = reconcile(journal.as_ref(), "r1", router.as_ref(), 70)
+            .await
+            .unwrap();
+        assert!(!found.promoted);
+        assert_eq!(found.undo, Some(undo.clone()));
+        assert!(!found.intents[0].applied);
+
+        let mut sink = JournalSink::resuming(journal.clone(), "r1");
+        let job = RollBack {
+            record: &record,
+            at: 2.0,
+            live: 70,
+            reason: "resumed",
+            undo: found.undo,
+            deadline_seconds: 60.0,
+        };
+        roll_back(journal.as_ref(), &backends, &mut sink, job)
+            .await
+            .unwrap();
+        assert_eq!(router.undone(), 1, "the old image is back");
+        assert_eq!(world.canary_weight(), 0);
+        let r = journal.rollout("r1").unwrap();
+        assert_eq!(r.outcome.as_deref(), Some("rolled_back"));
+        assert!(journal.open_intents("r1").unwrap().is_empty());
+    }
+}
