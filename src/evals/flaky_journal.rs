@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::journal::{
-    ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote, Intent, Journal,
-    JournalError, PendingApproval, RolloutRecord, StoredEvent,
+    ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote, Fence, Intent, Journal,
+    JournalError, Lease, LeaseRequest, PendingApproval, RolloutRecord, StoredEvent,
 };
 use crate::rollout::events::Event;
 use crate::rollout::state::Outcome;
@@ -182,5 +182,87 @@ impl Journal for FlakyJournal {
 
     fn pending_approvals(&self) -> Result<Vec<PendingApproval>, JournalError> {
         self.inner.pending_approvals()
+    }
+
+    fn acquire_lease(&self, req: &LeaseRequest) -> Result<Lease, JournalError> {
+        self.write()?;
+        self.inner.acquire_lease(req)
+    }
+
+    fn renew_lease(&self, fence: &Fence, ttl: f64, now: f64) -> Result<Lease, JournalError> {
+        self.write()?;
+        self.inner.renew_lease(fence, ttl, now)
+    }
+
+    fn release_lease(&self, fence: &Fence) -> Result<(), JournalError> {
+        self.write()?;
+        self.inner.release_lease(fence)
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, JournalError> {
+        self.inner.leases()
+    }
+
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        event: &Event,
+    ) -> Result<u64, JournalError> {
+        self.write()?;
+        self.inner.append_fenced(fence, rollout_id, at, event)
+    }
+
+    fn intent_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError> {
+        self.write()?;
+        self.inner
+            .intent_fenced(fence, rollout_id, at, kind, payload)
+    }
+
+    fn claim_delivery(
+        &self,
+        delivery_id: &str,
+        detail: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        self.write()?;
+        self.inner.claim_delivery(delivery_id, detail, now)
+    }
+
+    fn claim_merge(
+        &self,
+        service: &str,
+        rev: &str,
+        delivery_id: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        self.write()?;
+        self.inner.claim_merge(service, rev, delivery_id, now)
+    }
+
+    fn set_approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        message: &str,
+    ) -> Result<(), JournalError> {
+        self.write()?;
+        self.inner.set_approval_message(rollout_id, rev, message)
+    }
+
+    fn approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Option<String>, JournalError> {
+        self.inner.approval_message(rollout_id, rev)
     }
 }

@@ -12,6 +12,7 @@
 //! ([`Event`] serializes with an `event` tag); they are never read back into
 //! [`Event`], only into [`StoredEvent`] values.
 
+pub mod lease;
 pub mod postgres;
 mod rules;
 pub mod sink;
@@ -21,6 +22,7 @@ pub mod timeline;
 #[cfg(test)]
 mod tests;
 
+pub use self::lease::{holder_id, Fence, Lease, LeaseRequest};
 pub use self::postgres::PostgresJournal;
 pub use sink::JournalSink;
 pub use sqlite::SqliteJournal;
@@ -102,8 +104,36 @@ pub enum JournalError {
     Expired { rollout_id: String, deadline: f64 },
     #[error("journal sink got `{0}` before `started`: the rollout must emit Started first")]
     OutOfOrder(String),
+    #[error("{}", lease_held(service, rollout_id, holder, *expires_in))]
+    LeaseHeld {
+        service: String,
+        rollout_id: String,
+        holder: String,
+        /// Seconds until the lease expires (negative: expired that long ago).
+        expires_in: f64,
+    },
+    #[error("the lease of service `{service}` at generation {generation} is no longer ours ({now}): another process took the rollout over; this one makes no further change")]
+    Fenced {
+        service: String,
+        generation: u64,
+        now: String,
+    },
     #[error("journal storage error: {0} (another process may hold the journal locked; retry)")]
     Storage(BoxError),
+}
+
+fn lease_held(service: &str, rollout_id: &str, holder: &str, expires_in: f64) -> String {
+    let state = if expires_in > 0.0 {
+        format!("its lease is live for {expires_in:.0} s more")
+    } else {
+        format!(
+            "its lease expired {:.0} s ago and waits to be taken over (by `deploy-agent resume` or any `serve` replica)",
+            -expires_in
+        )
+    };
+    format!(
+        "service `{service}` is driven by rollout `{rollout_id}` ({holder}); {state}: wait for it to end, or see `deploy-agent show {rollout_id}`"
+    )
 }
 
 /// One rollout, as listed by `history`.
@@ -344,6 +374,81 @@ pub trait Journal: Send + Sync {
 
     /// Requests not decided yet (including expired ones nobody recorded), oldest first.
     fn pending_approvals(&self) -> Result<Vec<PendingApproval>, JournalError>;
+
+    // === leases (see `lease`): one owner per service ===
+
+    /// Grants `req.service`'s lease to `req.rollout_id` and `req.holder` when it
+    /// is free, released, expired (a takeover of the same rollout bumps the
+    /// generation), or already theirs (renewed); else [`JournalError::LeaseHeld`].
+    /// A new rollout is refused while another rollout of the service is
+    /// unfinished, even when that one's lease expired.
+    fn acquire_lease(&self, req: &LeaseRequest) -> Result<Lease, JournalError>;
+
+    /// Extends the lease `fence` holds to `now + ttl`; [`JournalError::Fenced`]
+    /// when another holder or generation has it now.
+    fn renew_lease(&self, fence: &Fence, ttl: f64, now: f64) -> Result<Lease, JournalError>;
+
+    /// Frees the lease `fence` holds (the generation stays, for the next grant);
+    /// a stale fence is [`JournalError::Fenced`] and changes nothing.
+    fn release_lease(&self, fence: &Fence) -> Result<(), JournalError>;
+
+    /// Every service's lease row (released ones included), by service.
+    fn leases(&self) -> Result<Vec<Lease>, JournalError>;
+
+    /// [`Journal::append`] made only while `fence` holds the lease, in the same
+    /// transaction (else [`JournalError::Fenced`], nothing written).
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        event: &Event,
+    ) -> Result<u64, JournalError>;
+
+    /// [`Journal::intent`] made only while `fence` holds the lease.
+    fn intent_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError>;
+
+    // === exactly one rollout per merge ===
+
+    /// Records a webhook delivery id; `false` when it was seen before (a
+    /// redelivery), writing nothing.
+    fn claim_delivery(
+        &self,
+        delivery_id: &str,
+        detail: &str,
+        now: f64,
+    ) -> Result<bool, JournalError>;
+
+    /// Claims the rollout of `rev` onto `service` for a merge; `false` when that
+    /// merge was claimed before (by another event or delivery of the same merge).
+    fn claim_merge(
+        &self,
+        service: &str,
+        rev: &str,
+        delivery_id: &str,
+        now: f64,
+    ) -> Result<bool, JournalError>;
+
+    // === where an approval was asked, for whoever ends the rollout ===
+
+    /// Records where the approval of `rev` was posted (e.g. Slack `channel:ts`).
+    fn set_approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        message: &str,
+    ) -> Result<(), JournalError>;
+
+    /// Where the approval of `rev` was posted, if anywhere.
+    fn approval_message(&self, rollout_id: &str, rev: &str)
+        -> Result<Option<String>, JournalError>;
 }
 
 /// Splits an event into its tag and its fields, as stored.

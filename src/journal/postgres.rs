@@ -8,6 +8,7 @@
 //! guarded by `decided_at IS NULL` on the locked request, so exactly one replica's
 //! decision stands. The connection lives on its own thread ([`worker`]).
 
+mod leases;
 mod rows;
 mod schema;
 mod votes;
@@ -30,7 +31,8 @@ use worker::{Failure, PgTrouble, Worker};
 
 use super::{
     event_parts, rules, wall_now, ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote,
-    Intent, Journal, JournalError, PendingApproval, RolloutRecord, StoredEvent,
+    Fence, Intent, Journal, JournalError, Lease, LeaseRequest, PendingApproval, RolloutRecord,
+    StoredEvent,
 };
 use crate::rollout::events::Event;
 use crate::rollout::state::Outcome;
@@ -97,6 +99,61 @@ impl PostgresJournal {
         op: impl FnMut(&mut postgres::Client) -> Result<T, Failure> + Send + 'static,
     ) -> Result<T, JournalError> {
         self.worker.run(move |session| session.read(op))
+    }
+}
+
+impl PostgresJournal {
+    /// An event, checked against `fence` first when one is given, in one transaction.
+    fn append_checked(
+        &self,
+        fence: Option<Fence>,
+        rollout_id: &str,
+        at: f64,
+        event: &Event,
+    ) -> Result<u64, JournalError> {
+        let (kind, payload) = event_parts(event)?;
+        let (id, event) = (rollout_id.to_string(), event.clone());
+        self.write(move |c| {
+            if let Some(f) = &fence {
+                leases::check(c, f)?;
+            }
+            lock_running(c, &id)?;
+            let seq = insert_numbered(c, "events", &id, at, &kind, &payload)?;
+            match &event {
+                Event::WeightChanged { to, .. } => {
+                    c.execute(
+                        "UPDATE rollouts SET weight = $2 WHERE id = $1",
+                        &[&id, &i16::from(*to)],
+                    )?;
+                }
+                Event::Finished {
+                    outcome,
+                    reason,
+                    weight,
+                } => finish_in(c, &id, *outcome, reason, *weight)?,
+                _ => {}
+            }
+            Ok(seq)
+        })
+    }
+
+    /// An intent, checked against `fence` first when one is given.
+    fn intent_checked(
+        &self,
+        fence: Option<Fence>,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError> {
+        let (id, kind) = (rollout_id.to_string(), kind.to_string());
+        self.write(move |c| {
+            if let Some(f) = &fence {
+                leases::check(c, f)?;
+            }
+            lock_running(c, &id)?;
+            insert_numbered(c, "intents", &id, at, &kind, &payload)
+        })
     }
 }
 
@@ -170,27 +227,7 @@ impl Journal for PostgresJournal {
     }
 
     fn append(&self, rollout_id: &str, at: f64, event: &Event) -> Result<u64, JournalError> {
-        let (kind, payload) = event_parts(event)?;
-        let (id, event) = (rollout_id.to_string(), event.clone());
-        self.write(move |c| {
-            lock_running(c, &id)?;
-            let seq = insert_numbered(c, "events", &id, at, &kind, &payload)?;
-            match &event {
-                Event::WeightChanged { to, .. } => {
-                    c.execute(
-                        "UPDATE rollouts SET weight = $2 WHERE id = $1",
-                        &[&id, &i16::from(*to)],
-                    )?;
-                }
-                Event::Finished {
-                    outcome,
-                    reason,
-                    weight,
-                } => finish_in(c, &id, *outcome, reason, *weight)?,
-                _ => {}
-            }
-            Ok(seq)
-        })
+        self.append_checked(None, rollout_id, at, event)
     }
 
     fn intent(
@@ -200,11 +237,105 @@ impl Journal for PostgresJournal {
         kind: &str,
         payload: Value,
     ) -> Result<u64, JournalError> {
-        let (id, kind) = (rollout_id.to_string(), kind.to_string());
+        self.intent_checked(None, rollout_id, at, kind, payload)
+    }
+
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        event: &Event,
+    ) -> Result<u64, JournalError> {
+        self.append_checked(Some(fence.clone()), rollout_id, at, event)
+    }
+
+    fn intent_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError> {
+        self.intent_checked(Some(fence.clone()), rollout_id, at, kind, payload)
+    }
+
+    fn acquire_lease(&self, req: &LeaseRequest) -> Result<Lease, JournalError> {
+        let req = req.clone();
+        self.write(move |c| leases::acquire(c, &req))
+    }
+
+    fn renew_lease(&self, fence: &Fence, ttl: f64, now: f64) -> Result<Lease, JournalError> {
+        let fence = fence.clone();
+        self.write(move |c| leases::renew(c, &fence, ttl, now))
+    }
+
+    fn release_lease(&self, fence: &Fence) -> Result<(), JournalError> {
+        let fence = fence.clone();
+        self.write(move |c| leases::release(c, &fence))
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, JournalError> {
+        self.read(leases::all)
+    }
+
+    fn claim_delivery(
+        &self,
+        delivery_id: &str,
+        detail: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        let (id, detail) = (delivery_id.to_string(), detail.to_string());
         self.write(move |c| {
-            lock_running(c, &id)?;
-            insert_numbered(c, "intents", &id, at, &kind, &payload)
+            let n = c.execute(
+                "INSERT INTO deliveries (delivery_id, received_at, detail) VALUES ($1, $2, $3) \
+                 ON CONFLICT (delivery_id) DO NOTHING",
+                &[&id, &now, &detail],
+            )?;
+            Ok(n == 1)
         })
+    }
+
+    fn claim_merge(
+        &self,
+        service: &str,
+        rev: &str,
+        delivery_id: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        let (service, rev, id) = (
+            service.to_string(),
+            rev.to_string(),
+            delivery_id.to_string(),
+        );
+        self.write(move |c| {
+            let n = c.execute(
+                "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (service, rev) DO NOTHING",
+                &[&service, &rev, &id, &now],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn set_approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        message: &str,
+    ) -> Result<(), JournalError> {
+        let (id, rev, message) = (rollout_id.to_string(), rev.to_string(), message.to_string());
+        self.write(move |c| leases::set_message(c, &id, &rev, &message))
+    }
+
+    fn approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Option<String>, JournalError> {
+        let (id, rev) = (rollout_id.to_string(), rev.to_string());
+        self.read(move |c| leases::message(c, &id, &rev))
     }
 
     fn applied(

@@ -5,6 +5,7 @@
 //! queue instead of failing; every write one IMMEDIATE transaction, so the rules
 //! that span rows (next sequence number, decide once) hold across processes.
 
+mod leases;
 mod rows;
 mod schema;
 mod votes;
@@ -26,7 +27,8 @@ use schema::{configure, migrate, user_version};
 
 use super::{
     event_parts, rules, wall_now, ApprovalDecision, ApprovalProgress, ApprovalStatus, ApprovalVote,
-    Intent, Journal, JournalError, PendingApproval, RolloutRecord, StoredEvent,
+    Fence, Intent, Journal, JournalError, Lease, LeaseRequest, PendingApproval, RolloutRecord,
+    StoredEvent,
 };
 use crate::rollout::events::Event;
 use crate::rollout::state::Outcome;
@@ -120,26 +122,7 @@ impl Journal for SqliteJournal {
     }
 
     fn append(&self, rollout_id: &str, at: f64, event: &Event) -> Result<u64, JournalError> {
-        let (kind, payload) = event_parts(event)?;
-        self.write(|c| {
-            require_running(c, rollout_id)?;
-            let seq = insert_numbered(c, "events", rollout_id, at, &kind, &payload)?;
-            match event {
-                Event::WeightChanged { to, .. } => {
-                    c.execute(
-                        "UPDATE rollouts SET weight = ?2 WHERE id = ?1",
-                        params![rollout_id, to],
-                    )?;
-                }
-                Event::Finished {
-                    outcome,
-                    reason,
-                    weight,
-                } => finish_in(c, rollout_id, *outcome, reason, *weight)?,
-                _ => {}
-            }
-            Ok(seq)
-        })
+        self.write(|c| append_in(c, rollout_id, at, event))
     }
 
     fn intent(
@@ -153,6 +136,100 @@ impl Journal for SqliteJournal {
             require_running(c, rollout_id)?;
             insert_numbered(c, "intents", rollout_id, at, kind, &payload)
         })
+    }
+
+    fn append_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        event: &Event,
+    ) -> Result<u64, JournalError> {
+        self.write(|c| {
+            leases::check(c, fence)?;
+            append_in(c, rollout_id, at, event)
+        })
+    }
+
+    fn intent_fenced(
+        &self,
+        fence: &Fence,
+        rollout_id: &str,
+        at: f64,
+        kind: &str,
+        payload: Value,
+    ) -> Result<u64, JournalError> {
+        self.write(|c| {
+            leases::check(c, fence)?;
+            require_running(c, rollout_id)?;
+            insert_numbered(c, "intents", rollout_id, at, kind, &payload)
+        })
+    }
+
+    fn acquire_lease(&self, req: &LeaseRequest) -> Result<Lease, JournalError> {
+        self.write(|c| leases::acquire(c, req))
+    }
+
+    fn renew_lease(&self, fence: &Fence, ttl: f64, now: f64) -> Result<Lease, JournalError> {
+        self.write(|c| leases::renew(c, fence, ttl, now))
+    }
+
+    fn release_lease(&self, fence: &Fence) -> Result<(), JournalError> {
+        self.write(|c| leases::release(c, fence))
+    }
+
+    fn leases(&self) -> Result<Vec<Lease>, JournalError> {
+        leases::all(&self.conn())
+    }
+
+    fn claim_delivery(
+        &self,
+        delivery_id: &str,
+        detail: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        self.write(|c| {
+            leases::claim(
+                c,
+                "INSERT INTO deliveries (delivery_id, received_at, detail) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (delivery_id) DO NOTHING",
+                &[&delivery_id, &now, &detail],
+            )
+        })
+    }
+
+    fn claim_merge(
+        &self,
+        service: &str,
+        rev: &str,
+        delivery_id: &str,
+        now: f64,
+    ) -> Result<bool, JournalError> {
+        self.write(|c| {
+            leases::claim(
+                c,
+                "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (service, rev) DO NOTHING",
+                &[&service, &rev, &delivery_id, &now],
+            )
+        })
+    }
+
+    fn set_approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+        message: &str,
+    ) -> Result<(), JournalError> {
+        self.write(|c| leases::set_message(c, rollout_id, rev, message))
+    }
+
+    fn approval_message(
+        &self,
+        rollout_id: &str,
+        rev: &str,
+    ) -> Result<Option<String>, JournalError> {
+        leases::message(&self.conn(), rollout_id, rev)
     }
 
     fn applied(
@@ -349,6 +426,34 @@ impl Journal for SqliteJournal {
         })
         .collect()
     }
+}
+
+/// One event in the caller's transaction: numbered, and the rollout's weight
+/// or end updated with it.
+fn append_in(
+    c: &Connection,
+    rollout_id: &str,
+    at: f64,
+    event: &Event,
+) -> Result<u64, JournalError> {
+    let (kind, payload) = event_parts(event)?;
+    require_running(c, rollout_id)?;
+    let seq = insert_numbered(c, "events", rollout_id, at, &kind, &payload)?;
+    match event {
+        Event::WeightChanged { to, .. } => {
+            c.execute(
+                "UPDATE rollouts SET weight = ?2 WHERE id = ?1",
+                params![rollout_id, to],
+            )?;
+        }
+        Event::Finished {
+            outcome,
+            reason,
+            weight,
+        } => finish_in(c, rollout_id, *outcome, reason, *weight)?,
+        _ => {}
+    }
+    Ok(seq)
 }
 
 /// Decodes rows of `events` or `intents` (the same columns) into records.

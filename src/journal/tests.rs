@@ -46,6 +46,9 @@ macro_rules! conformance {
 conformance!(
     events_are_numbered_in_order_and_finished_ends_the_rollout,
     a_failed_rollback_keeps_the_rollout_open_until_resume_finishes_it,
+    a_lease_has_one_holder_and_a_takeover_fences_the_old_one,
+    a_lease_is_granted_once_when_two_race_for_it,
+    a_delivery_and_a_merge_are_claimed_once,
     unknown_and_duplicate_rollouts_are_typed_errors,
     history_lists_newest_first_and_filters_by_service,
     intents_stay_open_until_applied,

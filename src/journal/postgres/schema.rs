@@ -10,7 +10,8 @@ use crate::journal::JournalError;
 /// Schema migrations, in order; migration `i` takes the version from `i` to `i + 1`.
 /// Append only: a released migration is never edited. Ids sort bytewise (`"C"`),
 /// as in SQLite, so `history` orders ties the same on both backends.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE rollouts (
     id          TEXT COLLATE "C" PRIMARY KEY,
     service     TEXT NOT NULL,
@@ -81,7 +82,30 @@ CREATE TABLE button_clicks (
     at      DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (nonce, user_id)
 );
-"#];
+"#,
+    r#"
+CREATE TABLE leases (
+    service    TEXT COLLATE "C" PRIMARY KEY,
+    rollout_id TEXT COLLATE "C" NOT NULL,
+    holder     TEXT NOT NULL,
+    generation BIGINT NOT NULL,
+    expires_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at DOUBLE PRECISION NOT NULL,
+    detail      TEXT NOT NULL
+);
+CREATE TABLE merges (
+    service     TEXT NOT NULL,
+    rev         TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    claimed_at  DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (service, rev)
+);
+ALTER TABLE approvals ADD COLUMN message TEXT;
+"#,
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

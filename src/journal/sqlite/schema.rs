@@ -87,6 +87,28 @@ CREATE TABLE button_clicks (
     PRIMARY KEY (nonce, user_id)
 ) STRICT;
 ",
+    r"
+CREATE TABLE leases (
+    service    TEXT PRIMARY KEY,
+    rollout_id TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    expires_at REAL NOT NULL
+) STRICT;
+CREATE TABLE deliveries (
+    delivery_id TEXT PRIMARY KEY,
+    received_at REAL NOT NULL,
+    detail      TEXT NOT NULL
+) STRICT;
+CREATE TABLE merges (
+    service     TEXT NOT NULL,
+    rev         TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    claimed_at  REAL NOT NULL,
+    PRIMARY KEY (service, rev)
+) STRICT;
+ALTER TABLE approvals ADD COLUMN message TEXT;
+",
 ];
 
 /// The schema version this binary writes.
