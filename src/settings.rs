@@ -76,6 +76,9 @@ pub struct Settings {
     /// From `PROMETHEUS_BEARER_TOKEN` only.
     pub prometheus_token: Option<String>,
     pub journal: JournalSettings,
+    /// `[journal] lease_ttl_secs`, `lease_heartbeat_secs`: how long a service's
+    /// lease lasts without renewal and how often its holder renews it.
+    pub lease: crate::journal::LeaseTiming,
     /// `[github]` (for `assess --github`), tokens from the environment.
     pub github: GitHubSettings,
     pub serve: ServeSettings,
@@ -124,6 +127,8 @@ struct RawGitHub {
 #[serde(deny_unknown_fields)]
 struct RawJournal {
     path: Option<PathBuf>,
+    lease_ttl_secs: Option<f64>,
+    lease_heartbeat_secs: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -241,6 +246,7 @@ impl Settings {
                 max_retries,
                 excerpt_bytes: raw.llm.excerpt_bytes.unwrap_or(16_000),
             },
+            lease: lease_timing(&raw.journal)?,
             journal: JournalSettings {
                 path: raw.journal.path.filter(|p| !p.as_os_str().is_empty()),
             },
@@ -281,6 +287,23 @@ impl Settings {
             None => Policy::embedded(),
         }
     }
+}
+
+/// Lease timing: a lease must outlive a few missed heartbeats, and a takeover
+/// should come within a minute or so of a crash.
+fn lease_timing(raw: &RawJournal) -> Result<crate::journal::LeaseTiming, SettingsError> {
+    let d = crate::journal::LeaseTiming::default();
+    let ttl = raw.lease_ttl_secs.unwrap_or(d.ttl_secs);
+    let beat = raw.lease_heartbeat_secs.unwrap_or(d.heartbeat_secs);
+    if !(1.0..=3600.0).contains(&ttl) || !(beat >= 0.1 && beat * 3.0 <= ttl) {
+        return Err(SettingsError::Invalid(format!(
+            "journal.lease_ttl_secs must be 1-3600 and lease_heartbeat_secs at least 0.1 and at most a third of it (got {ttl} and {beat})"
+        )));
+    }
+    Ok(crate::journal::LeaseTiming {
+        ttl_secs: ttl,
+        heartbeat_secs: beat,
+    })
 }
 
 fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsError> {

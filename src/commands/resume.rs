@@ -26,7 +26,7 @@
 //! from the journal: the live weight is the last `weight_changed` the journal
 //! holds (a change made but not journaled died with the process).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -40,7 +40,10 @@ use crate::clock::VirtualClock;
 use crate::commands::backends;
 use crate::commands::journal::{open_existing, JournalFormat, JournalLocation};
 use crate::error::Error;
-use crate::journal::{wall_now, Journal, JournalSink, RolloutRecord, StoredEvent};
+use crate::journal::{
+    holder_id, wall_now, Journal, JournalError, JournalSink, LeaseKeeper, LeaseRequest,
+    RolloutRecord, StoredEvent,
+};
 use crate::policy::OnResume;
 use crate::policy::Policy;
 use crate::rollout::events::{Event, EventSink};
@@ -53,6 +56,78 @@ use reconcile::{reconcile, roll_back, RollBack};
 
 /// The reason recorded for a rollout rolled back by `resume`.
 pub const ROLLBACK_REASON: &str = "resumed after a crash: rolled back per on_resume";
+
+/// What resuming a rollout needs besides the journal and the rollout.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeContext<'a> {
+    pub settings: &'a Settings,
+    pub policy: &'a Policy,
+    /// The repository the rollouts' revisions live in (`continue` re-reads the change).
+    pub repo: &'a Path,
+    /// Show the continued loop's progress on stderr.
+    pub show_progress: bool,
+}
+
+/// The journal sink of a resumed rollout: its writes carry the lease when there is one.
+fn resuming_sink(journal: &Arc<dyn Journal>, backends: &Backends, rollout_id: &str) -> JournalSink {
+    let sink = JournalSink::resuming(journal.clone(), rollout_id);
+    match &backends.lease {
+        Some(lease) => sink.fenced(lease.fence()),
+        None => sink,
+    }
+}
+
+/// Takes the lease of `record`'s service for it: a takeover when its holder's
+/// lease expired, a new lease when there was none. A live holder keeps it:
+/// [`JournalError::LeaseHeld`] says who.
+pub fn take_lease(
+    journal: &Arc<dyn Journal>,
+    settings: &Settings,
+    record: &RolloutRecord,
+) -> Result<LeaseKeeper, JournalError> {
+    let req = LeaseRequest {
+        service: record.service.clone(),
+        rollout_id: record.id.clone(),
+        holder: holder_id(),
+        ttl: settings.lease.ttl_secs,
+        now: wall_now(),
+    };
+    LeaseKeeper::acquire(journal.clone(), &req, settings.lease)
+}
+
+/// Resumes one rollout this process holds the lease of, then frees the lease
+/// (or lets it expire when the rollback is still not confirmed, so the next
+/// look retries it). `serve` calls this for every lease that expired.
+pub async fn take_over(
+    journal: &Arc<dyn Journal>,
+    ctx: &ResumeContext<'_>,
+    record: &RolloutRecord,
+    lease: Arc<LeaseKeeper>,
+) -> Resumed {
+    let result = resume_one(journal, ctx, record, Some(lease.clone())).await;
+    let resumed = result.unwrap_or_else(|e| failed(ctx.policy, record, e));
+    if resumed.outcome == Outcome::RollbackFailed.as_str() || resumed.error.is_some() {
+        lease.abandon();
+    } else {
+        lease.release();
+    }
+    resumed
+}
+
+fn failed(policy: &Policy, record: &RolloutRecord, error: String) -> Resumed {
+    Resumed {
+        id: record.id.clone(),
+        target: record.target.clone(),
+        live_weight: record.weight,
+        intents: Vec::new(),
+        outcome: "failed".into(),
+        action: policy.rollout.on_resume.as_str().into(),
+        fallback: None,
+        final_weight: record.weight,
+        owner: None,
+        error: Some(error),
+    }
+}
 
 /// `deploy-agent resume`.
 #[derive(Debug, Clone)]
@@ -81,6 +156,9 @@ pub struct Resumed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<String>,
     pub final_weight: u8,
+    /// Who still owns it, when its lease is live (`outcome` is `owned`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -102,22 +180,24 @@ pub async fn run_resume(cmd: &ResumeCommand) -> Result<(String, u8), Error> {
     let settings = Settings::load(cmd.location.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
     let journal: Arc<dyn Journal> = open_existing(&cmd.location)?;
-    let unfinished = journal.unfinished()?;
+    let ctx = ResumeContext {
+        settings: &settings,
+        policy: &policy,
+        repo: &cmd.repo,
+        show_progress: cmd.format == JournalFormat::Text,
+    };
     let mut report = Vec::new();
-    for record in unfinished {
-        let resumed = match resume_one(&journal, &settings, &policy, cmd, &record).await {
-            Ok(r) => r,
-            Err(e) => Resumed {
-                id: record.id.clone(),
-                target: record.target.clone(),
-                live_weight: record.weight,
-                intents: Vec::new(),
-                outcome: "failed".into(),
-                action: policy.rollout.on_resume.as_str().into(),
-                fallback: None,
-                final_weight: record.weight,
-                error: Some(e),
+    for record in journal.unfinished()? {
+        // Only rollouts no live process owns: a takeover of an expired lease.
+        let resumed = match take_lease(&journal, &settings, &record) {
+            Ok(lease) => take_over(&journal, &ctx, &record, Arc::new(lease)).await,
+            Err(held @ JournalError::LeaseHeld { .. }) => Resumed {
+                outcome: "owned".into(),
+                owner: Some(held.to_string()),
+                error: None,
+                ..failed(&policy, &record, String::new())
             },
+            Err(e) => failed(&policy, &record, e.to_string()),
         };
         report.push(resumed);
     }
@@ -138,14 +218,17 @@ pub async fn run_resume(cmd: &ResumeCommand) -> Result<(String, u8), Error> {
 
 async fn resume_one(
     journal: &Arc<dyn Journal>,
-    settings: &Settings,
-    policy: &Policy,
-    cmd: &ResumeCommand,
+    ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
+    lease: Option<Arc<LeaseKeeper>>,
 ) -> Result<Resumed, String> {
+    let (settings, policy) = (ctx.settings, ctx.policy);
     let events = journal.events(&record.id).map_err(|e| e.to_string())?;
     let approver: Arc<dyn Approver> = Arc::new(JournalApprover::new(journal.clone()));
-    let (backends, simulated) = target_backends(settings, record, &events, approver)?;
+    let (mut backends, simulated) = target_backends(settings, record, &events, approver)?;
+    if let Some(lease) = lease {
+        backends = backends.with_lease(lease);
+    }
     let live = backends
         .traffic
         .canary_weight()
@@ -166,7 +249,7 @@ async fn resume_one(
     )
     .await?;
 
-    let mut sink = JournalSink::resuming(journal.clone(), &record.id);
+    let mut sink = resuming_sink(journal, &backends, &record.id);
     // The journal catches up with the target (a change made but not journaled).
     if record.weight != live {
         sink.emit(
@@ -186,6 +269,7 @@ async fn resume_one(
         action: "rollback".into(),
         fallback: None,
         final_weight: live,
+        owner: None,
         error: None,
     };
     let rollback_failed = record.outcome.as_deref() == Some(Outcome::RollbackFailed.as_str());
@@ -209,7 +293,7 @@ async fn resume_one(
                     journal.as_ref(),
                     settings,
                     policy,
-                    cmd,
+                    ctx,
                     record,
                     &events,
                     live,
@@ -239,7 +323,7 @@ async fn resume_one(
                     );
                 }
                 let summary =
-                    continue_rollout(journal, policy, cmd, record, &context, backends, point).await;
+                    continue_rollout(journal, policy, ctx, record, &context, backends, point).await;
                 (summary.outcome, summary.final_weight)
             }
             other => {

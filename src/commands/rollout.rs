@@ -13,7 +13,9 @@ use crate::clock::{Clock, VirtualClock};
 use crate::commands::backends::{self, MetricsKind};
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
-use crate::journal::{Journal, JournalSink};
+use crate::journal::{
+    holder_id, wall_now, Journal, JournalError, JournalSink, LeaseKeeper, LeaseRequest,
+};
 use crate::llm::LlmClient;
 use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
@@ -108,6 +110,18 @@ pub struct RolloutHooks {
     /// Stops the loop (rolling back) when triggered; the CLI wires Ctrl-C and
     /// SIGTERM to it (see `commands::signals`).
     pub stop: Option<StopSignal>,
+    /// When the service's lease is held by another rollout: wait for it (polling
+    /// while `still_wanted` says so) instead of refusing at once. `serve` waits;
+    /// the CLI refuses with who holds it.
+    pub lease_wait: Option<LeaseWait>,
+}
+
+/// How `serve` waits for a busy service's lease.
+#[derive(Clone)]
+pub struct LeaseWait {
+    pub poll: std::time::Duration,
+    /// False once a newer merge replaced this one: stop waiting.
+    pub still_wanted: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 /// Runs one rollout end to end; Ctrl-C or SIGTERM rolls it back.
@@ -236,9 +250,19 @@ pub async fn run_rollout_with(
         }
     };
     // The journal first: an event is durable before anyone is shown it.
+    // One owner per service: the lease, held while the loop runs (journaled
+    // rollouts); every write to the journal and every intent carries it.
+    let lease = match &journal {
+        Some(j) => Some(Arc::new(
+            acquire_lease(j, &spec, &settings, hooks.lease_wait.as_ref()).await?,
+        )),
+        None => None,
+    };
     let mut sink = Fanout::default();
-    if let Some(j) = &journal {
-        sink.sinks.push(Box::new(JournalSink::new(j.clone())));
+    if let (Some(j), Some(lease)) = (&journal, &lease) {
+        backends = backends.with_lease(lease.clone());
+        sink.sinks
+            .push(Box::new(JournalSink::new(j.clone()).fenced(lease.fence())));
     }
     if !hooks.headless {
         sink.sinks.push(match cmd.format {
@@ -263,6 +287,15 @@ pub async fn run_rollout_with(
         &mut sink,
     )
     .await;
+    if let Some(lease) = &lease {
+        // A rollback not confirmed keeps the service's lease until it expires,
+        // so no new rollout starts beside a canary that may still serve and the
+        // next process to look takes it over to retry the rollback.
+        match summary.outcome {
+            Outcome::RollbackFailed => lease.abandon(),
+            _ => lease.release(),
+        }
+    }
     if let Some(slack) = &slack {
         slack.rollout_ended(summary.outcome, &summary.reason).await;
     }
@@ -281,6 +314,35 @@ pub async fn run_rollout_with(
         summary,
         rendered,
     })
+}
+
+/// The service's lease for `spec`'s rollout; with `wait`, polls while the
+/// service is busy (another rollout owns it) and the job is still wanted.
+async fn acquire_lease(
+    journal: &Arc<dyn Journal>,
+    spec: &RolloutSpec,
+    settings: &Settings,
+    wait: Option<&LeaseWait>,
+) -> Result<LeaseKeeper, Error> {
+    let holder = holder_id();
+    loop {
+        let req = LeaseRequest {
+            service: spec.service.clone(),
+            rollout_id: spec.id.clone(),
+            holder: holder.clone(),
+            ttl: settings.lease.ttl_secs,
+            now: wall_now(),
+        };
+        match LeaseKeeper::acquire(journal.clone(), &req, settings.lease) {
+            Ok(keeper) => return Ok(keeper),
+            Err(JournalError::LeaseHeld { .. }) if wait.is_some_and(|w| (w.still_wanted)()) => {
+                tracing::info!(service = %spec.service, "service busy: waiting for its lease");
+                let poll = wait.map_or(std::time::Duration::from_secs(1), |w| w.poll);
+                tokio::time::sleep(poll).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The backends `--target` and `--metrics` name, and the target's label.

@@ -12,6 +12,7 @@
 //! ([`Event`] serializes with an `event` tag); they are never read back into
 //! [`Event`], only into [`StoredEvent`] values.
 
+pub mod keeper;
 pub mod lease;
 pub mod postgres;
 mod rules;
@@ -22,6 +23,7 @@ pub mod timeline;
 #[cfg(test)]
 mod tests;
 
+pub use self::keeper::{LeaseKeeper, LeaseTiming};
 pub use self::lease::{holder_id, Fence, Lease, LeaseRequest};
 pub use self::postgres::PostgresJournal;
 pub use sink::JournalSink;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{wall_now, Journal, JournalError, RolloutRecord};
+use super::{wall_now, Fence, Journal, JournalError, RolloutRecord};
 use crate::rollout::events::{Event, EventSink};
 
 /// Writes a rollout's events to a journal: the rollout row on `Started`, each
@@ -13,6 +13,9 @@ use crate::rollout::events::{Event, EventSink};
 /// kept for the caller ([`JournalSink::error`]).
 pub struct JournalSink {
     journal: Arc<dyn Journal>,
+    /// Writes carry the service's lease: once another process holds it, every
+    /// write is refused and this sink stops writing.
+    fence: Option<Fence>,
     rollout_id: Option<String>,
     /// `begin` failed: later events would land in someone else's rollout.
     refused: bool,
@@ -24,10 +27,17 @@ impl JournalSink {
     pub fn new(journal: Arc<dyn Journal>) -> Self {
         Self {
             journal,
+            fence: None,
             rollout_id: None,
             refused: false,
             error: None,
         }
+    }
+
+    /// Every write made under `fence` (see [`Journal::append_fenced`]).
+    pub fn fenced(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
     }
 
     /// A sink that continues a rollout already in the journal (a resume).
@@ -57,7 +67,10 @@ impl JournalSink {
                 super::event_parts(event).map_or_else(|_| "?".into(), |(kind, _)| kind),
             ));
         };
-        self.journal.append(id, at, event).map(drop)
+        match &self.fence {
+            Some(fence) => self.journal.append_fenced(fence, id, at, event).map(drop),
+            None => self.journal.append(id, at, event).map(drop),
+        }
     }
 
     fn begin(&mut self, event: &Event) -> Result<(), JournalError> {
@@ -99,6 +112,8 @@ impl EventSink for JournalSink {
         }
         if let Err(e) = self.write(at, event) {
             tracing::error!(error = %e, "could not write a rollout event to the journal");
+            // Another process owns the rollout's record now: write nothing more.
+            self.refused |= matches!(e, JournalError::Fenced { .. });
             self.error.get_or_insert(e);
         }
     }

@@ -24,7 +24,7 @@ use crate::approval::Approver;
 use crate::assess::Assessment;
 use crate::clock::Clock;
 use crate::guard::Rule;
-use crate::journal::Journal;
+use crate::journal::{Journal, LeaseKeeper};
 use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
@@ -59,6 +59,9 @@ pub struct Backends {
     pub journal: Option<Arc<dyn Journal>>,
     /// An operator's stop (Ctrl-C, SIGTERM): the loop rolls back and ends.
     pub stop: StopSignal,
+    /// The service's lease, when journaled: every intent is fenced by it, and
+    /// once it is lost the loop makes no further change (the new owner does).
+    pub lease: Option<Arc<LeaseKeeper>>,
 }
 
 impl Backends {
@@ -76,6 +79,7 @@ impl Backends {
             clock,
             journal: None,
             stop: StopSignal::default(),
+            lease: None,
         };
         (backends, world)
     }
@@ -94,6 +98,7 @@ impl Backends {
             clock: Arc::new(crate::clock::SystemClock),
             journal: None,
             stop: StopSignal::default(),
+            lease: None,
         }
     }
 
@@ -106,6 +111,12 @@ impl Backends {
     /// Stops the loop (rolling back) when `stop` is triggered.
     pub fn with_stop(mut self, stop: StopSignal) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Fences every intent by `lease`, and stops the loop, hands off, once it is lost.
+    pub fn with_lease(mut self, lease: Arc<LeaseKeeper>) -> Self {
+        self.lease = Some(lease);
         self
     }
 }

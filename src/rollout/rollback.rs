@@ -15,6 +15,7 @@ use super::events::Event;
 use super::runner::Runner;
 use super::state::Outcome;
 use crate::clock::Clock;
+use crate::journal::JournalError;
 use crate::traffic::{TrafficError, TrafficRouter};
 
 /// Longest pause between two rollback attempts, seconds.
@@ -34,14 +35,36 @@ impl Runner<'_> {
         &self,
         kind: &str,
         payload: serde_json::Value,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Option<u64>, JournalError> {
         let Some(journal) = self.backends.journal.as_ref() else {
             return Ok(None);
         };
-        journal
-            .intent(&self.spec.id, self.now(), kind, payload)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        let (id, now) = (&self.spec.id, self.now());
+        let written = match &self.backends.lease {
+            Some(lease) => journal.intent_fenced(&lease.fence(), id, now, kind, payload),
+            None => journal.intent(id, now, kind, payload),
+        };
+        written.map(Some)
+    }
+
+    /// Why this process no longer owns the service's lease, if it does not:
+    /// then it changes nothing more (the process that took it over does).
+    pub(super) fn lease_lost(&self) -> Option<String> {
+        self.backends.lease.as_ref().and_then(|l| l.lost())
+    }
+
+    /// Ends the rollout as this process sees it, touching nothing: the lease
+    /// went to another process, which owns the target and the record now.
+    pub(super) fn hand_off(&mut self, reason: String, why: &str) {
+        if self.state.phase.is_terminal() {
+            return;
+        }
+        tracing::error!(rollout = %self.spec.id, "lease lost, no further change: {why}");
+        let weight = self.state.weight;
+        self.state.finish(Outcome::Aborted, weight);
+        self.reason = format!(
+            "{reason}; the lease was lost ({why}): this process made no further change, the process that took the rollout over finishes it"
+        );
     }
 
     /// Records the intent of a forward traffic change (a weight, a promotion). A
@@ -54,10 +77,20 @@ impl Runner<'_> {
     ) -> Result<Option<u64>, String> {
         match self.intent(kind, payload) {
             Ok(seq) => {
+                if let Some(why) = self.lease_lost() {
+                    let reason = format!("stopped before the change to {kind}");
+                    self.hand_off(reason.clone(), &why);
+                    return Err(reason);
+                }
                 if seq.is_some() {
                     crate::failpoint::hit(crate::failpoint::Point::AfterIntent);
                 }
                 Ok(seq)
+            }
+            Err(e @ JournalError::Fenced { .. }) => {
+                let reason = format!("stopped before the change to {kind}");
+                self.hand_off(reason.clone(), &e.to_string());
+                Err(reason)
             }
             Err(e) => {
                 tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
@@ -94,6 +127,9 @@ impl Runner<'_> {
         if self.state.phase.is_terminal() {
             return;
         }
+        if let Some(why) = self.lease_lost() {
+            return self.hand_off(reason, &why);
+        }
         if outcome == Outcome::Promoted {
             self.state.finish(Outcome::Promoted, 100);
             self.reason = reason;
@@ -112,6 +148,10 @@ impl Runner<'_> {
                     Some(note) => format!("{reason} ({note})"),
                     None => reason,
                 };
+            }
+            Err(_) if self.lease_lost().is_some() => {
+                let why = self.lease_lost().unwrap_or_default();
+                self.hand_off(reason, &why);
             }
             Err(failure) => {
                 self.state.finish(Outcome::RollbackFailed, failure.weight);
@@ -144,6 +184,13 @@ impl Runner<'_> {
         crate::failpoint::delay(crate::failpoint::Point::BeforeRollback).await;
         let error = loop {
             attempts += 1;
+            if let Some(why) = self.lease_lost() {
+                // Another process owns the target now; its rollback is its own.
+                return Err(RollbackFailure {
+                    weight: from,
+                    message: format!("the lease was lost ({why}) before the rollback was confirmed; the process that took the rollout over rolls it back"),
+                });
+            }
             let clock = self.backends.clock.clone();
             let attempt = attempt_rollback(traffic.as_ref(), clock.as_ref(), undo.as_ref()).await;
             let error = match attempt {

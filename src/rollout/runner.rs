@@ -246,6 +246,10 @@ impl Runner<'_> {
             if self.stop_if_asked().await {
                 break;
             }
+            if let Some(why) = self.lease_lost() {
+                self.hand_off("stopped".into(), &why);
+                break;
+            }
             if self.end_if_over_budget().await {
                 break;
             }

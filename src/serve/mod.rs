@@ -33,9 +33,10 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::commands::rollout::{
-    rollout_id, run_rollout_with, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
+    rollout_id, run_rollout_with, LeaseWait, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
 };
 use crate::error::Error;
+use crate::journal::JournalError;
 use crate::journal::{Journal, JournalSink};
 use crate::rollout::events::{Event, EventSink, Fanout};
 use crate::rollout::state::Outcome;
@@ -97,12 +98,15 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     // One handle for the whole server: rollouts, failures and Slack clicks.
     let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
     let metrics = Metrics::default();
+    // The launcher asks the queue whether a job waiting for a busy service's
+    // lease is still wanted; the queue needs the launcher first.
+    let queue_cell: Arc<std::sync::OnceLock<Queue>> = Arc::default();
     let launch = launcher(
         cmd,
         &settings,
         targets,
         repo,
-        metrics.clone(),
+        (metrics.clone(), queue_cell.clone()),
         journal.clone(),
     );
     let state = AppState {
@@ -111,6 +115,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         queue: Queue::new(cmd.max_concurrent, metrics.clone(), launch),
         metrics,
     };
+    let _ = queue_cell.set(state.queue.clone());
     let queue = state.queue.clone();
     let app = router(state, slack_state(&settings, journal));
     let listener = tokio::net::TcpListener::bind(cmd.listen)
@@ -327,9 +332,10 @@ fn launcher(
     settings: &Settings,
     targets: BTreeMap<String, TargetKind>,
     repo: PathBuf,
-    metrics: Metrics,
+    (metrics, queue): (Metrics, Arc<std::sync::OnceLock<Queue>>),
     shared: Arc<dyn Journal>,
 ) -> Launch {
+    let poll = std::time::Duration::from_secs_f64(settings.lease.heartbeat_secs);
     let config = cmd.config.clone();
     let journal = cmd.journal.clone();
     let approve_as = settings.serve.approve_as.clone();
@@ -360,6 +366,7 @@ fn launcher(
         };
         let metrics = metrics.clone();
         let shared = shared.clone();
+        let (queue, service) = (queue.clone(), job.service.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("rollout-{}", job.service))
@@ -369,6 +376,12 @@ fn launcher(
                     headless: true,
                     journal: Some(shared.clone()),
                     stop: None,
+                    lease_wait: Some(LeaseWait {
+                        poll,
+                        still_wanted: Arc::new(move || {
+                            !queue.get().is_some_and(|q| q.newer_or_closing(&service))
+                        }),
+                    }),
                 };
                 let result = match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -382,6 +395,11 @@ fn launcher(
                         service = %rollout.service, rev = %rollout.rev,
                         outcome = outcome.summary.outcome.as_str(), "rollout finished"
                     ),
+                    // Gave up waiting for a busy service: a newer merge replaced it.
+                    Err(Error::Journal(JournalError::LeaseHeld { .. })) => {
+                        metrics.superseded();
+                        tracing::info!(service = %rollout.service, rev = %rollout.rev, "superseded while waiting for the service's lease");
+                    }
                     Err(e) => record_failure(&rollout, shared, target, &metrics, &e),
                 }
                 let _ = tx.send(());

@@ -98,6 +98,18 @@ impl Queue {
         }
     }
 
+    /// Whether a job for `service` waits behind the running one (a newer merge,
+    /// which replaces a job still waiting for the service's lease), or the
+    /// server is shutting down: either way a waiting job should give up.
+    pub fn newer_or_closing(&self, service: &str) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+            || self
+                .inner
+                .lock()
+                .get(service)
+                .is_some_and(|s| s.pending.is_some())
+    }
+
     /// Stops starting rollouts: queued ones are dropped (never started, nothing
     /// journaled), running ones get up to `grace` to finish. Returns how many were
     /// still running when the grace ran out (they stay in the journal, unfinished,

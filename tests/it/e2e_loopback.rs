@@ -23,7 +23,7 @@ use crate::support::loopback::{
     free_port, haproxy_cmd, haproxy_weight, require, spawn_logged, testsvc, wait_until, Load, Proc,
 };
 use crate::support::repo::Repo;
-use crate::support::{stderr, stdout};
+use crate::support::{after_short_lease, stderr, stdout, SHORT_LEASE};
 
 /// Requests per second through each frontend.
 const RPS: u32 = 150;
@@ -513,7 +513,12 @@ async fn crash_and_resume(repo: &Path, dir: &Path, socket: &Path, fast: &[&str])
             fast,
         ]
         .concat();
-        let crashed = agent(repo, dir, &args, &[("FAILPOINTS", spec.as_str())]).await;
+        let env = [
+            ("FAILPOINTS", spec.as_str()),
+            SHORT_LEASE[0],
+            SHORT_LEASE[1],
+        ];
+        let crashed = agent(repo, dir, &args, &env).await;
         assert!(
             stderr(&crashed).contains(&format!("failpoint {point}")),
             "{point}: {}",
@@ -522,6 +527,7 @@ async fn crash_and_resume(repo: &Path, dir: &Path, socket: &Path, fast: &[&str])
         assert!(!crashed.status.success(), "{point}: the agent was aborted");
         let live = haproxy_weight(socket, "be_app/canary");
         assert_eq!(live > 0, reached_haproxy, "{point}: canary at {live}%");
+        after_short_lease();
 
         let out = agent(repo, dir, &["resume", "--format", "json"], &[]).await;
         assert_eq!(out.status.code(), Some(0), "{point}: {}", stderr(&out));

@@ -12,6 +12,7 @@ mod github;
 mod journal_cli;
 mod journal_postgres;
 mod kube_adapters;
+mod leases;
 mod resume;
 mod rollout_cli;
 mod rollout_faults;

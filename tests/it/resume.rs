@@ -12,7 +12,7 @@ use deploy_agent::journal::{Journal, SqliteJournal};
 use serde_json::Value;
 
 use crate::support::rollout::migration_repo;
-use crate::support::{json, run_cli, stderr, stdout};
+use crate::support::{after_short_lease, json, run_cli, stderr, stdout, SHORT_LEASE};
 
 /// Real seconds per simulated second: a 5-minute bake takes about 3 s.
 const PACE: &str = "0.01";
@@ -47,11 +47,12 @@ fn spawn_rollout(
         .env_remove("OPENAI_API_KEY")
         .env_remove("OPENAI_BASE_URL")
         .env("NO_COLOR", "1")
+        .envs(SHORT_LEASE)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, _) in std::env::vars() {
-        if k.starts_with("DEPLOY_AGENT_") {
+        if k.starts_with("DEPLOY_AGENT_") && !SHORT_LEASE.iter().any(|(s, _)| *s == k) {
             cmd.env_remove(k);
         }
     }
@@ -86,10 +87,13 @@ fn wait_for(rx: &Receiver<String>, needle: &str) -> String {
     panic!("no line with `{needle}` within {WAIT:?}");
 }
 
+/// SIGKILLs the agent, then waits until its lease has expired (a resume
+/// takes over only rollouts no live process owns).
 fn kill(mut child: Child) {
     child.kill().expect("SIGKILL the agent");
     let status = child.wait().unwrap();
     assert!(!status.success(), "the agent was killed, not finished");
+    after_short_lease();
 }
 
 /// Resumes, then checks the journal: finished rolled back at 0%, no open intent,
@@ -435,4 +439,40 @@ fn on_resume_continue_without_the_repository_rolls_back_and_says_why() {
         .reason
         .as_deref()
         .is_some_and(|r| r.contains("cannot continue")));
+}
+
+/// Regression: `resume` rolled back (and with `continue` would have co-driven)
+/// a rollout whose process was still alive. Now a live owner keeps it: resume
+/// says who owns it and changes nothing; once the owner is dead and its lease
+/// expired, resume takes it over.
+#[test]
+fn resume_leaves_a_rollout_whose_owner_is_alive_and_takes_it_once_the_owner_died() {
+    let (r, _dir, db) = setup();
+    let db = db.as_str();
+    let (child, out, _err) = spawn_rollout(r.path(), db, &["--approve-as", "alice"]);
+    let id = started_id(&out);
+    wait_for(&out, "\"weight_changed\"");
+    std::thread::sleep(Duration::from_millis(1_500)); // past a short lease: it is renewed
+    let owned = run_cli(
+        r.path(),
+        &["resume", "--journal", db, "--format", "json"],
+        &[],
+    );
+    assert_eq!(owned.status.code(), Some(0), "{}", stderr(&owned));
+    let report = json(&owned);
+    let first = &report["resumed"][0];
+    assert_eq!(first["id"], id.as_str());
+    assert_eq!(first["outcome"], "owned", "{report}");
+    let owner = first["owner"].as_str().unwrap_or_default();
+    assert!(owner.contains(&format!("pid {}", child.id())), "{owner}");
+    assert!(owner.contains("live for"), "{owner}");
+    let journal = SqliteJournal::open(Path::new(db)).unwrap();
+    assert!(
+        journal.rollout(&id).unwrap().finished_at.is_none(),
+        "left alone"
+    );
+    assert!(journal.rollout(&id).unwrap().weight > 0);
+
+    kill(child);
+    resume_and_check(r.path(), db, &id);
 }

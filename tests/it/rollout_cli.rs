@@ -149,3 +149,80 @@ fn real_targets_need_their_config_and_dry_run_a_real_target() {
         );
     }
 }
+
+/// One owner per service: a CLI rollout of a service another process drives
+/// (here `serve`'s live lease in the shared journal) is refused before
+/// anything moves, and says who drives it.
+#[test]
+fn a_rollout_of_a_service_another_process_drives_is_refused() {
+    use deploy_agent::journal::{wall_now, Journal, LeaseRequest, SqliteJournal};
+
+    let r = migration_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let journal = SqliteJournal::open(&db).unwrap();
+    let held = journal
+        .acquire_lease(&LeaseRequest {
+            service: "checkout".into(),
+            rollout_id: "checkout-abc-1".into(),
+            holder: "serve pid 4242 on replica-2".into(),
+            ttl: 600.0,
+            now: wall_now(),
+        })
+        .unwrap();
+    let db = db.display().to_string();
+    let args = [
+        "rollout",
+        "HEAD",
+        "--service",
+        "checkout",
+        "--approve-as",
+        "alice",
+        "--journal",
+        &db,
+    ];
+    let out = run_cli(r.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("driven by rollout `checkout-abc-1` (serve pid 4242 on replica-2)"),
+        "{err}"
+    );
+    assert!(
+        journal.list(None, 10).unwrap().is_empty(),
+        "nothing recorded"
+    );
+    // Another service is free.
+    let args = [
+        "rollout",
+        "HEAD",
+        "--service",
+        "cart",
+        "--approve-as",
+        "alice",
+        "--journal",
+        &db,
+    ];
+    assert_eq!(run_cli(r.path(), &args, &[]).status.code(), Some(0));
+    // Released, the next rollout of the service gets a newer generation.
+    journal.release_lease(&held.fence()).unwrap();
+    let args = [
+        "rollout",
+        "HEAD",
+        "--service",
+        "checkout",
+        "--approve-as",
+        "alice",
+        "--journal",
+        &db,
+    ];
+    assert_eq!(run_cli(r.path(), &args, &[]).status.code(), Some(0));
+    let lease = journal
+        .leases()
+        .unwrap()
+        .into_iter()
+        .find(|l| l.service == "checkout")
+        .unwrap();
+    assert_eq!(lease.generation, 2);
+    assert!(lease.is_released(), "released at the end");
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::rollout::config_repo;
-use crate::support::{run_cli, stderr, stdout};
+use crate::support::{after_short_lease, run_cli, stderr, stdout, SHORT_LEASE};
 
 /// A paced simulated rollout (a 120 s bake takes about 6 s), and its stdout
 /// lines as they come.
@@ -32,6 +32,7 @@ fn spawn(dir: &std::path::Path, db: &str, env: &[(&str, &str)]) -> (Child, mpsc:
             db,
         ])
         .envs(env.iter().copied())
+        .envs(SHORT_LEASE)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn deploy-agent");
@@ -124,6 +125,7 @@ fn a_second_interrupt_exits_at_once_and_leaves_the_rollout_to_resume() {
     assert!(err.contains("SIGTERM: stopping rollout"), "{err}");
     assert!(err.contains("run `deploy-agent resume`"), "{err}");
 
+    after_short_lease();
     let out = run_cli(
         repo.path(),
         &["resume", "--journal", &db, "--format", "json"],

@@ -3,12 +3,11 @@
 
 use std::sync::Arc;
 
-use super::ResumeCommand;
+use super::{resuming_sink, ResumeContext};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
-use crate::commands::journal::JournalFormat;
 use crate::git::{ChangeSource, LocalGit};
-use crate::journal::{Journal, JournalSink, RolloutRecord, StoredEvent};
+use crate::journal::{Journal, RolloutRecord, StoredEvent};
 use crate::planner::PlaybookPlanner;
 use crate::policy::Policy;
 use crate::rollout::events::Fanout;
@@ -23,7 +22,7 @@ pub(super) async fn continue_point(
     journal: &dyn Journal,
     settings: &Settings,
     policy: &Policy,
-    cmd: &ResumeCommand,
+    ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
     events: &[StoredEvent],
     live: u8,
@@ -33,7 +32,7 @@ pub(super) async fn continue_point(
         .find(|e| e.kind == "assessed")
         .and_then(|e| serde_json::from_value(e.payload["risk"].clone()).ok())
         .ok_or("the journal holds no readable `assessed` event")?;
-    let mut context = change_context(settings, policy, cmd, record).await?;
+    let mut context = change_context(settings, policy, ctx, record).await?;
     // What the tools show the planner agrees with what the guard enforces.
     let a = &mut context.assessment;
     a.risk_score = risk.score;
@@ -98,13 +97,13 @@ fn decided_in_journal(
 async fn change_context(
     settings: &Settings,
     policy: &Policy,
-    cmd: &ResumeCommand,
+    ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
 ) -> Result<ChangeContext, String> {
-    let repo = LocalGit::open(&cmd.repo).map_err(|e| {
+    let repo = LocalGit::open(ctx.repo).map_err(|e| {
         format!(
             "no repository at {} ({e}); run resume in the repository or pass --repo",
-            cmd.repo.display()
+            ctx.repo.display()
         )
     })?;
     let request = AssessRequest {
@@ -118,7 +117,7 @@ async fn change_context(
             format!(
                 "cannot read revision {} in {}: {e}",
                 record.rev,
-                cmd.repo.display()
+                ctx.repo.display()
             )
         })?;
     let diff = repo
@@ -132,7 +131,7 @@ async fn change_context(
 pub(super) async fn continue_rollout(
     journal: &Arc<dyn Journal>,
     policy: &Policy,
-    cmd: &ResumeCommand,
+    ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
     context: &ChangeContext,
     backends: Backends,
@@ -147,8 +146,8 @@ pub(super) async fn continue_rollout(
     };
     let mut sink = Fanout::default();
     sink.sinks
-        .push(Box::new(JournalSink::resuming(journal.clone(), &record.id)));
-    if cmd.format == JournalFormat::Text {
+        .push(Box::new(resuming_sink(journal, &backends, &record.id)));
+    if ctx.show_progress {
         sink.sinks
             .push(Box::new(TerminalProgress::new(std::io::stderr())));
     }

@@ -110,7 +110,13 @@ pub(super) async fn roll_back(
         },
     );
     let payload = json!({"from": job.live, "undo": job.undo});
-    let seq = match journal.intent(&record.id, job.at, "rollback", payload) {
+    let written = match &backends.lease {
+        Some(lease) => {
+            journal.intent_fenced(&lease.fence(), &record.id, job.at, "rollback", payload)
+        }
+        None => journal.intent(&record.id, job.at, "rollback", payload),
+    };
+    let seq = match written {
         Ok(seq) => Some(seq),
         Err(e) => {
             tracing::error!(error = %e, rollout = %record.id, "rolling back without a write-ahead record: the journal refused it");
@@ -123,6 +129,12 @@ pub(super) async fn roll_back(
     let mut attempts = 0;
     let error = loop {
         attempts += 1;
+        if let Some(why) = backends.lease.as_ref().and_then(|l| l.lost()) {
+            // Another process took the rollout over; the rollback is its own now.
+            return Err(format!(
+                "the lease was lost ({why}): no further change from this process"
+            ));
+        }
         let error = match attempt_rollback(traffic, clock, job.undo.as_ref()).await {
             Ok(()) => {
                 if let Some(seq) = seq {

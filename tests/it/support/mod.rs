@@ -32,6 +32,18 @@ pub fn run_cli(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run deploy-agent")
 }
 
+/// A lease that expires a second after its holder stops renewing it, for
+/// tests that kill an agent and resume its rollout (the default is 30 s).
+pub const SHORT_LEASE: [(&str, &str); 2] = [
+    ("DEPLOY_AGENT_JOURNAL__LEASE_TTL_SECS", "1"),
+    ("DEPLOY_AGENT_JOURNAL__LEASE_HEARTBEAT_SECS", "0.25"),
+];
+
+/// Waits until a [`SHORT_LEASE`] of a dead holder has expired.
+pub fn after_short_lease() {
+    std::thread::sleep(std::time::Duration::from_millis(1_300));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
