@@ -295,7 +295,7 @@ fn lease_timing(raw: &RawJournal) -> Result<crate::journal::LeaseTiming, Setting
     let d = crate::journal::LeaseTiming::default();
     let ttl = raw.lease_ttl_secs.unwrap_or(d.ttl_secs);
     let beat = raw.lease_heartbeat_secs.unwrap_or(d.heartbeat_secs);
-    if !(1.0..=3600.0).contains(&ttl) || !(beat >= 0.1 && beat * 3.0 <= ttl) {
+    if !((1.0..=3600.0).contains(&ttl) && beat >= 0.1 && beat * 3.0 <= ttl) {
         return Err(SettingsError::Invalid(format!(
             "journal.lease_ttl_secs must be 1-3600 and lease_heartbeat_secs at least 0.1 and at most a third of it (got {ttl} and {beat})"
         )));
