@@ -230,7 +230,16 @@ impl Approver for SlackApprover {
                 None
             }
             Ok(()) => match self.post(request, &nonce).await {
-                Ok(p) => Some(p),
+                Ok(p) => {
+                    // Whoever ends the rollout (a takeover, `resume`) closes it too.
+                    let message = format!("{}:{}", p.0, p.1);
+                    let journal = self.journal.journal();
+                    let (id, rev) = (&request.rollout_id, &request.rev);
+                    if let Err(e) = journal.set_approval_message(id, rev, &message) {
+                        tracing::warn!(error = %e, "could not record where the approval was posted");
+                    }
+                    Some(p)
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "could not ask in Slack: run `deploy-agent approve {} --by NAME` (or --reject)", request.rollout_id);
                     None
@@ -257,6 +266,39 @@ impl Approver for SlackApprover {
             }
         }
         answer
+    }
+}
+
+/// Closes the approval message of a rollout ended by another process than the
+/// one that posted it (a takeover, `resume`): the buttons are replaced by how
+/// the rollout ended, so nobody clicks a request that no longer matters.
+pub async fn close_approval_message(
+    journal: &dyn Journal,
+    client: &SlackClient,
+    rollout_id: &str,
+    rev: &str,
+    outcome: Outcome,
+    reason: &str,
+) {
+    let Ok(Some(message)) = journal.approval_message(rollout_id, rev) else {
+        return;
+    };
+    let Some((channel, ts)) = message.split_once(':') else {
+        return;
+    };
+    let when = crate::journal::timeline::utc(wall_now());
+    let outcome = outcome.as_str().replace('_', " ");
+    let text = format!(
+        "*Rollout {rollout_id}* ended {outcome} at {when} (finished by another process: {reason}). This approval request is closed."
+    );
+    let body = json!({
+        "channel": channel,
+        "ts": ts,
+        "text": format!("Rollout {outcome}: approval request closed"),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    });
+    if let Err(e) = client.call("chat.update", &body).await {
+        tracing::warn!(error = %e, rollout = rollout_id, "could not close the Slack approval message");
     }
 }
 

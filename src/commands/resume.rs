@@ -34,25 +34,24 @@ use serde_json::{json, Value};
 
 mod continuing;
 mod reconcile;
+mod takeover;
+mod target;
 
 use crate::approval::{Approver, JournalApprover};
-use crate::clock::VirtualClock;
-use crate::commands::backends;
 use crate::commands::journal::{open_existing, JournalFormat, JournalLocation};
 use crate::error::Error;
-use crate::journal::{
-    holder_id, wall_now, Journal, JournalError, JournalSink, LeaseKeeper, LeaseRequest,
-    RolloutRecord, StoredEvent,
-};
+use crate::journal::{wall_now, Journal, JournalError, JournalSink, LeaseKeeper, RolloutRecord};
 use crate::policy::OnResume;
 use crate::policy::Policy;
 use crate::rollout::events::{Event, EventSink};
 use crate::rollout::state::Outcome;
 use crate::rollout::Backends;
 use crate::settings::{Env, Settings};
-use crate::sim::{Scenario, SimConfig};
 use continuing::{continue_point, continue_rollout, decided_before_crash};
 use reconcile::{reconcile, roll_back, RollBack};
+use takeover::failed;
+pub use takeover::{take_lease, take_over};
+use target::target_backends;
 
 /// The reason recorded for a rollout rolled back by `resume`.
 pub const ROLLBACK_REASON: &str = "resumed after a crash: rolled back per on_resume";
@@ -74,58 +73,6 @@ fn resuming_sink(journal: &Arc<dyn Journal>, backends: &Backends, rollout_id: &s
     match &backends.lease {
         Some(lease) => sink.fenced(lease.fence()),
         None => sink,
-    }
-}
-
-/// Takes the lease of `record`'s service for it: a takeover when its holder's
-/// lease expired, a new lease when there was none. A live holder keeps it:
-/// [`JournalError::LeaseHeld`] says who.
-pub fn take_lease(
-    journal: &Arc<dyn Journal>,
-    settings: &Settings,
-    record: &RolloutRecord,
-) -> Result<LeaseKeeper, JournalError> {
-    let req = LeaseRequest {
-        service: record.service.clone(),
-        rollout_id: record.id.clone(),
-        holder: holder_id(),
-        ttl: settings.lease.ttl_secs,
-        now: wall_now(),
-    };
-    LeaseKeeper::acquire(journal.clone(), &req, settings.lease)
-}
-
-/// Resumes one rollout this process holds the lease of, then frees the lease
-/// (or lets it expire when the rollback is still not confirmed, so the next
-/// look retries it). `serve` calls this for every lease that expired.
-pub async fn take_over(
-    journal: &Arc<dyn Journal>,
-    ctx: &ResumeContext<'_>,
-    record: &RolloutRecord,
-    lease: Arc<LeaseKeeper>,
-) -> Resumed {
-    let result = resume_one(journal, ctx, record, Some(lease.clone())).await;
-    let resumed = result.unwrap_or_else(|e| failed(ctx.policy, record, e));
-    if resumed.outcome == Outcome::RollbackFailed.as_str() || resumed.error.is_some() {
-        lease.abandon();
-    } else {
-        lease.release();
-    }
-    resumed
-}
-
-fn failed(policy: &Policy, record: &RolloutRecord, error: String) -> Resumed {
-    Resumed {
-        id: record.id.clone(),
-        target: record.target.clone(),
-        live_weight: record.weight,
-        intents: Vec::new(),
-        outcome: "failed".into(),
-        action: policy.rollout.on_resume.as_str().into(),
-        fallback: None,
-        final_weight: record.weight,
-        owner: None,
-        error: Some(error),
     }
 }
 
@@ -374,56 +321,6 @@ fn finish(sink: &mut JournalSink, at: f64, outcome: Outcome, reason: &str, weigh
             weight,
         },
     );
-}
-
-/// The backends of a rollout's target, and whether it is simulated. The
-/// simulated world is rebuilt from the journal's weight changes (its scenario
-/// from the target label); a real target is reached through the service's
-/// settings, which must still name the target the rollout ran on.
-fn target_backends(
-    settings: &Settings,
-    record: &RolloutRecord,
-    events: &[StoredEvent],
-    approver: Arc<dyn Approver>,
-) -> Result<(Backends, bool), String> {
-    if let Some(scenario) = record.target.strip_prefix("sim:") {
-        let scenario = <Scenario as clap::ValueEnum>::from_str(scenario, false)
-            .map_err(|_| format!("unknown simulated scenario in target `{}`", record.target))?;
-        let start = events.first().map_or(0.0, |e| e.at);
-        let clock = Arc::new(VirtualClock::new(start));
-        let (backends, world) =
-            Backends::simulated(SimConfig::new(scenario, 0), clock.clone(), approver);
-        for e in events.iter().filter(|e| e.kind == "weight_changed") {
-            if let Some(to) = e.payload["to"].as_u64() {
-                clock.advance((e.at - world.now()).max(0.0));
-                world.set_weight(u8::try_from(to).unwrap_or(0));
-            }
-        }
-        // Virtual time goes on from the last thing the dead process recorded.
-        let last = events.last().map_or(start, |e| e.at);
-        clock.advance((last - world.now()).max(0.0));
-        return Ok((backends, true));
-    }
-    let kind = record.target.split(':').next().unwrap_or_default();
-    let built = match kind {
-        "haproxy" => backends::haproxy_prometheus(&record.service, settings, false, approver),
-        "kubernetes" => backends::kubernetes_prometheus(&record.service, settings, false, approver),
-        "argo" => backends::argo_prometheus(&record.service, settings, false, approver),
-        _ => {
-            return Err(format!(
-                "cannot resume a rollout on target `{}`: no router for it",
-                record.target
-            ))
-        }
-    };
-    let (backends, label) = built.map_err(|e| e.to_string())?;
-    if label != record.target {
-        return Err(format!(
-            "the settings of {} now point at `{label}` but the rollout ran on `{}`: restore the settings it ran with, then resume",
-            record.service, record.target
-        ));
-    }
-    Ok((backends, false))
 }
 
 fn render(report: &[Resumed]) -> String {

@@ -142,8 +142,14 @@ pub(crate) fn check_fence(current: Option<&Lease>, fence: &Fence) -> Result<(), 
     }
 }
 
-/// This process, as a lease holder: `pid 1234 on host-a since 1764…`.
+/// This process, as a lease holder: `pid 1234 on host-a since 1764…` (the
+/// same string for the whole life of the process).
 pub fn holder_id() -> String {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(new_holder_id).clone()
+}
+
+fn new_holder_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())

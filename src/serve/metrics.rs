@@ -37,6 +37,9 @@ struct Counters {
     model_tokens: u64,
     active: i64,
     superseded: u64,
+    takeovers: u64,
+    duplicates: u64,
+    leases_held: i64,
 }
 
 /// Shared counters; cheap to clone.
@@ -57,6 +60,21 @@ impl Metrics {
 
     pub fn superseded(&self) {
         self.lock().superseded += 1;
+    }
+
+    /// A rollout whose owner died was taken over by this replica.
+    pub fn takeover(&self) {
+        self.lock().takeovers += 1;
+    }
+
+    /// A delivery or merge seen before was dropped.
+    pub fn duplicate(&self) {
+        self.lock().duplicates += 1;
+    }
+
+    /// This replica took (`+1`) or gave up (`-1`) a service's lease.
+    pub fn lease(&self, delta: i64) {
+        self.lock().leases_held += delta;
     }
 
     /// A rollout started (`+1`) or ended (`-1`).
@@ -137,6 +155,27 @@ impl Metrics {
             "counter",
             c.superseded as f64,
         );
+        scalar(
+            &mut out,
+            "deploy_agent_takeovers_total",
+            "Rollouts whose owner's lease expired, taken over and ended by this replica.",
+            "counter",
+            c.takeovers as f64,
+        );
+        scalar(
+            &mut out,
+            "deploy_agent_duplicates_dropped_total",
+            "Webhook deliveries and merges seen before (redeliveries, push + pull_request of one merge), not rolled out again.",
+            "counter",
+            c.duplicates as f64,
+        );
+        scalar(
+            &mut out,
+            "deploy_agent_leases_held",
+            "Service leases this replica holds now.",
+            "gauge",
+            c.leases_held as f64,
+        );
         out
     }
 }
@@ -198,8 +237,12 @@ impl EventSink for MetricsSink {
                 completion_tokens,
                 ..
             } => c.model_tokens += u64::from(*prompt_tokens) + u64::from(*completion_tokens),
+            // A journaled rollout starts only once it holds its service's lease,
+            // and gives it up when it finishes.
+            Event::Started { .. } => c.leases_held += 1,
             Event::Finished { outcome, .. } => {
                 *c.rollouts.entry(outcome.as_str().into()).or_default() += 1;
+                c.leases_held -= 1;
             }
             _ => {}
         }

@@ -15,6 +15,7 @@
 pub mod metrics;
 pub mod queue;
 pub mod slack;
+mod takeover;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -101,6 +102,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     // The launcher asks the queue whether a job waiting for a busy service's
     // lease is still wanted; the queue needs the launcher first.
     let queue_cell: Arc<std::sync::OnceLock<Queue>> = Arc::default();
+    let repo_path = repo.clone();
     let launch = launcher(
         cmd,
         &settings,
@@ -117,6 +119,15 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     };
     let _ = queue_cell.set(state.queue.clone());
     let queue = state.queue.clone();
+    // Rollouts whose owner died (any replica's) are taken over from here.
+    let watch = Arc::new(takeover::Watch {
+        journal: journal.clone(),
+        policy: Arc::new(settings.policy(None)?),
+        settings: Arc::new(settings.clone()),
+        repo: repo_path.clone(),
+        metrics: state.metrics.clone(),
+    });
+    let watcher = tokio::spawn(takeover::watch(watch));
     let app = router(state, slack_state(&settings, journal));
     let listener = tokio::net::TcpListener::bind(cmd.listen)
         .await
@@ -130,6 +141,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| Error::Usage(format!("server error: {e}")))?;
+    watcher.abort();
     eprintln!("deploy-agent serve: shutting down, waiting for running rollouts");
     let left = queue.shutdown(cmd.shutdown_grace).await;
     if left > 0 {
