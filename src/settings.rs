@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod serve;
 mod services;
 
+use serve::validate_serve;
+pub use serve::ServeSettings;
 use services::validate_service;
 pub use services::{ServiceSettings, ServiceSlack};
 
@@ -49,20 +52,6 @@ impl LlmSettings {
 pub struct JournalSettings {
     /// `journal.path` (env `DEPLOY_AGENT_JOURNAL__PATH`); `None`: [`crate::journal::DEFAULT_PATH`].
     pub path: Option<PathBuf>,
-}
-
-/// Settings for `deploy-agent serve` (`[serve]`): which services a merge rolls out.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeSettings {
-    /// The local clone changes are assessed from (not fetched: the merged sha must be there).
-    pub repo: Option<PathBuf>,
-    /// Services rolled out for every merge to the default branch.
-    #[serde(default)]
-    pub services: Vec<String>,
-    /// Approve as this name without asking (automation); else the journal waits
-    /// for `deploy-agent approve`.
-    pub approve_as: Option<String>,
 }
 
 /// Validated settings.
@@ -226,11 +215,7 @@ impl Settings {
             validate_service(name, service)?;
         }
         let github = validate_github(raw.github, env)?;
-        if let Some(bad) = raw.serve.services.iter().find(|s| s.trim().is_empty()) {
-            return Err(SettingsError::Invalid(format!(
-                "serve.services holds an empty name ({bad:?})"
-            )));
-        }
+        let serve = validate_serve(raw.serve)?;
         let slack = validate_slack(raw.slack, env)?;
         Ok(Settings {
             slack,
@@ -250,7 +235,7 @@ impl Settings {
             journal: JournalSettings {
                 path: raw.journal.path.filter(|p| !p.as_os_str().is_empty()),
             },
-            serve: raw.serve,
+            serve,
         })
     }
 

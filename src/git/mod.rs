@@ -4,12 +4,14 @@
 //! has a repository, handles every object format and config git itself handles,
 //! and its diff machinery (renames, binary detection) is the reference users trust.
 
+pub mod fetch;
 pub mod github;
 pub mod github_client;
 pub mod github_post;
 mod local;
 mod parse;
 
+pub use fetch::{ensure_commit, FetchError, FetchPolicy, Fetched};
 pub use github::{GitHubClient, GitHubError, GitHubSettings, GitHubSource};
 pub use local::LocalGit;
 pub use parse::{parse_diff_tree, parse_log, reverted_sha};

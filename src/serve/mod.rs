@@ -1,17 +1,24 @@
 //! `deploy-agent serve`: GitHub webhooks in, guarded rollouts out.
 //!
-//! `POST /webhooks/github` verifies the signature ([`webhook`]), maps a merge to
-//! the default branch onto the `[serve]` services and queues one rollout per
-//! service ([`queue`]); `GET /metrics` exposes counters fed by an event sink in
-//! every rollout's fanout ([`metrics`]); `GET /healthz` says ok;
-//! `POST /slack/interactivity` decides approvals from Slack buttons ([`slack`]).
+//! `POST /webhooks/github` ([`github`]) verifies the signature and reads the
+//! payload ([`webhook`]), refuses repositories outside `[serve] repositories`,
+//! maps a merge into `[serve] branch` onto the `[serve]` services and queues one
+//! rollout per service ([`queue`]); before a rollout is assessed its commit is
+//! fetched into the clone if missing ([`fetch`]). `GET /metrics` exposes
+//! counters fed by an event sink in every rollout's fanout ([`metrics`]);
+//! `GET /healthz` says ok; `POST /slack/interactivity` decides approvals from
+//! Slack buttons ([`slack`]). Connections are served with timeouts and a cap
+//! ([`http`]).
 //!
-//! Shutdown (SIGTERM or ctrl-c): stop accepting, drop queued rollouts that have
-//! not started, give running ones `shutdown_grace` to finish. A rollout still
+//! Shutdown (SIGTERM or ctrl-c): stop accepting, let requests in flight finish
+//! (bounded by the request timeout), drop queued rollouts that have not started, give running ones `shutdown_grace` to finish. A rollout still
 //! running after that is left as it is in the journal — every event and
 //! write-ahead intent is committed before the step it announces — and
 //! `deploy-agent resume` finishes it. Nothing is interrupted mid-write by us.
 
+pub mod fetch;
+mod github;
+pub mod http;
 pub mod metrics;
 pub mod queue;
 pub mod slack;
@@ -24,14 +31,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 
 use crate::commands::rollout::{
     rollout_id, run_rollout_with, LeaseWait, PlannerKind, RolloutFormat, RolloutHooks, TargetKind,
@@ -45,9 +49,10 @@ use crate::settings::{Env, Settings};
 use crate::sim::Scenario;
 use crate::RolloutCommand;
 
-use metrics::{Metrics, WebhookResult};
-use queue::{Job, Launch, Queue, Submitted};
-use webhook::{Delivery, SignatureError};
+use fetch::Fetcher;
+use metrics::Metrics;
+use queue::{Job, Launch, Queue};
+use webhook::Rules;
 
 /// The only place the webhook secret comes from.
 pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
@@ -66,6 +71,8 @@ pub struct ServeCommand {
 #[derive(Clone)]
 struct AppState {
     secret: Arc<Vec<u8>>,
+    /// `[serve] repositories` and `branch`.
+    rules: Arc<Rules>,
     services: Arc<Vec<String>>,
     queue: Queue,
     metrics: Metrics,
@@ -93,6 +100,11 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
                 .into(),
         ));
     }
+    if settings.serve.repositories.is_empty() {
+        return Err(Error::Usage(
+            "serve needs `[serve] repositories = [\"OWNER/NAME\", ...]`: the GitHub repositories whose merges roll out, e.g. repositories = [\"acme/shop\"] (deliveries from any other repository are refused)".into(),
+        ));
+    }
     crate::git::LocalGit::open(&repo)?;
     check_slack(&settings)?;
     let targets = service_targets(&settings)?;
@@ -103,16 +115,22 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     // lease is still wanted; the queue needs the launcher first.
     let queue_cell: Arc<std::sync::OnceLock<Queue>> = Arc::default();
     let repo_path = repo.clone();
+    let fetcher = Fetcher::new(repo, &settings.serve);
+    fetcher.check_remote().await;
     let launch = launcher(
         cmd,
         &settings,
         targets,
-        repo,
+        fetcher,
         (metrics.clone(), queue_cell.clone()),
         journal.clone(),
     );
     let state = AppState {
         secret: Arc::new(secret.into_bytes()),
+        rules: Arc::new(Rules {
+            repositories: settings.serve.repositories.clone(),
+            branch: settings.serve.branch.clone(),
+        }),
         services: Arc::new(settings.serve.services.clone()),
         queue: Queue::new(cmd.max_concurrent, metrics.clone(), launch),
         metrics,
@@ -137,10 +155,11 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         .map_err(|e| Error::Usage(e.to_string()))?;
     eprintln!("deploy-agent serve: listening on {addr}");
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Usage(format!("server error: {e}")))?;
+    let limits = http::Limits {
+        request_timeout: Duration::from_secs(settings.serve.request_timeout_secs),
+        max_connections: settings.serve.max_connections,
+    };
+    http::serve(listener, app, limits, http::shutdown_signal()).await;
     watcher.abort();
     eprintln!("deploy-agent serve: shutting down, waiting for running rollouts");
     let left = queue.shutdown(cmd.shutdown_grace).await;
@@ -156,7 +175,7 @@ fn router(state: AppState, slack: Option<slack::SlackState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_text))
-        .route("/webhooks/github", post(github))
+        .route("/webhooks/github", post(github::github))
         .with_state(state)
         .merge(slack::router(slack))
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
@@ -218,110 +237,6 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-fn reply(
-    state: &AppState,
-    result: WebhookResult,
-    status: StatusCode,
-    body: serde_json::Value,
-) -> Response {
-    state.metrics.webhook(result);
-    (status, Json(body)).into_response()
-}
-
-async fn github(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let delivery_id = text("x-github-delivery").unwrap_or("-").to_string();
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(delivery = %delivery_id, status = %e.status(), "webhook body refused: {e}");
-            return reply(
-                &state,
-                WebhookResult::Rejected,
-                e.status(),
-                json!({"error": e.body_text()}),
-            );
-        }
-    };
-    if let Err(e) = webhook::verify_signature(&state.secret, text("x-hub-signature-256"), &body) {
-        tracing::warn!(delivery = %delivery_id, "webhook rejected: {e}");
-        let error = match e {
-            SignatureError::Missing => "unsigned",
-            SignatureError::Mismatch => "bad signature",
-        };
-        return reply(
-            &state,
-            WebhookResult::Rejected,
-            StatusCode::UNAUTHORIZED,
-            json!({"error": error}),
-        );
-    }
-    let event = text("x-github-event");
-    match webhook::parse(event, &body) {
-        Err(e) => {
-            tracing::warn!(delivery = %delivery_id, ?event, "webhook rejected: {e}");
-            reply(
-                &state,
-                WebhookResult::Rejected,
-                StatusCode::BAD_REQUEST,
-                json!({"error": e.to_string()}),
-            )
-        }
-        Ok(Delivery::Ping) => {
-            tracing::info!(delivery = %delivery_id, "ping");
-            reply(
-                &state,
-                WebhookResult::Accepted,
-                StatusCode::OK,
-                json!({"ok": "pong"}),
-            )
-        }
-        Ok(Delivery::Ignored(reason)) => {
-            tracing::info!(delivery = %delivery_id, ?event, %reason, "webhook ignored");
-            reply(
-                &state,
-                WebhookResult::Ignored,
-                StatusCode::ACCEPTED,
-                json!({"ignored": reason}),
-            )
-        }
-        Ok(Delivery::Deploy { sha, source }) => {
-            let mut queued = Vec::new();
-            for service in state.services.iter() {
-                let job = Job {
-                    service: service.clone(),
-                    sha: sha.clone(),
-                    source: source.clone(),
-                };
-                match state.queue.submit(job) {
-                    Submitted::Refused => {
-                        return reply(
-                            &state,
-                            WebhookResult::Rejected,
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            json!({"error": "shutting down"}),
-                        );
-                    }
-                    Submitted::Queued | Submitted::Superseded { .. } => {
-                        queued.push(service.clone())
-                    }
-                }
-            }
-            tracing::info!(delivery = %delivery_id, %sha, %source, services = ?queued, "rollouts queued");
-            reply(
-                &state,
-                WebhookResult::Accepted,
-                StatusCode::ACCEPTED,
-                json!({"sha": sha, "queued": queued}),
-            )
-        }
-    }
-}
-
 /// The target of every `[serve] services` entry, resolved once at startup: a
 /// service without a complete target is an error now, not a rollout silently
 /// run in the simulator and reported promoted.
@@ -338,12 +253,14 @@ fn service_targets(settings: &Settings) -> Result<BTreeMap<String, TargetKind>, 
 }
 
 /// Starts each job's rollout on its own thread and runtime: a simulated rollout
-/// on virtual time runs flat out, and must not starve the HTTP server.
+/// on virtual time runs flat out, and must not starve the HTTP server. There the
+/// job's commit is first fetched into the clone if it is missing ([`Fetcher`]);
+/// one that cannot be fetched is journaled as aborted ([`record_failure`]).
 fn launcher(
     cmd: &ServeCommand,
     settings: &Settings,
     targets: BTreeMap<String, TargetKind>,
-    repo: PathBuf,
+    fetcher: Fetcher,
     (metrics, queue): (Metrics, Arc<std::sync::OnceLock<Queue>>),
     shared: Arc<dyn Journal>,
 ) -> Launch {
@@ -351,6 +268,7 @@ fn launcher(
     let config = cmd.config.clone();
     let journal = cmd.journal.clone();
     let approve_as = settings.serve.approve_as.clone();
+    let repo = fetcher.repo().to_path_buf();
     Arc::new(move |job: Job| {
         // Every queued service was resolved at startup (`service_targets`).
         let target = targets
@@ -379,6 +297,7 @@ fn launcher(
         let metrics = metrics.clone();
         let shared = shared.clone();
         let (queue, service) = (queue.clone(), job.service.clone());
+        let fetcher = fetcher.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let spawned = std::thread::Builder::new()
             .name(format!("rollout-{}", job.service))
@@ -399,8 +318,12 @@ fn launcher(
                     .enable_all()
                     .build()
                 {
-                    Ok(rt) => rt.block_on(run_rollout_with(&rollout, hooks)),
-                    Err(e) => Err(Error::Usage(format!("cannot start a runtime: {e}"))),
+                    // The commit first: assessing needs it in the clone.
+                    Ok(rt) => rt.block_on(async {
+                        fetcher.ensure(&rollout.rev).await?;
+                        Ok(run_rollout_with(&rollout, hooks).await?)
+                    }),
+                    Err(e) => Err(LaunchError::Runtime(e)),
                 };
                 match result {
                     Ok(outcome) => tracing::info!(
@@ -408,7 +331,7 @@ fn launcher(
                         outcome = outcome.summary.outcome.as_str(), "rollout finished"
                     ),
                     // Gave up waiting for a busy service: a newer merge replaced it.
-                    Err(Error::Journal(JournalError::LeaseHeld { .. })) => {
+                    Err(LaunchError::Rollout(Error::Journal(JournalError::LeaseHeld { .. }))) => {
                         metrics.superseded();
                         tracing::info!(service = %rollout.service, rev = %rollout.rev, "superseded while waiting for the service's lease");
                     }
@@ -427,14 +350,26 @@ fn launcher(
     })
 }
 
-/// A rollout that could not start (unknown sha, bad config) is journaled and
-/// counted as aborted with the reason, so `history` shows it.
+/// Why a queued rollout could not start.
+#[derive(Debug, thiserror::Error)]
+enum LaunchError {
+    /// The merged commit is not in the clone and could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] crate::git::FetchError),
+    #[error(transparent)]
+    Rollout(#[from] Error),
+    #[error("cannot start a runtime: {0} (the machine is out of threads or memory)")]
+    Runtime(std::io::Error),
+}
+
+/// A rollout that could not start (a commit that cannot be fetched, bad config)
+/// is journaled and counted as aborted with the reason, so `history` shows it.
 fn record_failure(
     cmd: &RolloutCommand,
     journal: Arc<dyn Journal>,
     target: TargetKind,
     metrics: &Metrics,
-    error: &Error,
+    error: &LaunchError,
 ) {
     tracing::error!(service = %cmd.service, rev = %cmd.rev, "rollout could not start: {error}");
     let mut sink = Fanout::default();
@@ -462,31 +397,4 @@ fn record_failure(
             weight: 0,
         },
     );
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!("cannot listen for ctrl-c: {e}");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
-        () = term => tracing::info!("SIGTERM: shutting down"),
-    }
 }

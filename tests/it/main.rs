@@ -19,6 +19,7 @@ mod rollout_faults;
 mod rollout_llm;
 mod rollout_sim;
 mod serve;
+mod serve_webhooks;
 mod signals;
 mod slack;
 mod slack_click;

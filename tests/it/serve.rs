@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::support::repo::Repo;
 use crate::support::{json, run_cli};
 
-const SECRET: &str = "it-s3cret";
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const SECRET: &str = "it-s3cret";
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) struct Server {
     pub child: Child,
@@ -30,7 +30,7 @@ impl Drop for Server {
 }
 
 /// Starts `serve` on a free port of 127.0.0.1 with `config`; waits for its address.
-fn start(dir: &Path, config: &Path, db: &Path) -> Server {
+pub(crate) fn start(dir: &Path, config: &Path, db: &Path) -> Server {
     start_with(dir, config, db, &[])
 }
 
@@ -94,7 +94,12 @@ fn start_args(dir: &Path, config: &Path, db: &Path, env: &[(&str, &str)], args: 
     server
 }
 
-async fn post(base: &str, event: &str, body: &[u8], signature: Option<String>) -> (u16, String) {
+pub(crate) async fn post(
+    base: &str,
+    event: &str,
+    body: &[u8],
+    signature: Option<String>,
+) -> (u16, String) {
     let mut req = reqwest::Client::new()
         .post(format!("{base}/webhooks/github"))
         .header("X-GitHub-Event", event)
@@ -114,7 +119,7 @@ pub(crate) async fn get(base: &str, path: &str) -> (u16, String) {
     (status, resp.text().await.unwrap_or_default())
 }
 
-fn push(sha: &str, branch: &str) -> Vec<u8> {
+pub(crate) fn push(sha: &str, branch: &str) -> Vec<u8> {
     serde_json::json!({
         "ref": format!("refs/heads/{branch}"),
         "after": sha,
@@ -136,7 +141,7 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\napprove_as = \"ci-bot\"\n[services.demo]\ntarget = \"sim\"\n",
+            "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\napprove_as = \"ci-bot\"\n[services.demo]\ntarget = \"sim\"\n",
             repo.path()
         ),
     )
@@ -280,7 +285,7 @@ fn serve_refuses_services_without_a_complete_target() {
         std::fs::write(
             &config,
             format!(
-                "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n{section}",
+                "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n{section}",
                 repo.path()
             ),
         )
@@ -307,7 +312,7 @@ async fn an_unknown_sha_is_journaled_as_aborted_with_the_reason() {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[services.demo]\ntarget = \"sim\"\n",
+            "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[services.demo]\ntarget = \"sim\"\n",
             repo.path()
         ),
     )
@@ -382,7 +387,7 @@ async fn load_signed_pushes_for_many_services() {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [{}]\napprove_as = \"ci-bot\"\n{simulated}",
+            "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [{}]\napprove_as = \"ci-bot\"\n{simulated}",
             repo.path(),
             names.join(", ")
         ),
@@ -477,7 +482,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 /// `deploy-agent history --format json` of the journal `db`, every rollout.
-fn history_json(dir: &Path, db: &Path) -> Value {
+pub(crate) fn history_json(dir: &Path, db: &Path) -> Value {
     let db = db.to_str().expect("utf-8");
     let args = [
         "history",

@@ -49,7 +49,7 @@ fn slack_serve_without_a_token_refuses_to_start() {
     std::fs::write(
         &config,
         format!(
-            "[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[slack]\nchannel = \"#deploys\"\n",
+            "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[slack]\nchannel = \"#deploys\"\n",
             repo.path()
         ),
     )

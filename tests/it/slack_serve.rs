@@ -65,7 +65,7 @@ pub(crate) async fn setup_with(two_approvers: bool, slack_extra: &str) -> Setup 
     std::fs::write(
         &config,
         format!(
-            "policy = {:?}\n[serve]\nrepo = {:?}\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\n{slack_extra}\n[services.demo]\ntarget = \"sim\"\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\"]\n",
+            "policy = {:?}\n[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\n{slack_extra}\n[services.demo]\ntarget = \"sim\"\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\"]\n",
             work.path().join("policy.toml"),
             repo.path(),
             slack.url()
