@@ -214,12 +214,17 @@ enum Command {
         #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
         format: JournalFormat,
     },
-    /// Serve GitHub webhooks: a merge to the default branch rolls out the `[serve]` services.
+    /// Serve GitHub webhooks: a merge to `[serve] branch` of one of `[serve]
+    /// repositories` rolls out the `[serve]` services.
     ///
-    /// POST /webhooks/github (signed with GITHUB_WEBHOOK_SECRET, env only),
-    /// GET /metrics (Prometheus), GET /healthz. SIGTERM or ctrl-c: stop accepting,
-    /// drop queued rollouts, let running ones finish within --shutdown-grace, leave
-    /// the rest journaled for `deploy-agent resume`.
+    /// POST /webhooks/github (signed with GITHUB_WEBHOOK_SECRET, env only; JSON or
+    /// form-encoded), POST /slack/interactivity (with SLACK_SIGNING_SECRET and
+    /// SLACK_BOT_TOKEN), GET /metrics (Prometheus), GET /healthz. Several replicas
+    /// may share one PostgreSQL journal: each merge is rolled out once, each
+    /// service is driven by one rollout at a time (its lease), and a rollout whose
+    /// replica died is taken over by another within about one lease period.
+    /// SIGTERM or ctrl-c: stop accepting, drop queued rollouts, let running ones
+    /// finish within --shutdown-grace; the rest are taken over (or `resume`d).
     Serve {
         /// Address to listen on (port 0: any; the chosen one is printed on stderr).
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -230,6 +235,10 @@ enum Command {
         /// Seconds running rollouts get to finish after SIGTERM.
         #[arg(long, default_value_t = 60, value_name = "SECONDS")]
         shutdown_grace: u64,
+        /// Services with `target = "sim"`: real seconds per simulated second (0: as
+        /// fast as possible), for demos and tests.
+        #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
+        pace: f64,
     },
     /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
     Schema {
@@ -297,6 +306,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs that go to files or collectors stay plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match run(cli).await {
@@ -491,10 +502,12 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             listen,
             max_concurrent,
             shutdown_grace,
+            pace,
         } => {
             let cmd = deploy_agent::serve::ServeCommand {
                 listen,
                 max_concurrent,
+                pace,
                 shutdown_grace: std::time::Duration::from_secs(shutdown_grace),
                 config: cli.config,
                 journal: location.journal,

@@ -107,8 +107,39 @@ pub(super) async fn github(
             delivery,
             source,
         }) => {
+            // Exactly once per merge, across replicas: a delivery id seen before
+            // (a redelivery), and a (service, sha) already claimed (the push and
+            // the merged pull_request of one merge), are dropped here.
+            let claims = claim(&state, delivery.as_deref(), &sha, &event).await;
+            let fresh = match claims {
+                Ok(Claims::Duplicate) => {
+                    state.metrics.duplicate();
+                    tracing::info!(delivery = ?delivery, %sha, "redelivery dropped: already received");
+                    let body = json!({"duplicate": delivery, "note": "this delivery was received before; nothing new is rolled out"});
+                    return reply(&state, WebhookResult::Ignored, StatusCode::OK, body);
+                }
+                Ok(Claims::Fresh(services)) => services,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim the merge in the journal");
+                    let body = json!({"error": format!("the journal cannot record the delivery ({e}); redeliver it later")});
+                    return reply(
+                        &state,
+                        WebhookResult::Rejected,
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        body,
+                    );
+                }
+            };
+            let skipped: Vec<&String> = state
+                .services
+                .iter()
+                .filter(|s| !fresh.contains(s))
+                .collect();
+            if !skipped.is_empty() {
+                state.metrics.duplicate();
+            }
             let mut queued = Vec::new();
-            for service in state.services.iter() {
+            for service in fresh.iter() {
                 let job = Job {
                     service: service.clone(),
                     sha: sha.clone(),
@@ -132,10 +163,53 @@ pub(super) async fn github(
                 "event": event,
                 "delivery": delivery,
                 "queued": queued,
+                "already_claimed": skipped,
             });
             reply(&state, WebhookResult::Accepted, StatusCode::ACCEPTED, body)
         }
     }
+}
+
+/// What the journal says of a merge's delivery.
+enum Claims {
+    /// This delivery id was received before.
+    Duplicate,
+    /// The services whose rollout of this sha nobody claimed before.
+    Fresh(Vec<String>),
+}
+
+/// Claims the delivery, then each service's rollout of `sha`, in the journal
+/// (off the async threads: the journal is synchronous).
+async fn claim(
+    state: &AppState,
+    delivery: Option<&str>,
+    sha: &str,
+    event: &str,
+) -> Result<Claims, crate::journal::JournalError> {
+    let journal = state.journal.clone();
+    let services = state.services.clone();
+    let (delivery, sha) = (delivery.map(str::to_string), sha.to_string());
+    let detail = format!("{event} {sha}");
+    let claimed = tokio::task::spawn_blocking(move || {
+        let now = crate::journal::wall_now();
+        let id = delivery.unwrap_or_else(|| format!("{detail} (no delivery id)"));
+        if !journal.claim_delivery(&id, &detail, now)? {
+            return Ok(Claims::Duplicate);
+        }
+        let mut fresh = Vec::new();
+        for service in services.iter() {
+            if journal.claim_merge(service, &sha, &id, now)? {
+                fresh.push(service.clone());
+            }
+        }
+        Ok(Claims::Fresh(fresh))
+    })
+    .await;
+    claimed.unwrap_or_else(|e| {
+        Err(crate::journal::JournalError::Storage(
+            format!("the claim task failed: {e}").into(),
+        ))
+    })
 }
 
 fn reply(

@@ -62,6 +62,8 @@ pub const SECRET_ENV: &str = "GITHUB_WEBHOOK_SECRET";
 pub struct ServeCommand {
     pub listen: SocketAddr,
     pub max_concurrent: usize,
+    /// Simulated services: real seconds per simulated second (0: flat out).
+    pub pace: f64,
     /// How long running rollouts get to finish after SIGTERM.
     pub shutdown_grace: Duration,
     pub config: Option<PathBuf>,
@@ -76,6 +78,8 @@ struct AppState {
     services: Arc<Vec<String>>,
     queue: Queue,
     metrics: Metrics,
+    /// Where deliveries and merges are claimed once, across replicas.
+    journal: Arc<dyn Journal>,
 }
 
 /// Serves until SIGTERM or ctrl-c; returns the exit code.
@@ -134,6 +138,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         services: Arc::new(settings.serve.services.clone()),
         queue: Queue::new(cmd.max_concurrent, metrics.clone(), launch),
         metrics,
+        journal: journal.clone(),
     };
     let _ = queue_cell.set(state.queue.clone());
     let queue = state.queue.clone();
@@ -265,6 +270,7 @@ fn launcher(
     shared: Arc<dyn Journal>,
 ) -> Launch {
     let poll = std::time::Duration::from_secs_f64(settings.lease.heartbeat_secs);
+    let pace = cmd.pace.max(0.0);
     let config = cmd.config.clone();
     let journal = cmd.journal.clone();
     let approve_as = settings.serve.approve_as.clone();
@@ -289,7 +295,7 @@ fn launcher(
             approve_as: approve_as.clone(),
             config: config.clone(),
             policy: None,
-            pace: None,
+            pace: Some(pace),
             journal: journal.clone(),
             no_journal: false,
             adopt: false,

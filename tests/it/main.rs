@@ -13,6 +13,7 @@ mod journal_cli;
 mod journal_postgres;
 mod kube_adapters;
 mod leases;
+mod replicas;
 mod resume;
 mod rollout_cli;
 mod rollout_faults;

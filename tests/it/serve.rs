@@ -22,6 +22,16 @@ pub(crate) struct Server {
     stderr: Receiver<String>,
 }
 
+impl Server {
+    /// The next line the server wrote on stderr, within `wait`.
+    pub(crate) fn next_line(
+        &self,
+        wait: Duration,
+    ) -> Result<String, std::sync::mpsc::RecvTimeoutError> {
+        self.stderr.recv_timeout(wait)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -40,7 +50,13 @@ pub(crate) fn start_with(dir: &Path, config: &Path, db: &Path, env: &[(&str, &st
 }
 
 /// [`start_with`] with extra `serve` arguments (e.g. `--max-concurrent`).
-fn start_args(dir: &Path, config: &Path, db: &Path, env: &[(&str, &str)], args: &[&str]) -> Server {
+pub(crate) fn start_args(
+    dir: &Path,
+    config: &Path,
+    db: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_deploy-agent"));
     cmd.current_dir(dir)
         .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "30"])
@@ -471,7 +487,7 @@ async fn load_signed_pushes_for_many_services() {
 }
 
 /// The peak resident set of process `pid` (Linux `VmHWM`), in MiB.
-fn peak_rss_mib(pid: u32) -> f64 {
+pub(crate) fn peak_rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     let kib: f64 = status
         .lines()
