@@ -191,9 +191,13 @@ async fn three_replicas_roll_each_merge_out_once_and_one_rollout_per_service_at_
         dropped += metric(&s.base, "deploy_agent_duplicates_dropped_total").await;
         rss.push(peak_rss_mib(s.child.id()));
     }
+    // Per merge: the redelivery is always dropped whole; the push and the
+    // pull_request may split the services between them (each then drops the
+    // other's), so one or two more deliveries count a duplicate.
+    let merges = shas.len() as f64;
     assert!(
-        dropped >= 1.0 && dropped <= f64::from(duplicates_sent),
-        "{dropped}"
+        dropped >= merges && dropped <= 3.0 * merges,
+        "{dropped} of {duplicates_sent}"
     );
     println!(
         "replicas: 3 serve on one PostgreSQL, {} rollouts of {} merges in {elapsed:.1} s ({:.1} rollouts/s), {dropped} duplicate deliveries/merges dropped of {duplicates_sent} sent, peak RSS per replica {:?} MiB",

@@ -295,3 +295,50 @@ async fn slack_response_url_replies_are_posted_and_retried_a_bounded_number_of_t
     let err = responder.post(&url, &body).await.unwrap_err();
     assert!(err.to_string().contains("after 2 attempt(s)"), "{err}");
 }
+
+/// The process that posted an approval died while it waited: whoever ends the
+/// rollout (a takeover, `resume`) finds where it was posted in the journal and
+/// closes it — the buttons go, the outcome is said — so nobody approves a
+/// rollout that has already ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_message_left_by_a_dead_process_is_closed_by_whoever_ends_the_rollout() {
+    let w = world().await;
+    let posting = approver(&w);
+    let waiting = tokio::spawn(async move { posting.request(&request()).await });
+    posted_value(&w).await;
+    waiting.abort(); // the posting process is gone
+    let recorded = w.journal.approval_message(ROLLOUT, REV).unwrap();
+    assert_eq!(
+        recorded.as_deref(),
+        Some(
+            format!(
+                "{}:{}",
+                crate::support::fake_slack::CHANNEL_ID,
+                crate::support::fake_slack::TS
+            )
+            .as_str()
+        )
+    );
+    deploy_agent::approval::slack::close_approval_message(
+        w.journal.as_ref(),
+        &client(&w.slack),
+        ROLLOUT,
+        REV,
+        deploy_agent::rollout::state::Outcome::RolledBack,
+        "resumed after a crash: rolled back per on_resume",
+    )
+    .await;
+    let updates = w.slack.calls("chat.update");
+    let closed = updates.last().expect("chat.update");
+    assert_eq!(closed.body["ts"], crate::support::fake_slack::TS);
+    let blocks = closed.body["blocks"].as_array().unwrap();
+    assert!(
+        blocks.iter().all(|b| b["type"] != "actions"),
+        "no buttons left: {blocks:?}"
+    );
+    let text = blocks[0]["text"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("rolled back") && text.contains("closed"),
+        "{text}"
+    );
+}

@@ -26,10 +26,12 @@ const JOB_ATTEMPTS: u32 = 3;
 const BACKOFF: Duration = Duration::from_millis(250);
 
 /// Session settings: a write waits for another replica's row lock at most as long
-/// as SQLite waits for its file lock, and a transaction left open by a dead caller
-/// cannot hold locks for long.
+/// as SQLite waits for its file lock, and a transaction left open by a dead or
+/// paused caller (a SIGSTOPped replica in the middle of a write) holds its locks
+/// for at most 5 s: every transaction here is a few statements that take
+/// milliseconds, and a takeover must not wait on a stopped owner's lease lock.
 const SESSION_SQL: &str = "SET lock_timeout = '5s'; SET statement_timeout = '30s'; \
-     SET idle_in_transaction_session_timeout = '60s'";
+     SET idle_in_transaction_session_timeout = '5s'";
 
 /// Why one run of a job failed; decides whether it may run again.
 #[derive(Debug)]
