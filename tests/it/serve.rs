@@ -367,7 +367,7 @@ async fn an_unknown_sha_is_journaled_as_aborted_with_the_reason() {
 }
 
 /// Load: `SERVE_LOAD_SERVICES` services (default 200), `SERVE_LOAD_PUSHES` signed
-/// pushes (default 200) sent as fast as the server answers. Checks that every
+/// pushes of as many merges (default 200) sent as fast as the server answers. Checks that every
 /// (push, service) pair is either rolled out or superseded, that the journal holds
 /// exactly the rollouts counted, and that nothing is left running; prints figures.
 /// Run: `cargo test --release --test it serve::load -- --ignored --nocapture`.
@@ -388,7 +388,9 @@ async fn load_signed_pushes_for_many_services() {
     let repo = Repo::new();
     repo.lines("src/app.rs", 20, "a");
     repo.commit("initial");
-    let shas: Vec<String> = (0..10)
+    // One merge per push: a merge is rolled out once, so a repeated sha would
+    // only count as a duplicate.
+    let shas: Vec<String> = (0..pushes)
         .map(|i| {
             repo.lines("src/app.rs", 21 + i, "a");
             repo.commit(&format!("change {i}"))
