@@ -121,6 +121,28 @@ pub(crate) fn grant(
     })
 }
 
+/// The lease `req` is granted, given the service's `current` lease;
+/// `unfinished(id)` says whether rollout `id` is still unfinished (asked only
+/// when the current lease belongs to another rollout).
+pub(crate) fn next_lease<E: From<JournalError>>(
+    current: Option<&Lease>,
+    unfinished: impl FnOnce(&str) -> Result<bool, E>,
+    req: &LeaseRequest,
+) -> Result<Lease, E> {
+    let other_unfinished = match current {
+        Some(l) if l.rollout_id != req.rollout_id => unfinished(&l.rollout_id)?,
+        _ => false,
+    };
+    let granted = grant(current, other_unfinished, req)?;
+    Ok(Lease {
+        service: req.service.clone(),
+        rollout_id: req.rollout_id.clone(),
+        holder: req.holder.clone(),
+        generation: granted.generation(),
+        expires_at: req.now + req.ttl,
+    })
+}
+
 /// Whether `fence` still holds `current`: same holder, same generation.
 pub(crate) fn check_fence(current: Option<&Lease>, fence: &Fence) -> Result<(), JournalError> {
     match current {

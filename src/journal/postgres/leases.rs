@@ -58,20 +58,10 @@ fn store(c: &mut impl GenericClient, l: &Lease) -> Result<(), Failure> {
 pub(super) fn acquire(c: &mut impl GenericClient, req: &LeaseRequest) -> Result<Lease, Failure> {
     lock(c, &req.service)?;
     let current = lease_of(c, &req.service)?;
-    let unfinished = match &current {
-        Some(l) if l.rollout_id != req.rollout_id => {
-            find_rollout(c, &l.rollout_id, false)?.is_some_and(|r| r.finished_at.is_none())
-        }
-        _ => false,
+    let unfinished = |id: &str| -> Result<bool, Failure> {
+        Ok(find_rollout(c, id, false)?.is_some_and(|r| r.finished_at.is_none()))
     };
-    let granted = lease::grant(current.as_ref(), unfinished, req)?;
-    let l = Lease {
-        service: req.service.clone(),
-        rollout_id: req.rollout_id.clone(),
-        holder: req.holder.clone(),
-        generation: granted.generation(),
-        expires_at: req.now + req.ttl,
-    };
+    let l = lease::next_lease(current.as_ref(), unfinished, req)?;
     store(c, &l)?;
     Ok(l)
 }

@@ -49,20 +49,10 @@ fn store(c: &Connection, l: &Lease) -> Result<(), JournalError> {
 
 pub(super) fn acquire(c: &Connection, req: &LeaseRequest) -> Result<Lease, JournalError> {
     let current = lease_of(c, &req.service)?;
-    let unfinished = match &current {
-        Some(l) if l.rollout_id != req.rollout_id => {
-            find_rollout(c, &l.rollout_id)?.is_some_and(|r| r.finished_at.is_none())
-        }
-        _ => false,
+    let unfinished = |id: &str| -> Result<bool, JournalError> {
+        Ok(find_rollout(c, id)?.is_some_and(|r| r.finished_at.is_none()))
     };
-    let granted = lease::grant(current.as_ref(), unfinished, req)?;
-    let l = Lease {
-        service: req.service.clone(),
-        rollout_id: req.rollout_id.clone(),
-        holder: req.holder.clone(),
-        generation: granted.generation(),
-        expires_at: req.now + req.ttl,
-    };
+    let l = lease::next_lease(current.as_ref(), unfinished, req)?;
     store(c, &l)?;
     Ok(l)
 }
