@@ -205,18 +205,38 @@ pub async fn run_rollout_with(
     };
     let asks_journal = approver.1;
     let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
+    let id = rollout_id(&cmd.service, &assessment.rev);
+    // One owner per service: the lease first (journaled rollouts), so a busy
+    // service is refused (or waited for) with who drives it; every journal
+    // write and every intent of the rollout carries it.
+    let lease = match &journal {
+        Some(j) => {
+            let lease = acquire_lease(j, &cmd.service, &id, &settings, hooks.lease_wait.as_ref());
+            Some(Arc::new(lease.await?))
+        }
+        None => None,
+    };
     // Preflight and the live state, before anything is recorded or moved.
     let first_weight = match assessment.strategy {
         crate::policy::Strategy::Canary { first_weight, .. } => Some(first_weight),
         crate::policy::Strategy::Direct => None,
     };
-    let start = rollout::check_start(
+    let checked = rollout::check_start(
         backends.traffic.as_ref(),
         backends.metrics.as_ref(),
         cmd.adopt,
         first_weight,
     )
-    .await?;
+    .await;
+    let start = match checked {
+        Ok(start) => start,
+        Err(e) => {
+            if let Some(lease) = &lease {
+                lease.release();
+            }
+            return Err(e.into());
+        }
+    };
     for warning in &start.warnings {
         tracing::warn!("{warning}");
         if !hooks.headless {
@@ -227,7 +247,7 @@ pub async fn run_rollout_with(
         backends = backends.with_journal(j.clone());
     }
     let spec = RolloutSpec {
-        id: rollout_id(&cmd.service, &assessment.rev),
+        id,
         service: cmd.service.clone(),
         rev: assessment.rev.clone(),
         target,
@@ -244,20 +264,18 @@ pub async fn run_rollout_with(
         PlannerKind::Playbook => {
             Box::new(PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes))
         }
-        PlannerKind::Llm => {
-            let client = LlmClient::new(&settings.llm).map_err(|e| Error::Usage(e.to_string()))?;
-            Box::new(LlmPlanner::new(client, &opening_message(&spec, &context)))
-        }
+        PlannerKind::Llm => match LlmClient::new(&settings.llm) {
+            Ok(client) => Box::new(LlmPlanner::new(client, &opening_message(&spec, &context))),
+            Err(e) => {
+                // Nothing began: the service is free again at once.
+                if let Some(lease) = &lease {
+                    lease.release();
+                }
+                return Err(Error::Usage(e.to_string()));
+            }
+        },
     };
     // The journal first: an event is durable before anyone is shown it.
-    // One owner per service: the lease, held while the loop runs (journaled
-    // rollouts); every write to the journal and every intent carries it.
-    let lease = match &journal {
-        Some(j) => Some(Arc::new(
-            acquire_lease(j, &spec, &settings, hooks.lease_wait.as_ref()).await?,
-        )),
-        None => None,
-    };
     let mut sink = Fanout::default();
     if let (Some(j), Some(lease)) = (&journal, &lease) {
         backends = backends.with_lease(lease.clone());
@@ -320,15 +338,16 @@ pub async fn run_rollout_with(
 /// service is busy (another rollout owns it) and the job is still wanted.
 async fn acquire_lease(
     journal: &Arc<dyn Journal>,
-    spec: &RolloutSpec,
+    service: &str,
+    rollout_id: &str,
     settings: &Settings,
     wait: Option<&LeaseWait>,
 ) -> Result<LeaseKeeper, Error> {
     let holder = holder_id();
     loop {
         let req = LeaseRequest {
-            service: spec.service.clone(),
-            rollout_id: spec.id.clone(),
+            service: service.to_string(),
+            rollout_id: rollout_id.to_string(),
             holder: holder.clone(),
             ttl: settings.lease.ttl_secs,
             now: wall_now(),
@@ -336,7 +355,7 @@ async fn acquire_lease(
         match LeaseKeeper::acquire(journal.clone(), &req, settings.lease) {
             Ok(keeper) => return Ok(keeper),
             Err(JournalError::LeaseHeld { .. }) if wait.is_some_and(|w| (w.still_wanted)()) => {
-                tracing::info!(service = %spec.service, "service busy: waiting for its lease");
+                tracing::info!(%service, "service busy: waiting for its lease");
                 let poll = wait.map_or(std::time::Duration::from_secs(1), |w| w.poll);
                 tokio::time::sleep(poll).await;
             }
