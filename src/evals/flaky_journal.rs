@@ -227,25 +227,17 @@ impl Journal for FlakyJournal {
             .intent_fenced(fence, rollout_id, at, kind, payload)
     }
 
-    fn claim_delivery(
+    fn claim_merge(
         &self,
         delivery_id: &str,
         detail: &str,
-        now: f64,
-    ) -> Result<bool, JournalError> {
-        self.write()?;
-        self.inner.claim_delivery(delivery_id, detail, now)
-    }
-
-    fn claim_merge(
-        &self,
-        service: &str,
         rev: &str,
-        delivery_id: &str,
+        services: &[String],
         now: f64,
-    ) -> Result<bool, JournalError> {
+    ) -> Result<Option<Vec<String>>, JournalError> {
         self.write()?;
-        self.inner.claim_merge(service, rev, delivery_id, now)
+        self.inner
+            .claim_merge(delivery_id, detail, rev, services, now)
     }
 
     fn set_approval_message(

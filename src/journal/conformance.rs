@@ -694,17 +694,35 @@ pub fn a_lease_is_granted_once_when_two_race_for_it(open: Open<'_>) {
 
 pub fn a_delivery_and_a_merge_are_claimed_once(open: Open<'_>) {
     let j = open();
-    assert!(j.claim_delivery("d-1", "push abc", 1.0).unwrap());
-    assert!(
-        !j.claim_delivery("d-1", "push abc", 2.0).unwrap(),
-        "redelivery"
+    let services = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let push = j
+        .claim_merge("d-1", "push abc", "abc", &services(&["checkout"]), 1.0)
+        .unwrap();
+    assert_eq!(push, Some(services(&["checkout"])));
+    let again = j
+        .claim_merge(
+            "d-1",
+            "push abc",
+            "abc",
+            &services(&["checkout", "cart"]),
+            2.0,
+        )
+        .unwrap();
+    assert_eq!(again, None, "a redelivery writes nothing");
+    let pr = j
+        .claim_merge(
+            "d-2",
+            "pull_request abc",
+            "abc",
+            &services(&["checkout", "cart"]),
+            2.0,
+        )
+        .unwrap();
+    assert_eq!(
+        pr,
+        Some(services(&["cart"])),
+        "the pull_request of the same merge claims only what the push did not"
     );
-    assert!(j.claim_merge("checkout", "abc", "d-1", 1.0).unwrap());
-    assert!(
-        !j.claim_merge("checkout", "abc", "d-2", 2.0).unwrap(),
-        "the pull_request event of the same merge"
-    );
-    assert!(j.claim_merge("cart", "abc", "d-1", 1.0).unwrap());
     // Where an approval was posted, for whoever ends the rollout.
     j.begin(&record("r1")).unwrap();
     assert!(

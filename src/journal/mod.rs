@@ -419,24 +419,19 @@ pub trait Journal: Send + Sync {
 
     // === exactly one rollout per merge ===
 
-    /// Records a webhook delivery id; `false` when it was seen before (a
-    /// redelivery), writing nothing.
-    fn claim_delivery(
+    /// Claims a webhook delivery and, for it, the rollout of `rev` onto each of
+    /// `services`, in one transaction: `None` when the delivery id was seen
+    /// before (a redelivery; nothing written), else the services whose rollout
+    /// of `rev` no earlier delivery claimed (the push and the merged
+    /// pull_request of one merge claim it once between them).
+    fn claim_merge(
         &self,
         delivery_id: &str,
         detail: &str,
-        now: f64,
-    ) -> Result<bool, JournalError>;
-
-    /// Claims the rollout of `rev` onto `service` for a merge; `false` when that
-    /// merge was claimed before (by another event or delivery of the same merge).
-    fn claim_merge(
-        &self,
-        service: &str,
         rev: &str,
-        delivery_id: &str,
+        services: &[String],
         now: f64,
-    ) -> Result<bool, JournalError>;
+    ) -> Result<Option<Vec<String>>, JournalError>;
 
     // === where an approval was asked, for whoever ends the rollout ===
 

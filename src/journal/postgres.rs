@@ -280,42 +280,37 @@ impl Journal for PostgresJournal {
         self.read(leases::all)
     }
 
-    fn claim_delivery(
+    fn claim_merge(
         &self,
         delivery_id: &str,
         detail: &str,
+        rev: &str,
+        services: &[String],
         now: f64,
-    ) -> Result<bool, JournalError> {
-        let (id, detail) = (delivery_id.to_string(), detail.to_string());
+    ) -> Result<Option<Vec<String>>, JournalError> {
+        let (id, detail, rev) = (delivery_id.to_string(), detail.to_string(), rev.to_string());
+        let services = services.to_vec();
         self.write(move |c| {
-            let n = c.execute(
+            let first = c.execute(
                 "INSERT INTO deliveries (delivery_id, received_at, detail) VALUES ($1, $2, $3) \
                  ON CONFLICT (delivery_id) DO NOTHING",
                 &[&id, &now, &detail],
             )?;
-            Ok(n == 1)
-        })
-    }
-
-    fn claim_merge(
-        &self,
-        service: &str,
-        rev: &str,
-        delivery_id: &str,
-        now: f64,
-    ) -> Result<bool, JournalError> {
-        let (service, rev, id) = (
-            service.to_string(),
-            rev.to_string(),
-            delivery_id.to_string(),
-        );
-        self.write(move |c| {
-            let n = c.execute(
-                "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (service, rev) DO NOTHING",
-                &[&service, &rev, &id, &now],
-            )?;
-            Ok(n == 1)
+            if first == 0 {
+                return Ok(None);
+            }
+            let mut fresh = Vec::new();
+            for service in &services {
+                let n = c.execute(
+                    "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (service, rev) DO NOTHING",
+                    &[service, &rev, &id, &now],
+                )?;
+                if n == 1 {
+                    fresh.push(service.clone());
+                }
+            }
+            Ok(Some(fresh))
         })
     }
 

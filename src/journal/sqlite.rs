@@ -182,36 +182,37 @@ impl Journal for SqliteJournal {
         leases::all(&self.conn())
     }
 
-    fn claim_delivery(
+    fn claim_merge(
         &self,
         delivery_id: &str,
         detail: &str,
+        rev: &str,
+        services: &[String],
         now: f64,
-    ) -> Result<bool, JournalError> {
+    ) -> Result<Option<Vec<String>>, JournalError> {
         self.write(|c| {
-            leases::claim(
+            let first = leases::claim(
                 c,
                 "INSERT INTO deliveries (delivery_id, received_at, detail) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (delivery_id) DO NOTHING",
                 &[&delivery_id, &now, &detail],
-            )
-        })
-    }
-
-    fn claim_merge(
-        &self,
-        service: &str,
-        rev: &str,
-        delivery_id: &str,
-        now: f64,
-    ) -> Result<bool, JournalError> {
-        self.write(|c| {
-            leases::claim(
-                c,
-                "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (service, rev) DO NOTHING",
-                &[&service, &rev, &delivery_id, &now],
-            )
+            )?;
+            if !first {
+                return Ok(None);
+            }
+            let mut fresh = Vec::new();
+            for service in services {
+                let claimed = leases::claim(
+                    c,
+                    "INSERT INTO merges (service, rev, delivery_id, claimed_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (service, rev) DO NOTHING",
+                    &[service, &rev, &delivery_id, &now],
+                )?;
+                if claimed {
+                    fresh.push(service.clone());
+                }
+            }
+            Ok(Some(fresh))
         })
     }
 

@@ -193,16 +193,13 @@ async fn claim(
     let claimed = tokio::task::spawn_blocking(move || {
         let now = crate::journal::wall_now();
         let id = delivery.unwrap_or_else(|| format!("{detail} (no delivery id)"));
-        if !journal.claim_delivery(&id, &detail, now)? {
-            return Ok(Claims::Duplicate);
-        }
-        let mut fresh = Vec::new();
-        for service in services.iter() {
-            if journal.claim_merge(service, &sha, &id, now)? {
-                fresh.push(service.clone());
-            }
-        }
-        Ok(Claims::Fresh(fresh))
+        // One transaction: the delivery and every service's claim.
+        Ok(
+            match journal.claim_merge(&id, &detail, &sha, &services, now)? {
+                None => Claims::Duplicate,
+                Some(fresh) => Claims::Fresh(fresh),
+            },
+        )
     })
     .await;
     claimed.unwrap_or_else(|e| {
