@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use deploy_agent::assess::{AssessRequest, LlmMode};
+use deploy_agent::bench::rollouts::JudgeKind;
 use deploy_agent::commands::backends::MetricsKind;
 use deploy_agent::commands::bench;
 use deploy_agent::commands::journal::{
@@ -290,6 +291,34 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// The whole loop (playbook, guard, judge, simulated world) over risk levels ×
+    /// scenarios × traffic: healthy releases rolled back, bad ones caught,
+    /// unjudged promotions, minutes to decide, users exposed. Progress on stderr.
+    Rollouts {
+        /// Rollouts per cell.
+        #[arg(long, default_value_t = 400)]
+        seeds: u64,
+        /// Judges to run the same schedule with (default: ours).
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [JudgeKind::Ours])]
+        judge: Vec<JudgeKind>,
+        /// Risk levels (default: all four).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        level: Vec<deploy_agent::policy::Level>,
+        /// Scenarios (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        scenario: Vec<Scenario>,
+        /// Requests per second over both versions.
+        #[arg(long, value_delimiter = ',', default_values_t = [200.0, 20.0, 2.0])]
+        rps: Vec<f64>,
+        /// Added to every seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Policy file (default: the embedded one).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
+        format: BenchFormat,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -418,6 +447,58 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             let json = matches!(format, BenchFormat::Json);
             let out = deploy_agent::bench::canary::run_command(runs, seed, json, plot.as_deref())?;
             print!("{out}");
+            Ok(exit::OK)
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Rollouts {
+                    seeds,
+                    judge,
+                    level,
+                    scenario,
+                    rps,
+                    seed,
+                    policy,
+                    format,
+                },
+        } => {
+            use deploy_agent::bench::rollouts;
+            let policy = match policy {
+                Some(p) => deploy_agent::policy::Policy::load(&p)?,
+                None => deploy_agent::policy::Policy::embedded()?,
+            };
+            let all_levels = deploy_agent::policy::Level::ALL.to_vec();
+            let bench = rollouts::RolloutBench {
+                judges: judge,
+                levels: if level.is_empty() { all_levels } else { level },
+                scenarios: if scenario.is_empty() {
+                    Scenario::ALL.to_vec()
+                } else {
+                    scenario
+                },
+                rps,
+                seeds,
+                seed_offset: seed,
+            };
+            let rows = rollouts::run(&bench, &policy, |r, i, n| {
+                eprintln!(
+                    "[{i}/{n}] {:?} {} {} {} rps: {} of {} not promoted",
+                    r.judge,
+                    r.level.as_str(),
+                    r.scenario.as_str(),
+                    r.rps,
+                    r.not_promoted,
+                    r.runs
+                );
+            })
+            .await;
+            match format {
+                BenchFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                ),
+                BenchFormat::Markdown => print!("{}", rollouts::render_markdown(&rows)),
+            }
             Ok(exit::OK)
         }
         Command::Eval {

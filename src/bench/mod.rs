@@ -2,3 +2,4 @@
 //! arguments and prints what these return).
 
 pub mod canary;
+pub mod rollouts;

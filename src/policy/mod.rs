@@ -21,7 +21,17 @@ pub const DEFAULT_POLICY: &str = include_str!("../../policies/default.toml");
 
 /// A risk level, from the score and the policy's thresholds.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+    clap::ValueEnum,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
@@ -32,6 +42,8 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::Low, Level::Medium, Level::High, Level::Critical];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Low => "low",

@@ -20,7 +20,7 @@
 //! time; drawing one per request would cost far too much.
 
 use super::rng::SplitMix64;
-use super::scenario::{BASELINE_ERROR_RATE, BASELINE_LATENCY_MEDIAN_MS, LATENCY_SIGMA};
+use super::scenario::{BASELINE_LATENCY_MEDIAN_MS, LATENCY_SIGMA};
 use super::SimConfig;
 
 /// Width of one draw bucket, in seconds.
@@ -225,12 +225,10 @@ impl Drawer<'_> {
     }
 
     fn base_error_rate(&self, version: Version, t: f64) -> f64 {
+        let since = self.timeline.first_traffic.map_or(0.0, |first| t - first);
         match version {
-            Version::Stable => BASELINE_ERROR_RATE,
-            Version::Canary => {
-                let since = self.timeline.first_traffic.map_or(0.0, |first| t - first);
-                self.config.scenario.canary_error_rate(since)
-            }
+            Version::Stable => self.config.scenario.stable_error_rate(since),
+            Version::Canary => self.config.scenario.canary_error_rate(since),
         }
     }
 }

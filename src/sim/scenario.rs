@@ -22,6 +22,10 @@ pub const DEGRADATION_PER_SEC: f64 = 0.01 / 300.0;
 pub const DEGRADATION_CAP: f64 = 0.30;
 /// Flapping: seconds of canary time in each phase (good first, then bad).
 pub const FLAP_PERIOD_SECS: f64 = 120.0;
+/// A canary-only burst: its error rate, and when it happens in canary time.
+pub const BURST_ERROR_RATE: f64 = 0.20;
+pub const BURST_FROM_SECS: f64 = 180.0;
+pub const BURST_SECS: f64 = 90.0;
 
 /// How the simulated canary behaves.
 #[derive(
@@ -54,10 +58,17 @@ pub enum Scenario {
     /// The canary is healthy on a noisy service: each version's error rate
     /// wanders minute by minute (±30 %), and a 30 s blip (×5) hits both every 10 minutes.
     NoisyHealthy,
+    /// The canary fails twice as often as the baseline (1% instead of 0.5%).
+    ErrorDouble,
+    /// The canary alone fails 20% of requests for 90 s, 3 minutes in.
+    CanaryBurst,
+    /// The canary is healthy while the baseline degrades (+1 point of errors per
+    /// 5 minutes): a relative judge must not blame the canary.
+    BaselineDegrades,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Healthy,
         Scenario::ErrorSpike,
         Scenario::LatencyRegression,
@@ -65,6 +76,9 @@ impl Scenario {
         Scenario::NoData,
         Scenario::Flapping,
         Scenario::NoisyHealthy,
+        Scenario::ErrorDouble,
+        Scenario::CanaryBurst,
+        Scenario::BaselineDegrades,
     ];
 
     /// The kebab-case name, as on the command line and in JSON.
@@ -77,6 +91,9 @@ impl Scenario {
             Scenario::NoData => "no-data",
             Scenario::Flapping => "flapping",
             Scenario::NoisyHealthy => "noisy-healthy",
+            Scenario::ErrorDouble => "error-double",
+            Scenario::CanaryBurst => "canary-burst",
+            Scenario::BaselineDegrades => "baseline-degrades",
         }
     }
 
@@ -94,6 +111,11 @@ impl Scenario {
             Scenario::NoisyHealthy => {
                 "healthy canary on a noisy service: per-minute ±30% error-rate noise per version, 30 s ×5 blips on both"
             }
+            Scenario::ErrorDouble => "canary fails 1% of requests instead of 0.5%",
+            Scenario::CanaryBurst => "canary alone fails 20% of requests for 90 s, 3 minutes in",
+            Scenario::BaselineDegrades => {
+                "healthy canary while the baseline's error rate grows 1 point per 5 minutes"
+            }
         }
     }
 
@@ -102,7 +124,10 @@ impl Scenario {
     pub fn canary_is_healthy(self) -> bool {
         matches!(
             self,
-            Scenario::Healthy | Scenario::NoData | Scenario::NoisyHealthy
+            Scenario::Healthy
+                | Scenario::NoData
+                | Scenario::NoisyHealthy
+                | Scenario::BaselineDegrades
         )
     }
 
@@ -118,8 +143,17 @@ impl Scenario {
             Scenario::Healthy
             | Scenario::LatencyRegression
             | Scenario::NoData
-            | Scenario::NoisyHealthy => BASELINE_ERROR_RATE,
+            | Scenario::NoisyHealthy
+            | Scenario::BaselineDegrades => BASELINE_ERROR_RATE,
             Scenario::ErrorSpike => SPIKE_ERROR_RATE,
+            Scenario::ErrorDouble => 2.0 * BASELINE_ERROR_RATE,
+            Scenario::CanaryBurst => {
+                if (BURST_FROM_SECS..BURST_FROM_SECS + BURST_SECS).contains(&t) {
+                    BURST_ERROR_RATE
+                } else {
+                    BASELINE_ERROR_RATE
+                }
+            }
             Scenario::SlowDegradation => {
                 (BASELINE_ERROR_RATE + DEGRADATION_PER_SEC * t).min(DEGRADATION_CAP)
             }
@@ -131,6 +165,17 @@ impl Scenario {
                     BASELINE_ERROR_RATE
                 }
             }
+        }
+    }
+
+    /// The stable version's error probability after `canary_secs` seconds of
+    /// canary time (it degrades only in `baseline-degrades`).
+    pub fn stable_error_rate(self, canary_secs: f64) -> f64 {
+        match self {
+            Scenario::BaselineDegrades => (BASELINE_ERROR_RATE
+                + DEGRADATION_PER_SEC * canary_secs.max(0.0))
+            .min(DEGRADATION_CAP),
+            _ => BASELINE_ERROR_RATE,
         }
     }
 

@@ -12,7 +12,7 @@ mod plot;
 mod report;
 mod runner;
 mod scenario;
-mod stats;
+pub(crate) mod stats;
 mod targets;
 pub mod traffic;
 
