@@ -318,6 +318,9 @@ enum BenchCommand {
         policy: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
         format: BenchFormat,
+        /// Exit 6 when a target that was run is missed.
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -460,6 +463,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                     seed,
                     policy,
                     format,
+                    check,
                 },
         } => {
             use deploy_agent::bench::rollouts;
@@ -482,24 +486,35 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             };
             let rows = rollouts::run(&bench, &policy, |r, i, n| {
                 eprintln!(
-                    "[{i}/{n}] {:?} {} {} {} rps: {} of {} not promoted",
-                    r.judge,
+                    "[{i}/{n}] {} {} {} {} rps: {} promoted, {} stopped, {} asked of {}",
+                    r.judge.as_str(),
                     r.level.as_str(),
                     r.scenario.as_str(),
                     r.rps,
-                    r.not_promoted,
+                    r.promoted,
+                    r.stopped,
+                    r.asked,
                     r.runs
                 );
             })
             .await;
+            let targets = rollouts::targets(&rows);
             match format {
                 BenchFormat::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).unwrap_or_default()
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"rows": rows, "targets": targets})
+                    )
+                    .unwrap_or_default()
                 ),
                 BenchFormat::Markdown => print!("{}", rollouts::render_markdown(&rows)),
             }
-            Ok(exit::OK)
+            let missed = targets.iter().any(|t| t.met == Some(false));
+            Ok(if check && missed {
+                deploy_agent::evals::codes::THRESHOLD_FAILED
+            } else {
+                exit::OK
+            })
         }
         Command::Eval {
             suite,

@@ -45,7 +45,7 @@ impl JournalApprover {
         loop {
             match self
                 .journal
-                .approval_status(&request.rollout_id, &request.rev)
+                .approval_status(&request.rollout_id, &request.key())
             {
                 Ok(Some(ApprovalStatus::Decided(d))) => return answer(d),
                 Ok(Some(ApprovalStatus::Pending(p))) if self.clock.now() >= p.deadline => {
@@ -73,7 +73,7 @@ impl JournalApprover {
         };
         match self
             .journal
-            .decide_approval(&request.rollout_id, &request.rev, &timeout)
+            .decide_approval(&request.rollout_id, &request.key(), &timeout)
         {
             Ok(_) => answer(timeout),
             // Someone answered just before the deadline: theirs stands.
@@ -94,7 +94,7 @@ impl JournalApprover {
         self.journal
             .request_approval(
                 &request.rollout_id,
-                &request.rev,
+                &request.key(),
                 &request.summary,
                 deadline,
                 request.required_approvals,
@@ -111,7 +111,7 @@ impl JournalApprover {
     fn recorded(&self, request: &ApprovalRequest) -> Option<ApprovalAnswer> {
         match self
             .journal
-            .approval_status(&request.rollout_id, &request.rev)
+            .approval_status(&request.rollout_id, &request.key())
         {
             Ok(Some(ApprovalStatus::Decided(d))) => Some(answer(d)),
             _ => None,

@@ -31,6 +31,33 @@ pub struct ApprovalRequest {
     /// Channels that record in the journal enforce it there; the terminal and
     /// `--approve-as` answer for one person and cannot.
     pub required_approvals: u32,
+    /// `None`: approve the rollout before traffic moves. `Some(w)`: go on from
+    /// `w` % without a Pass (the step stayed Inconclusive; `summary` holds the
+    /// judge's numbers).
+    pub go_on_at: Option<u8>,
+}
+
+impl ApprovalRequest {
+    /// What the decision is recorded under in the journal (with the rollout
+    /// id): the rev for the rollout's approval, `REV#go-on@W` for going on
+    /// from W % without a Pass, so each question gets its own answer.
+    pub fn key(&self) -> String {
+        match self.go_on_at {
+            None => self.rev.clone(),
+            Some(w) => format!("{}#go-on@{w}", self.rev),
+        }
+    }
+
+    /// The question, in a few words.
+    pub fn question(&self) -> String {
+        match self.go_on_at {
+            None => format!("Approval needed: {}", self.service),
+            Some(w) => format!(
+                "Go on without a Pass? {} has stayed Inconclusive at {w}%",
+                self.service
+            ),
+        }
+    }
 }
 
 /// The answer.
@@ -119,6 +146,7 @@ mod tests {
             summary: String::new(),
             timeout_seconds: 1,
             required_approvals: 1,
+            go_on_at: None,
         };
         let bot = FixedApprover::approve_as("ci-bot");
         assert!(bot.request(&request).await.approved);

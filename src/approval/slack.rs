@@ -182,12 +182,12 @@ impl SlackApprover {
     fn pending_approvers(&self, request: &ApprovalRequest) -> Option<(Vec<String>, u32)> {
         let journal = self.journal.journal();
         let Ok(Some(ApprovalStatus::Pending(pending))) =
-            journal.approval_status(&request.rollout_id, &request.rev)
+            journal.approval_status(&request.rollout_id, &request.key())
         else {
             return None;
         };
         let votes = journal
-            .approval_votes(&request.rollout_id, &request.rev)
+            .approval_votes(&request.rollout_id, &request.key())
             .ok()?;
         let yes = votes.into_iter().filter(|v| v.approved).map(|v| v.by);
         Some((yes.collect(), pending.required))
@@ -198,7 +198,7 @@ impl SlackApprover {
         let votes = self
             .journal
             .journal()
-            .approval_votes(&request.rollout_id, &request.rev)
+            .approval_votes(&request.rollout_id, &request.key())
             .unwrap_or_default();
         let yes: Vec<&str> = votes
             .iter()
@@ -222,7 +222,7 @@ impl Approver for SlackApprover {
         let nonce = random_hex();
         let posted = match self.journal.journal().issue_nonce(
             &request.rollout_id,
-            &request.rev,
+            &request.key(),
             &nonce,
         ) {
             Err(e) => {
@@ -234,7 +234,7 @@ impl Approver for SlackApprover {
                     // Whoever ends the rollout (a takeover, `resume`) closes it too.
                     let message = format!("{}:{}", p.0, p.1);
                     let journal = self.journal.journal();
-                    let (id, rev) = (&request.rollout_id, &request.rev);
+                    let (id, rev) = (&request.rollout_id, &request.key());
                     if let Err(e) = journal.set_approval_message(id, rev, &message) {
                         tracing::warn!(error = %e, "could not record where the approval was posted");
                     }

@@ -5,8 +5,10 @@
 
 pub mod baselines;
 pub mod evalue;
+pub mod floor;
 pub mod histogram;
 pub mod mw;
+pub mod ratio;
 mod sequential;
 
 pub use sequential::{SequentialConfig, SequentialJudge};
@@ -90,6 +92,54 @@ pub struct Verdict {
     pub baseline_requests: u64,
     /// One line for people: why this verdict.
     pub summary: String,
+    /// What the evidence still allows, for a decision without a Pass (judges
+    /// that cannot bound the harm leave it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub harm: Option<HarmBound>,
+}
+
+/// Upper bounds on the canary's harm at confidence `confidence`, always valid
+/// (they hold at every look): what the judge could still have missed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct HarmBound {
+    /// Canary error rate ÷ baseline error rate, at most (None: no ratio up to
+    /// 100 is excluded yet, or the baseline has no errors).
+    pub error_ratio_upper: Option<f64>,
+    /// The baseline's error rate over the canary's life.
+    pub baseline_error_rate: f64,
+    /// P(a canary request is slower than a baseline one), at most (None: too few samples).
+    pub slower_upper: Option<f64>,
+    pub confidence: f64,
+}
+
+impl HarmBound {
+    /// Extra failed requests per 1,000 requests of all users the canary could
+    /// cause at `weight` %, at worst; None when the ratio is not bounded.
+    pub fn extra_errors_per_1000(&self, weight: u8) -> Option<f64> {
+        self.error_ratio_upper.map(|upper| {
+            1000.0 * (upper - 1.0).max(0.0) * self.baseline_error_rate * f64::from(weight) / 100.0
+        })
+    }
+
+    /// One line for people.
+    pub fn describe(&self, weight: u8) -> String {
+        let errors = match (self.error_ratio_upper, self.extra_errors_per_1000(weight)) {
+            (Some(u), Some(extra)) => format!(
+                "error rate at most {u:.2}× the baseline's ({:.3} %), i.e. at most {extra:.2} extra failed requests per 1,000 at {weight} %",
+                100.0 * self.baseline_error_rate
+            ),
+            _ => "error ratio not bounded yet".into(),
+        };
+        let latency = self
+            .slower_upper
+            .map_or("latency not bounded yet".into(), |p| {
+                format!("P(canary slower) at most {p:.3}")
+            });
+        format!(
+            "{errors}; {latency} ({:.0} % always-valid bounds)",
+            100.0 * self.confidence
+        )
+    }
 }
 
 /// A canary judge: feed it windows, read its verdict.
@@ -112,5 +162,11 @@ pub trait Judge: Send {
     /// Judges without a noise model ignore it.
     fn calibrate(&mut self, _baseline_history: &[MetricsWindow]) -> String {
         "this judge has no noise model".into()
+    }
+    /// From now on the baseline is the previous version at another time (a
+    /// `direct` deploy verified before/after), not a version serving side by
+    /// side: noise that used to cancel no longer does. Says what changed.
+    fn compare_before_after(&mut self) -> String {
+        "this judge compares the windows it is given".into()
     }
 }

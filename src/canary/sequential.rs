@@ -4,8 +4,12 @@
 //!
 //! - **Errors**: [`RatioTest`] on the canary's share of errors given its share
 //!   of requests. Fails when the canary is worse than `1 + error_margin` times
-//!   the baseline with e-value ≥ 1/α_errors; passes (this step) when the
-//!   evidence against "at least `error_bad_ratio` times worse" reaches 1/β.
+//!   the baseline with e-value ≥ 1/α_errors; passes when the evidence against
+//!   "at least `error_bad_ratio` times worse *and* at least `error_rate_floor`"
+//!   reaches 1/β (a mixture of the ratio test's pass side and a [`FloorTest`]:
+//!   valid for any baseline rate, including none). Pass evidence is kept
+//!   across traffic steps; each step still needs `min_canary_requests` fresh
+//!   canary requests.
 //! - **Latency distribution**: Mann-Whitney on all latencies so far (bucketed,
 //!   tie-corrected), its effect AUC − ½ tested with a normal-mixture mSPRT;
 //!   fails beyond `latency_auc_margin`, passes when the always-valid upper
@@ -18,9 +22,10 @@
 //! Improvements never fail (all tests are one-sided). Missing metrics give
 //! NoData and never a Pass; evidence already gathered still counts.
 
-use super::evalue::{msprt, msprt_radius, rate_noise_variance, RatioTest};
+use super::evalue::{rate_noise_variance, Outliers};
+use super::floor::FloorTest;
 use super::histogram::LatencyHistogram;
-use super::mw::mann_whitney;
+use super::ratio::RatioTest;
 use super::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
 
 /// Settings, from policy (`[canary]`).
@@ -45,6 +50,9 @@ pub struct SequentialConfig {
     pub tail_quantile: f64,
     /// Ratio of slow-request shares that must be caught.
     pub tail_bad_ratio: f64,
+    /// Error rates below this are never harm: a canary shown to fail less
+    /// often passes the error check whatever the baseline (0 disables it).
+    pub error_rate_floor: f64,
     /// Canary requests needed (this step) before a Pass.
     pub min_canary_requests: u64,
     /// Baseline latency samples needed before the tail threshold is trusted.
@@ -68,6 +76,7 @@ impl Default for SequentialConfig {
             latency_tau: 0.1,
             tail_quantile: 0.99,
             tail_bad_ratio: 2.0,
+            error_rate_floor: 0.0005,
             min_canary_requests: 100,
             min_baseline_samples: 200,
             require_latency: true,
@@ -83,11 +92,15 @@ const ALPHA_SPLIT: [f64; 3] = [0.95, 0.025, 0.025];
 /// Length of the blocks over which overdispersion is estimated.
 const BLOCK_SECONDS: f64 = 60.0;
 
+/// Weights of the error check's pass evidence: the ratio test's and the floor's.
+const PASS_WEIGHTS: [f64; 2] = [0.9, 0.1];
+
 /// Anytime-valid canary judge.
 #[derive(Debug, Clone)]
 pub struct SequentialJudge {
     config: SequentialConfig,
     errors: RatioTest,
+    floor: FloorTest,
     tail: RatioTest,
     canary_latency: LatencyHistogram,
     baseline_latency: LatencyHistogram,
@@ -99,6 +112,10 @@ pub struct SequentialJudge {
     block_start: Option<f64>,
     /// Per-block rate noise learned by `calibrate` (kept across `reset`).
     noise_var: f64,
+    /// The baseline's history as (requests, errors) per block (kept across `reset`).
+    history: Vec<(u64, u64)>,
+    /// The baseline is the previous version at another time (kept across `reset`).
+    before_after: bool,
 }
 
 impl Default for SequentialJudge {
@@ -112,6 +129,7 @@ impl SequentialJudge {
         Self {
             config,
             errors: RatioTest::new(1.0 + config.error_margin, config.error_bad_ratio),
+            floor: FloorTest::new(config.error_rate_floor),
             tail: RatioTest::new(1.0, config.tail_bad_ratio)
                 .with_pass_null(config.tail_bad_ratio * 1.5),
             canary_latency: LatencyHistogram::default(),
@@ -121,6 +139,8 @@ impl SequentialJudge {
             windows: 0,
             block_start: None,
             noise_var: 0.0,
+            history: Vec::new(),
+            before_after: false,
         }
     }
 
@@ -136,6 +156,8 @@ impl SequentialJudge {
             baseline.requests,
             baseline.errors,
         );
+        self.floor
+            .add(canary.requests, canary.errors, self.errors.dispersion());
         // The tail threshold comes from earlier windows only, so it is fixed
         // before this window's data is seen (predictable: the test stays valid).
         if self.baseline_latency.total() >= self.config.min_baseline_samples {
@@ -152,119 +174,6 @@ impl SequentialJudge {
         }
         self.canary_latency.extend(&canary.latency_ms);
         self.baseline_latency.extend(&baseline.latency_ms);
-    }
-
-    fn error_check(&self) -> MetricCheck {
-        let c = &self.config;
-        let t = &self.errors;
-        let alpha = c.alpha * ALPHA_SPLIT[0];
-        let e_fail = t.fail_evalue();
-        let zero_error_pass =
-            t.step_canary_events == 0 && t.step_canary_n as f64 >= (1.0 / c.beta).ln() / 0.01;
-        let verdict = if e_fail >= 1.0 / alpha {
-            VerdictKind::Fail
-        } else if t.pass_evalue() >= 1.0 / c.beta || zero_error_pass {
-            VerdictKind::Pass
-        } else {
-            VerdictKind::Inconclusive
-        };
-        let rate = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
-        MetricCheck {
-            metric: "error_rate".into(),
-            verdict,
-            canary: rate(t.canary_events, t.canary_n),
-            baseline: rate(t.baseline_events, t.baseline_n),
-            statistic: Some(e_fail),
-            detail: format!(
-                "canary {} of {} vs baseline {} of {} (ratio {}), e-value {:.3} (fail at {:.0}), pass evidence {:.2} (at {:.0}), noise φ {:.2}",
-                t.canary_events,
-                t.canary_n,
-                t.baseline_events,
-                t.baseline_n,
-                t.ratio_estimate().map_or("n/a".into(), |r| format!("{r:.2}")),
-                e_fail,
-                1.0 / alpha,
-                t.pass_evalue(),
-                1.0 / c.beta,
-                t.dispersion()
-            ),
-        }
-    }
-
-    fn latency_check(&self) -> MetricCheck {
-        let c = &self.config;
-        let alpha = c.alpha * ALPHA_SPLIT[1];
-        let Some(mw) = mann_whitney(&self.canary_latency.pairs(), &self.baseline_latency.pairs())
-        else {
-            return no_data("latency_distribution", "no latency samples for one version");
-        };
-        let effect = mw.auc - 0.5;
-        // Only the excess over the margin is evidence of harm (one-sided).
-        let e = msprt(
-            (effect - c.latency_auc_margin).max(0.0),
-            mw.auc_se,
-            c.latency_tau,
-        );
-        let upper = effect + msprt_radius(mw.auc_se, c.latency_tau, c.beta);
-        let verdict = if effect > c.latency_auc_margin && e >= 1.0 / alpha {
-            VerdictKind::Fail
-        } else if upper <= c.latency_auc_pass {
-            VerdictKind::Pass
-        } else {
-            VerdictKind::Inconclusive
-        };
-        let median = |h: &LatencyHistogram| h.quantile(0.5);
-        MetricCheck {
-            metric: "latency_distribution".into(),
-            verdict,
-            canary: median(&self.canary_latency),
-            baseline: median(&self.baseline_latency),
-            statistic: Some(e),
-            detail: format!(
-                "P(canary slower) {:.3} (upper bound {:.3}), Mann-Whitney z {:.2} on {} vs {} samples, mSPRT e-value {:.3} (fail at {:.0})",
-                mw.auc,
-                0.5 + upper,
-                mw.z,
-                mw.n_canary,
-                mw.n_baseline,
-                e,
-                1.0 / alpha
-            ),
-        }
-    }
-
-    fn tail_check(&self) -> MetricCheck {
-        let c = &self.config;
-        let t = &self.tail;
-        let alpha = c.alpha * ALPHA_SPLIT[2];
-        let e_fail = t.fail_evalue();
-        // Passing asks for evidence against "1.5 × the bad ratio": proving a 1 %
-        // event is not merely doubled would take thousands of samples, yet a
-        // canary at the bad ratio still drifts away from a Pass and toward a Fail.
-        let verdict = if e_fail >= 1.0 / alpha {
-            VerdictKind::Fail
-        } else if t.pass_evalue() >= 1.0 / c.beta {
-            VerdictKind::Pass
-        } else {
-            VerdictKind::Inconclusive
-        };
-        MetricCheck {
-            metric: "latency_tail".into(),
-            verdict,
-            canary: (t.canary_n > 0).then(|| t.canary_events as f64 / t.canary_n as f64),
-            baseline: (t.baseline_n > 0).then(|| t.baseline_events as f64 / t.baseline_n as f64),
-            statistic: Some(e_fail),
-            detail: format!(
-                "slower than the baseline's p{:.0}: canary {} of {} vs baseline {} of {}, e-value {:.3} (fail at {:.0})",
-                c.tail_quantile * 100.0,
-                t.canary_events,
-                t.canary_n,
-                t.baseline_events,
-                t.baseline_n,
-                e_fail,
-                1.0 / alpha
-            ),
-        }
     }
 
     fn verdict(&self) -> Verdict {
@@ -310,12 +219,22 @@ impl SequentialJudge {
                 format!("not enough evidence yet: {}", open.join(", ")),
             )
         };
+        let harm = (self.errors.canary_n > 0).then(|| self.harm());
         Verdict {
             kind,
             checks,
             canary_requests: self.errors.canary_n,
             baseline_requests: self.errors.baseline_n,
             summary,
+            harm,
+        }
+    }
+
+    fn outliers(&self) -> Outliers {
+        if self.before_after {
+            Outliers::Mean
+        } else {
+            Outliers::Robust
         }
     }
 
@@ -343,17 +262,6 @@ fn baseline_blocks(history: &[MetricsWindow]) -> Vec<(u64, u64)> {
         }
     }
     blocks
-}
-
-fn no_data(metric: &str, detail: &str) -> MetricCheck {
-    MetricCheck {
-        metric: metric.into(),
-        verdict: VerdictKind::NoData,
-        canary: None,
-        baseline: None,
-        statistic: None,
-        detail: detail.into(),
-    }
 }
 
 impl Judge for SequentialJudge {
@@ -386,7 +294,8 @@ impl Judge for SequentialJudge {
 
     fn calibrate(&mut self, baseline_history: &[MetricsWindow]) -> String {
         let blocks = baseline_blocks(baseline_history);
-        self.set_noise(rate_noise_variance(&blocks));
+        self.set_noise(rate_noise_variance(&blocks, self.outliers()));
+        self.history = blocks.clone();
         if self.noise_var > 0.0 {
             format!(
                 "baseline error rate is noisy over {} one-minute blocks (log-rate variance {:.3}): error evidence is tempered until the canary's own blocks say otherwise",
@@ -401,6 +310,16 @@ impl Judge for SequentialJudge {
         }
     }
 
+    fn compare_before_after(&mut self) -> String {
+        self.before_after = true;
+        self.set_noise(rate_noise_variance(&self.history, Outliers::Mean));
+        format!(
+            "baseline: the previous version at another time, so noise no longer cancels: error evidence tempered for every minute of the history's noise, blips included (log-rate variance {:.3} over {} one-minute blocks)",
+            self.noise_var,
+            self.history.len()
+        )
+    }
+
     fn new_step(&mut self) {
         self.errors.restart_step();
         self.tail.restart_step();
@@ -408,11 +327,18 @@ impl Judge for SequentialJudge {
 
     /// Forgets the canary's evidence but keeps what was learned about the service.
     fn reset(&mut self) {
-        let noise = self.noise_var;
+        let (noise, history, before_after) = (
+            self.noise_var,
+            std::mem::take(&mut self.history),
+            self.before_after,
+        );
         *self = Self::new(self.config);
         self.set_noise(noise);
+        self.history = history;
+        self.before_after = before_after;
     }
 }
 
+mod checks;
 #[cfg(test)]
 mod tests;

@@ -87,6 +87,9 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
     }
     let journal = open_existing(&cmd.location)?;
     let rollout = journal.rollout(&cmd.id)?;
+    // The question pending for this rollout: its approval, or whether to go
+    // on without a Pass (recorded as `REV#go-on@W`).
+    let key = pending_key(journal.as_ref(), &rollout.id)?.unwrap_or_else(|| rollout.rev.clone());
     let verb = if cmd.reject { "rejected" } else { "approved" };
     let decision = ApprovalDecision {
         approved: !cmd.reject,
@@ -101,7 +104,7 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
     if let ApprovalProgress::Waiting {
         approvals,
         required,
-    } = journal.decide_approval(&rollout.id, &rollout.rev, &decision)?
+    } = journal.decide_approval(&rollout.id, &key, &decision)?
     {
         return Ok(format!(
             "{approvals} of {required} approvals recorded for rollout {} as {by}, waiting for another approver\n",
@@ -113,6 +116,19 @@ pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
         rollout.id,
         rollout.rev.get(..10).unwrap_or(&rollout.rev)
     ))
+}
+
+/// The key of the newest pending approval of `rollout_id`, if any.
+pub(crate) fn pending_key(
+    journal: &dyn Journal,
+    rollout_id: &str,
+) -> Result<Option<String>, Error> {
+    Ok(journal
+        .pending_approvals()?
+        .into_iter()
+        .filter(|p| p.rollout_id == rollout_id)
+        .max_by(|a, b| a.requested_at.total_cmp(&b.requested_at))
+        .map(|p| p.rev))
 }
 
 /// Opens the journal for reading or deciding; a missing file is an error rather

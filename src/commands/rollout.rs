@@ -219,7 +219,8 @@ pub async fn run_rollout_with(
     // Preflight and the live state, before anything is recorded or moved.
     let first_weight = match assessment.strategy {
         crate::policy::Strategy::Canary { first_weight, .. } => Some(first_weight),
-        crate::policy::Strategy::Direct => None,
+        crate::policy::Strategy::Direct { verify_seconds: 0 } => None,
+        crate::policy::Strategy::Direct { .. } => Some(100),
     };
     let checked = rollout::check_start(
         backends.traffic.as_ref(),

@@ -33,6 +33,7 @@ pub enum Rule {
     TargetGranularity,
     PromoteTooEarly,
     AlreadyPromoted,
+    AskNotAllowed,
     BudgetTurns,
     BudgetTokens,
     BudgetDuration,
@@ -58,6 +59,7 @@ impl Rule {
             Rule::TargetGranularity => "target_granularity",
             Rule::PromoteTooEarly => "promote_too_early",
             Rule::AlreadyPromoted => "already_promoted",
+            Rule::AskNotAllowed => "ask_not_allowed",
             Rule::BudgetTurns => "budget_turns",
             Rule::BudgetTokens => "budget_tokens",
             Rule::BudgetDuration => "budget_duration",
@@ -115,6 +117,7 @@ pub fn check(call: ToolCall, state: &RolloutState, now: f64) -> Result<Allowed, 
     match &call {
         ToolCall::SetCanaryWeight(args) => check_weight(args.weight, state, now)?,
         ToolCall::Promote(_) => check_promote(state, now)?,
+        ToolCall::RequestApproval(args) if args.without_pass => check_ask(state)?,
         ToolCall::GetDiff(_)
         | ToolCall::AssessRisk(_)
         | ToolCall::QueryMetrics(_)
@@ -171,13 +174,43 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
             ),
         );
     }
-    check_baked_and_passing(state, now)
+    check_baked_and_passing(state, now, Some(weight))
+}
+
+/// Asking a human to go on without a Pass: only when policy lets humans decide
+/// and the step has stayed Inconclusive for the bakes policy waits, once per weight.
+fn check_ask(state: &RolloutState) -> Result<(), Veto> {
+    let veto = |reason: String| {
+        Err(Veto {
+            rule: Rule::AskNotAllowed,
+            reason,
+        })
+    };
+    if !state.inconclusive.allows_asking() {
+        return veto(
+            "policy does not let a human go on without a Pass ([rollout.inconclusive] then = \"rollback\")".into(),
+        );
+    }
+    if state.weight == 0 || !state.inconclusive_settled() {
+        return veto(format!(
+            "ask only when a step has stayed Inconclusive for {} bake periods (at {}%: {} judged, latest {})",
+            state.inconclusive_bakes,
+            state.weight,
+            state.judgements_at_weight,
+            state.verdict_kind().map_or("none yet", VerdictKind::as_str)
+        ));
+    }
+    if state.asked_at == Some(state.weight) {
+        return veto(format!("a human was already asked at {}%", state.weight));
+    }
+    Ok(())
 }
 
 fn check_promote(state: &RolloutState, now: f64) -> Result<(), Veto> {
     check_approval(state)?;
     let l = &state.limits;
-    if l.direct && state.weight == 0 {
+    if l.unverified && state.weight == 0 {
+        // Policy chose an unverified direct deploy (`verify_seconds = 0`).
         return Ok(());
     }
     if state.weight < l.promote_min_weight {
@@ -189,7 +222,7 @@ fn check_promote(state: &RolloutState, now: f64) -> Result<(), Veto> {
             ),
         });
     }
-    check_baked_and_passing(state, now)
+    check_baked_and_passing(state, now, None)
 }
 
 /// The target must serve exactly what is allowed: a weight it would round
@@ -240,7 +273,10 @@ fn check_approval(state: &RolloutState) -> Result<(), Veto> {
     Ok(())
 }
 
-fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
+/// The canary baked long enough at this weight and the verdict allows going
+/// on to `next` % (None: promotion): a Pass, or an Inconclusive step that
+/// policy or a human lets go on (see [`RolloutState::may_go_on_without_pass`]).
+fn check_baked_and_passing(state: &RolloutState, now: f64, next: Option<u8>) -> Result<(), Veto> {
     let baked = state.baked(now);
     let need = state.limits.min_bake_seconds;
     if baked + 1e-9 < need {
@@ -254,15 +290,23 @@ fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
     }
     match state.verdict_kind() {
         Some(VerdictKind::Pass) => {}
+        Some(VerdictKind::Inconclusive) if state.may_go_on_without_pass(next).is_ok() => {}
         other => {
+            let without = match other {
+                Some(VerdictKind::Inconclusive) => state
+                    .may_go_on_without_pass(next)
+                    .err()
+                    .map_or(String::new(), |why| format!(" (not without one: {why})")),
+                _ => String::new(),
+            };
             return Err(Veto {
                 rule: Rule::VerdictNotPass,
                 reason: format!(
-                    "no increase without a Pass verdict at {}% (latest: {}); call query_metrics",
+                    "no increase without a Pass verdict at {}% (latest: {}){without}; call query_metrics",
                     state.weight,
                     other.map_or("none yet", VerdictKind::as_str)
                 ),
-            })
+            });
         }
     }
     // The Pass must rest on evidence from the whole bake at this weight and be
@@ -273,7 +317,7 @@ fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
         return Err(Veto {
             rule: Rule::StaleVerdict,
             reason: format!(
-                "the Pass at {}% rests on {:.0} s of the {need:.0} s bake; call query_metrics for a verdict on the whole bake",
+                "the verdict at {}% rests on {:.0} s of the {need:.0} s bake; call query_metrics for a verdict on the whole bake",
                 state.weight,
                 (state.verdict_until - state.weight_changed_at).max(0.0)
             ),
@@ -284,7 +328,7 @@ fn check_baked_and_passing(state: &RolloutState, now: f64) -> Result<(), Veto> {
         return Err(Veto {
             rule: Rule::StaleVerdict,
             reason: format!(
-                "the Pass at {}% is {age:.0} s old (at most {:.0} s); call query_metrics for a fresh verdict",
+                "the verdict at {}% is {age:.0} s old (at most {:.0} s); call query_metrics for a fresh verdict",
                 state.weight, state.max_verdict_age
             ),
         });

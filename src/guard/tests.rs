@@ -26,6 +26,7 @@ fn state(level: Level, requires_approval: bool) -> RolloutState {
         min_bake_seconds: 300.0,
         promote_min_weight: 50,
         direct: false,
+        unverified: false,
     };
     RolloutState::new("r1".into(), risk, limits, 0.0)
 }
@@ -40,6 +41,7 @@ fn at(weight: u8, since: f64, verdict: Option<VerdictKind>, s: &mut RolloutState
                 canary_requests: 1000,
                 baseline_requests: 9000,
                 summary: String::new(),
+                harm: None,
             },
             since + 300.0,
             true,
@@ -278,10 +280,34 @@ fn rule_table() {
             Some(Rule::ApprovalRequired),
         ),
         (
-            "direct strategy promotes at 0",
-            |s| s.limits.direct = true,
+            "unverified direct strategy promotes at 0",
+            |s| {
+                s.limits.direct = true;
+                s.limits.unverified = true;
+            },
             promote(),
             0.0,
+            None,
+        ),
+        (
+            "verified direct strategy does not promote at 0",
+            |s| {
+                s.limits.direct = true;
+                s.limits.promote_min_weight = 100;
+            },
+            promote(),
+            0.0,
+            Some(Rule::PromoteTooEarly),
+        ),
+        (
+            "verified direct strategy promotes at 100 on a Pass",
+            |s| {
+                s.limits.direct = true;
+                s.limits.promote_min_weight = 100;
+                at(100, 0.0, Some(VerdictKind::Pass), s)
+            },
+            promote(),
+            300.0,
             None,
         ),
         (

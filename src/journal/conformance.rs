@@ -36,6 +36,7 @@ pub fn verdict(kind: VerdictKind) -> Verdict {
         canary_requests: 1200,
         baseline_requests: 4800,
         summary: "error rate 0.4% vs 0.5%".into(),
+        harm: None,
     }
 }
 

@@ -2,21 +2,30 @@
 //! risk through the same tools and the same guard as a model would.
 
 use async_trait::async_trait;
+use serde_json::json;
 
 use super::{Feedback, Plan, Planner, PlannerError};
 use crate::canary::VerdictKind;
+use crate::policy::OnInconclusive;
 use crate::rollout::state::RolloutState;
 use crate::tools::ProposedCall;
 
-/// Plays: assess → approval if required → first weight → bake and judge → step
-/// up on Pass → promote from the policy's promotion weight. Gives up (rolls back)
-/// after `max_inconclusive` judgements at one weight without a Pass.
+/// Plays: assess → approval if required → first weight (all of it for a
+/// direct deploy, then verified) → bake and judge → step up on Pass → promote
+/// from the policy's promotion weight. A Fail rolls back (the loop does that
+/// itself). A step without a Pass after `max_inconclusive` judgements: missing
+/// data rolls back; an Inconclusive one follows `[rollout.inconclusive]` —
+/// hold (judge on) within its time budget, then step on bounded harm, ask a
+/// human with the numbers, or roll back, as policy says.
 #[derive(Debug, Clone)]
 pub struct PlaybookPlanner {
     max_inconclusive: u32,
     assessed: bool,
     asked_approval: bool,
     next_id: u32,
+    /// Seconds held at earlier weights, and when holding began at this one.
+    held: f64,
+    holding: Option<(u8, f64)>,
 }
 
 impl PlaybookPlanner {
@@ -26,6 +35,8 @@ impl PlaybookPlanner {
             assessed: false,
             asked_approval: false,
             next_id: 0,
+            held: 0.0,
+            holding: None,
         }
     }
 
@@ -42,7 +53,6 @@ impl PlaybookPlanner {
     }
 
     fn decide(&mut self, s: &RolloutState) -> Plan {
-        use serde_json::json;
         if !self.assessed {
             self.assessed = true;
             return self.call("assess_risk", json!({}));
@@ -59,14 +69,24 @@ impl PlaybookPlanner {
         }
         let limits = s.limits;
         if s.weight == 0 {
-            if limits.direct {
+            if limits.unverified {
                 return self.call(
                     "promote",
-                    json!({"reason": "low risk: direct rollout per policy"}),
+                    json!({"reason": "direct deploy without verification, as policy allows (verify_seconds = 0)"}),
                 );
             }
-            // The largest first step the target serves exactly.
+            // The largest first step the target serves exactly (all of it for
+            // a direct deploy, which is then verified before/after).
             let first = s.granularity.floor(0, limits.max_first_weight);
+            if limits.direct && first == 100 {
+                return self.call(
+                    "set_canary_weight",
+                    json!({"weight": 100, "reason": format!(
+                        "direct deploy per policy: all traffic to the new version, verified against the previous version for {:.0} s before promotion",
+                        limits.min_bake_seconds
+                    )}),
+                );
+            }
             if first == 0 {
                 return self.call(
                     "rollback",
@@ -84,42 +104,104 @@ impl PlaybookPlanner {
         }
         match s.verdict_kind() {
             Some(VerdictKind::Pass) if s.baked(s.weight_changed_at) >= 0.0 => {
-                if s.weight >= limits.promote_min_weight {
-                    return self.call(
-                        "promote",
-                        json!({"reason": format!("Pass at {}%", s.weight)}),
-                    );
-                }
-                let step = s.weight.saturating_add(limits.max_step).min(100);
-                let next = s.granularity.floor(s.weight, step);
-                if next <= s.weight {
-                    return self.call(
-                        "rollback",
-                        json!({"reason": format!(
-                            "the target cannot serve a step of at most {} points from {}% ({})",
-                            limits.max_step,
-                            s.weight,
-                            s.granularity.describe()
-                        )}),
-                    );
-                }
-                self.call(
-                    "set_canary_weight",
-                    json!({"weight": next, "reason": format!("Pass at {}%", s.weight)}),
-                )
+                self.go_on(s, format!("Pass at {}%", s.weight))
             }
             Some(VerdictKind::Fail) => {
                 self.call("rollback", json!({"reason": "canary verdict Fail"}))
             }
+            Some(VerdictKind::Inconclusive) if s.continued_at == Some(s.weight) => self.go_on(
+                s,
+                format!("a human decided to go on from {}% without a Pass", s.weight),
+            ),
+            Some(VerdictKind::Inconclusive) if s.judgements_at_weight >= self.max_inconclusive => {
+                self.inconclusive(s)
+            }
             Some(kind) if s.judgements_at_weight >= self.max_inconclusive => self.call(
                 "rollback",
                 json!({"reason": format!(
-                    "{} judgements at {}% without a Pass (latest {})",
+                    "{} judgements at {}% without a Pass (latest {}): missing data never passes",
                     s.judgements_at_weight, s.weight, kind.as_str()
                 )}),
             ),
             _ => self.call("query_metrics", json!({})),
         }
+    }
+
+    /// The next step up, or the promotion, for `why`.
+    fn go_on(&mut self, s: &RolloutState, why: String) -> Plan {
+        let limits = s.limits;
+        if s.weight >= limits.promote_min_weight {
+            return self.call("promote", json!({ "reason": why }));
+        }
+        match self.next_weight(s) {
+            Some(next) => self.call("set_canary_weight", json!({"weight": next, "reason": why})),
+            None => self.call(
+                "rollback",
+                json!({"reason": format!(
+                    "the target cannot serve a step of at most {} points from {}% ({})",
+                    limits.max_step,
+                    s.weight,
+                    s.granularity.describe()
+                )}),
+            ),
+        }
+    }
+
+    /// The largest step the policy and the target allow, if any.
+    fn next_weight(&self, s: &RolloutState) -> Option<u8> {
+        let step = s.weight.saturating_add(s.limits.max_step).min(100);
+        let next = s.granularity.floor(s.weight, step);
+        (next > s.weight).then_some(next)
+    }
+
+    /// The step stayed Inconclusive for the bakes policy waits: hold within
+    /// the budget, then step on bounded harm, ask, or roll back.
+    fn inconclusive(&mut self, s: &RolloutState) -> Plan {
+        let policy = s.inconclusive;
+        let now = s.verdict_until;
+        let since = match self.holding {
+            Some((w, since)) if w == s.weight => since,
+            _ => {
+                if let Some((_, since)) = self.holding.take() {
+                    self.held += (now - since).max(0.0);
+                }
+                self.holding = Some((s.weight, now));
+                now
+            }
+        };
+        if self.held + (now - since) < policy.hold_seconds {
+            return self.call("query_metrics", json!({}));
+        }
+        let settled = format!(
+            "Inconclusive at {}% after {} bake periods and {:.0} s of holding",
+            s.weight,
+            s.judgements_at_weight,
+            self.held + (now - since)
+        );
+        if policy.then == OnInconclusive::Rollback {
+            return self.call(
+                "rollback",
+                json!({"reason": format!("{settled}: policy rolls back without a Pass")}),
+            );
+        }
+        if s.weight < s.limits.promote_min_weight {
+            if let Some(next) = self.next_weight(s) {
+                let harm = s.verdict.as_ref().and_then(|v| v.harm.as_ref());
+                if let Ok(bound) = policy.unproven_step(harm, next) {
+                    return self.call(
+                        "set_canary_weight",
+                        json!({"weight": next, "reason": format!("{settled}; no evidence of harm, and at worst: {bound}")}),
+                    );
+                }
+            }
+        }
+        if s.asked_at != Some(s.weight) {
+            return self.call(
+                "request_approval",
+                json!({"summary": format!("{settled}. Go on without a Pass?"), "without_pass": true}),
+            );
+        }
+        self.call("query_metrics", json!({}))
     }
 }
 

@@ -5,8 +5,10 @@
 
 mod categories;
 mod freeze;
+mod inconclusive;
 
 pub use freeze::{Freeze, Window as FreezeWindow};
+pub use inconclusive::{InconclusivePolicy, OnInconclusive};
 
 pub use categories::{Category, CategoryMatcher, CategoryRule};
 
@@ -58,8 +60,15 @@ impl Level {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Strategy {
-    /// Shift all traffic at once.
-    Direct,
+    /// Shift all traffic at once, then verify: the new version's metrics are
+    /// judged against the previous version's (the same hours a week earlier,
+    /// or just before the switch) for `verify_seconds`, and promoted only on
+    /// a Pass. `verify_seconds = 0` promotes without any verification, and
+    /// every report says so.
+    Direct {
+        #[serde(default = "default_verify_seconds")]
+        verify_seconds: u32,
+    },
     /// Shift traffic in steps, baking at each one while the canary is judged.
     Canary {
         /// Percent of traffic on the canary at the first step.
@@ -73,11 +82,16 @@ pub enum Strategy {
     },
 }
 
+/// A direct deploy is verified for five minutes unless policy says otherwise.
+fn default_verify_seconds() -> u32 {
+    300
+}
+
 impl Strategy {
     /// The weights the canary goes through, ending at 100 (the promotion).
     pub fn weights(&self) -> Vec<u8> {
         match *self {
-            Strategy::Direct => vec![100],
+            Strategy::Direct { .. } => vec![100],
             Strategy::Canary {
                 first_weight,
                 step,
@@ -195,6 +209,9 @@ pub struct RolloutPolicy {
     /// (traffic back on stable) instead of letting the planner retry.
     #[serde(default = "default_max_target_failures")]
     pub max_target_failures: u32,
+    /// What happens when a step stays Inconclusive (`[rollout.inconclusive]`).
+    #[serde(default)]
+    pub inconclusive: InconclusivePolicy,
 }
 
 fn default_max_verdict_age() -> f64 {
@@ -548,7 +565,13 @@ mod tests {
             promote_at: 50,
         };
         assert_eq!(s.weights(), vec![5, 35, 65, 100]);
-        assert_eq!(Strategy::Direct.weights(), vec![100]);
+        assert_eq!(
+            Strategy::Direct {
+                verify_seconds: 300
+            }
+            .weights(),
+            vec![100]
+        );
     }
 
     #[test]

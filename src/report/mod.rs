@@ -34,7 +34,12 @@ pub fn render(a: &Assessment, format: Format) -> String {
 /// "canary: 5% first, +15% per step, bake 300 s (5 → 20 → … → 100)".
 pub fn describe_strategy(s: &Strategy) -> String {
     match s {
-        Strategy::Direct => "direct: all traffic at once".to_string(),
+        Strategy::Direct { verify_seconds: 0 } => {
+            "direct: all traffic at once, NOT verified (verify_seconds = 0)".to_string()
+        }
+        Strategy::Direct { verify_seconds } => format!(
+            "direct: all traffic at once, verified for {verify_seconds} s against the previous version"
+        ),
         Strategy::Canary {
             first_weight,
             step,

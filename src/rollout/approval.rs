@@ -11,43 +11,26 @@ use super::state::{ApprovalRecord, Outcome, Phase};
 use crate::approval::{ApprovalAnswer, ApprovalRequest};
 
 impl Runner<'_> {
-    pub(super) async fn request_approval(&mut self, summary: String) -> Value {
+    /// The rollout's approval (before traffic moves), or — `without_pass` —
+    /// a human's decision to go on from an Inconclusive step (the guard has
+    /// checked policy allows asking here). The approver sees the judge's
+    /// numbers, written by Rust, before the planner's summary.
+    pub(super) async fn request_approval(&mut self, summary: String, without_pass: bool) -> Value {
+        if without_pass {
+            return self.ask_to_go_on(summary).await;
+        }
         if let Some(a) = &self.state.approval {
             return json!({"approved": a.approved, "by": a.by, "note": "already decided"});
         }
-        let timeout = self.limits.approval_timeout_seconds;
-        let request = ApprovalRequest {
-            rollout_id: self.spec.id.clone(),
-            service: self.spec.service.clone(),
-            rev: self.spec.rev.clone(),
-            risk_score: self.state.risk.score,
-            level: self.state.risk.level,
-            reasons: self.state.risk.approval_reasons.clone(),
-            summary: summary.chars().take(1_000).collect(),
-            timeout_seconds: timeout,
-            required_approvals: self.required_approvals,
-        };
+        let request = self.approval_request(summary, None);
         self.state.phase = Phase::AwaitingApproval;
         self.emit(Event::ApprovalRequested {
             summary: request.summary.clone(),
         });
-        let Some(answer) = self.wait_for_answer(&request).await else {
-            if !self.state.phase.is_terminal() {
-                self.stop_if_asked().await;
-            }
+        let Some(answer) = self.answer_or_end(&request).await else {
             return json!({"approved": null, "note": "the rollout ended while waiting for the approval"});
         };
-        let record = ApprovalRecord {
-            approved: answer.approved,
-            by: answer.by.clone(),
-            at: self.backends.clock.now(),
-            reason: answer.reason.clone(),
-        };
-        self.emit(Event::ApprovalDecided {
-            approved: record.approved,
-            by: record.by.clone(),
-            reason: record.reason.clone(),
-        });
+        let record = self.record_answer(&answer);
         self.state.approval = Some(record);
         if !answer.approved {
             let who = answer.by.unwrap_or_else(|| "nobody".into());
@@ -62,6 +45,106 @@ impl Runner<'_> {
             weight: self.state.weight,
         };
         json!({"approved": true, "by": answer.by})
+    }
+
+    /// Asks whether to go on from this Inconclusive step without a Pass. A
+    /// no (or silence) ends the rollout: traffic goes back to stable.
+    async fn ask_to_go_on(&mut self, summary: String) -> Value {
+        let weight = self.state.weight;
+        self.state.asked_at = Some(weight);
+        let numbers = self.go_on_numbers();
+        let request = self.approval_request(format!("{numbers}\n{summary}"), Some(weight));
+        self.emit(Event::ApprovalRequested {
+            summary: request.summary.clone(),
+        });
+        let Some(answer) = self.answer_or_end(&request).await else {
+            return json!({"approved": null, "note": "the rollout ended while waiting for the answer"});
+        };
+        self.record_answer(&answer);
+        if !answer.approved {
+            let who = answer.by.unwrap_or_else(|| "nobody".into());
+            self.end_safely(
+                Outcome::Aborted,
+                format!(
+                    "not going on from {weight}% without a Pass ({who}): {}",
+                    answer.reason
+                ),
+            )
+            .await;
+            return json!({"approved": false, "note": "the rollout has ended"});
+        }
+        self.state.continued_at = Some(weight);
+        json!({"approved": true, "by": answer.by, "note": format!("you may go on from {weight}% without a Pass (this weight only)")})
+    }
+
+    /// The judge's numbers for a human deciding without a Pass.
+    fn go_on_numbers(&self) -> String {
+        let s = &self.state;
+        let Some(v) = &s.verdict else {
+            return format!("No verdict at {}% yet.", s.weight);
+        };
+        let next = s
+            .weight
+            .saturating_add(s.limits.max_step)
+            .min(100)
+            .max(s.limits.promote_min_weight);
+        let bounds = v
+            .harm
+            .as_ref()
+            .map_or("The judge gives no harm bound.".into(), |h| {
+                format!("At {next}%: {}.", h.describe(next))
+            });
+        let checks: Vec<String> = v
+            .checks
+            .iter()
+            .map(|c| format!("{} {}: {}", c.metric, c.verdict.as_str(), c.detail))
+            .collect();
+        format!(
+            "Inconclusive at {}% after {} bake periods: no evidence of harm, not enough for a Pass ({}). {bounds}\n{}",
+            s.weight,
+            s.judgements_at_weight,
+            v.summary,
+            checks.join("\n")
+        )
+    }
+
+    fn approval_request(&self, summary: String, go_on_at: Option<u8>) -> ApprovalRequest {
+        ApprovalRequest {
+            rollout_id: self.spec.id.clone(),
+            service: self.spec.service.clone(),
+            rev: self.spec.rev.clone(),
+            risk_score: self.state.risk.score,
+            level: self.state.risk.level,
+            reasons: self.state.risk.approval_reasons.clone(),
+            summary: summary.chars().take(2_500).collect(),
+            timeout_seconds: self.limits.approval_timeout_seconds,
+            required_approvals: self.required_approvals.max(1),
+            go_on_at,
+        }
+    }
+
+    /// Waits for the answer; `None` when the rollout ended meanwhile.
+    async fn answer_or_end(&mut self, request: &ApprovalRequest) -> Option<ApprovalAnswer> {
+        let answer = self.wait_for_answer(request).await;
+        if answer.is_none() && !self.state.phase.is_terminal() {
+            self.stop_if_asked().await;
+        }
+        answer
+    }
+
+    fn record_answer(&mut self, answer: &ApprovalAnswer) -> ApprovalRecord {
+        let record = ApprovalRecord {
+            approved: answer.approved,
+            by: answer.by.clone(),
+            at: self.backends.clock.now(),
+            reason: answer.reason.clone(),
+        };
+        self.emit(Event::ApprovalDecided {
+            approved: record.approved,
+            by: record.by.clone(),
+            reason: record.reason.clone(),
+        });
+        record
     }
 
     /// The approver's answer, or `None` when the rollout ended first (the

@@ -34,7 +34,9 @@ impl Runner<'_> {
                 .await;
                 Ok(json!({"rolled_back": self.state.phase == Phase::RolledBack}))
             }
-            ToolCall::RequestApproval(a) => Ok(self.request_approval(a.summary).await),
+            ToolCall::RequestApproval(a) => {
+                Ok(self.request_approval(a.summary, a.without_pass).await)
+            }
             ToolCall::Promote(a) => self.promote(a.reason).await,
         };
         let tool = allowed.call().name().to_string();
@@ -112,7 +114,8 @@ impl Runner<'_> {
                 "max_step": l.max_step,
                 "min_bake_seconds": l.min_bake_seconds,
                 "promote_min_weight": l.promote_min_weight,
-                "direct_promotion_allowed": l.direct,
+                "direct": l.direct,
+                "promotion_without_verdict_allowed": l.unverified,
             },
             "target": {
                 "serves": self.state.granularity.describe(),

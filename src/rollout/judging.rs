@@ -72,6 +72,7 @@ impl Runner<'_> {
             }
         };
         self.judged_until = now;
+        let window = self.with_reference(window).await;
         let verdict = self.judge.observe(&window);
         let changed = self.state.verdict_kind() != Some(verdict.kind);
         if changed || bake_end || verdict.kind == VerdictKind::Fail {

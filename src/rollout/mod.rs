@@ -7,6 +7,7 @@ pub mod events;
 mod exec;
 mod judging;
 mod promote;
+mod reference;
 mod resume;
 pub mod rollback;
 mod runner;
@@ -165,6 +166,8 @@ pub struct RolloutSummary {
     pub steps: Vec<Step>,
     pub vetoes: Vec<VetoRecord>,
     pub approval: Option<ApprovalRecord>,
+    /// What the promotion rested on (None unless promoted).
+    pub promoted_on: Option<state::PromotedOn>,
     pub turns: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,

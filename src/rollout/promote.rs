@@ -14,13 +14,20 @@ use serde_json::{json, Value};
 use super::events::Event;
 use super::exec::Failed;
 use super::runner::{Runner, StagedPromotion};
-use super::state::Outcome;
+use super::state::{Outcome, PromotedOn};
+use crate::canary::VerdictKind;
 use crate::traffic::{PromotionPlan, Staging};
 
 impl Runner<'_> {
     pub(super) async fn promote(&mut self, reason: String) -> Result<Value, Failed> {
         let traffic = self.backends.traffic.clone();
         let from = self.state.weight;
+        // What the guard let this promotion through on, for the record.
+        let basis = match self.state.verdict_kind() {
+            Some(VerdictKind::Pass) => PromotedOn::Pass,
+            _ if self.state.continued_at == Some(from) => PromotedOn::Human,
+            _ => PromotedOn::Unverified,
+        };
         let plan = match traffic.plan_promotion().await {
             Ok(plan) => plan,
             Err(e) => {
@@ -69,12 +76,16 @@ impl Runner<'_> {
             ));
         }
         self.staged = None;
+        self.state.promoted_on = Some(basis);
         self.applied(seq, true, "promoted; read back from the target");
         if from != 100 {
             self.emit(Event::WeightChanged { from, to: 100 });
         }
-        self.end_safely(Outcome::Promoted, format!("promoted: {reason}"))
-            .await;
+        self.end_safely(
+            Outcome::Promoted,
+            format!("promoted on {}: {reason}", basis.as_str()),
+        )
+        .await;
         Ok(json!({"promoted": true}))
     }
 

@@ -46,6 +46,9 @@ pub(super) struct Runner<'a> {
     pub staged: Option<StagedPromotion>,
     /// Traffic changes the target failed in a row.
     pub target_failures: u32,
+    /// Where the baseline comes from once the stable version serves nothing
+    /// (chosen at the first such window; see [`super::reference`]).
+    pub reference: Option<super::reference::Reference>,
 }
 
 impl<'a> Runner<'a> {
@@ -67,6 +70,8 @@ impl<'a> Runner<'a> {
         state.weight_changed_at = now;
         state.verdict_until = now;
         state.max_verdict_age = policy.rollout.max_verdict_age_seconds;
+        state.inconclusive_bakes = policy.rollout.max_inconclusive_bakes;
+        state.inconclusive = policy.rollout.inconclusive;
         Self {
             spec,
             change,
@@ -82,6 +87,7 @@ impl<'a> Runner<'a> {
             touched: false,
             staged: None,
             target_failures: 0,
+            reference: None,
         }
     }
 }
@@ -354,6 +360,7 @@ impl Runner<'_> {
             steps: s.steps.clone(),
             vetoes: self.vetoes.clone(),
             approval: s.approval.clone(),
+            promoted_on: self.state.promoted_on,
             turns: s.turns,
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,

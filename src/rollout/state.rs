@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::canary::{Verdict, VerdictKind};
-use crate::policy::{Level, Strategy};
+use crate::policy::{InconclusivePolicy, Level, Strategy};
 use crate::traffic::Granularity;
 
 /// Where a rollout is.
@@ -88,6 +88,28 @@ pub struct ApprovalRecord {
     pub reason: String,
 }
 
+/// What a promotion rested on (for the report: a promotion without a Pass says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromotedOn {
+    /// The judge's Pass at the promotion weight.
+    Pass,
+    /// A human's decision to go on without a Pass (the step stayed Inconclusive).
+    Human,
+    /// Nothing: a direct deploy policy lets go unverified (`verify_seconds = 0`).
+    Unverified,
+}
+
+impl PromotedOn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotedOn::Pass => "a Pass",
+            PromotedOn::Human => "a human's decision without a Pass",
+            PromotedOn::Unverified => "nothing: not verified (policy verify_seconds = 0)",
+        }
+    }
+}
+
 /// The guard's limits for this rollout: the policy strategy of the assessed level.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Limits {
@@ -95,20 +117,24 @@ pub struct Limits {
     pub max_step: u8,
     pub min_bake_seconds: f64,
     pub promote_min_weight: u8,
-    /// The strategy is `direct`: promotion without a canary is allowed.
+    /// The strategy is `direct`: all traffic at once (then verified).
     pub direct: bool,
+    /// A direct deploy that policy lets promote without any verification
+    /// (`verify_seconds = 0`): the only promotion allowed without a verdict.
+    pub unverified: bool,
 }
 
 impl Limits {
     /// The strategy's numbers, read as limits.
     pub fn new(strategy: &Strategy) -> Self {
         match *strategy {
-            Strategy::Direct => Self {
+            Strategy::Direct { verify_seconds } => Self {
                 max_first_weight: 100,
                 max_step: 100,
-                min_bake_seconds: 0.0,
+                min_bake_seconds: f64::from(verify_seconds),
                 promote_min_weight: 100,
                 direct: true,
+                unverified: verify_seconds == 0,
             },
             Strategy::Canary {
                 first_weight,
@@ -121,6 +147,7 @@ impl Limits {
                 min_bake_seconds: f64::from(bake_seconds),
                 promote_min_weight: promote_at,
                 direct: false,
+                unverified: false,
             },
         }
     }
@@ -160,6 +187,16 @@ pub struct RolloutState {
     pub max_verdict_age: f64,
     /// Bake periods judged at the current weight so far.
     pub judgements_at_weight: u32,
+    /// Bake periods at one weight without a Pass before the playbook stops
+    /// waiting (`[rollout] max_inconclusive_bakes`), and what then.
+    pub inconclusive_bakes: u32,
+    pub inconclusive: InconclusivePolicy,
+    /// A human decided to go on from this weight without a Pass.
+    pub continued_at: Option<u8>,
+    /// A human was asked about going on from this weight.
+    pub asked_at: Option<u8>,
+    /// What the promotion rested on, once promoted.
+    pub promoted_on: Option<PromotedOn>,
     pub turns: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -184,6 +221,11 @@ impl RolloutState {
             verdict_until: now,
             max_verdict_age: f64::INFINITY,
             judgements_at_weight: 0,
+            inconclusive_bakes: 6,
+            inconclusive: InconclusivePolicy::default(),
+            continued_at: None,
+            asked_at: None,
+            promoted_on: None,
             turns: 0,
             prompt_tokens: 0,
             completion_tokens: 0,
@@ -219,6 +261,7 @@ impl RolloutState {
         self.verdict = None;
         self.judgements_at_weight = 0;
         self.phase = Phase::Canary { weight };
+        self.asked_at = None;
         self.steps.push(Step {
             weight,
             at: now,
@@ -241,6 +284,42 @@ impl RolloutState {
 
     pub fn verdict_kind(&self) -> Option<VerdictKind> {
         self.verdict.as_ref().map(|v| v.kind)
+    }
+
+    /// The step has stayed Inconclusive for the bakes policy waits for: a
+    /// human may be asked, or a bounded step taken, as policy says.
+    pub fn inconclusive_settled(&self) -> bool {
+        self.verdict_kind() == Some(VerdictKind::Inconclusive)
+            && self.judgements_at_weight >= self.inconclusive_bakes
+    }
+
+    /// Going on from this weight without a Pass to `next` % (None: promote)
+    /// is allowed: a human decided so here, or policy's bounded step allows it.
+    /// `Err` says why not.
+    pub fn may_go_on_without_pass(&self, next: Option<u8>) -> Result<String, String> {
+        if self.verdict_kind() != Some(VerdictKind::Inconclusive) {
+            return Err("only an Inconclusive step may go on without a Pass".into());
+        }
+        if self.continued_at == Some(self.weight) {
+            return Ok(format!(
+                "a human decided to go on from {}% without a Pass",
+                self.weight
+            ));
+        }
+        if !self.inconclusive_settled() {
+            return Err(format!(
+                "{} of {} bake periods judged at {}%",
+                self.judgements_at_weight, self.inconclusive_bakes, self.weight
+            ));
+        }
+        let Some(next) = next else {
+            return Err(
+                "promotion needs a Pass or a human's decision (request_approval with without_pass)"
+                    .into(),
+            );
+        };
+        let harm = self.verdict.as_ref().and_then(|v| v.harm.as_ref());
+        self.inconclusive.unproven_step(harm, next)
     }
 
     /// Ends the rollout with the weight the target was last read to serve:

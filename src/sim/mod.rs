@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use draw::BUCKET_SECS;
 pub use rng::{hash_key, mix64, SplitMix64};
-pub use scenario::Scenario;
+pub use scenario::{Scenario, BASELINE_ERROR_RATE};
 
 use crate::canary::{MetricsWindow, VersionSample};
 use crate::clock::Clock;

@@ -16,6 +16,8 @@ pub const LATENCY_SIGMA: f64 = 0.35;
 pub const SPIKE_ERROR_RATE: f64 = 0.06;
 /// Latency factor of a latency-regressed canary.
 pub const LATENCY_REGRESSION_FACTOR: f64 = 1.6;
+/// The mild latency regression: the canary is 30 % slower.
+pub const LATENCY_MILD_FACTOR: f64 = 1.3;
 /// Slow degradation: added error rate per second of canary time (1 point per 5 minutes).
 pub const DEGRADATION_PER_SEC: f64 = 0.01 / 300.0;
 /// Slow degradation never exceeds this error rate.
@@ -65,10 +67,12 @@ pub enum Scenario {
     /// The canary is healthy while the baseline degrades (+1 point of errors per
     /// 5 minutes): a relative judge must not blame the canary.
     BaselineDegrades,
+    /// The canary is 30 % slower (median 104 ms instead of 80 ms).
+    LatencyMild,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Healthy,
         Scenario::ErrorSpike,
         Scenario::LatencyRegression,
@@ -79,6 +83,7 @@ impl Scenario {
         Scenario::ErrorDouble,
         Scenario::CanaryBurst,
         Scenario::BaselineDegrades,
+        Scenario::LatencyMild,
     ];
 
     /// The kebab-case name, as on the command line and in JSON.
@@ -94,6 +99,7 @@ impl Scenario {
             Scenario::ErrorDouble => "error-double",
             Scenario::CanaryBurst => "canary-burst",
             Scenario::BaselineDegrades => "baseline-degrades",
+            Scenario::LatencyMild => "latency-mild",
         }
     }
 
@@ -116,6 +122,7 @@ impl Scenario {
             Scenario::BaselineDegrades => {
                 "healthy canary while the baseline's error rate grows 1 point per 5 minutes"
             }
+            Scenario::LatencyMild => "canary is 1.3x slower (median 104 ms instead of 80 ms)",
         }
     }
 
@@ -142,6 +149,7 @@ impl Scenario {
         match self {
             Scenario::Healthy
             | Scenario::LatencyRegression
+            | Scenario::LatencyMild
             | Scenario::NoData
             | Scenario::NoisyHealthy
             | Scenario::BaselineDegrades => BASELINE_ERROR_RATE,
@@ -188,6 +196,7 @@ impl Scenario {
     pub fn canary_latency_factor(self) -> f64 {
         match self {
             Scenario::LatencyRegression => LATENCY_REGRESSION_FACTOR,
+            Scenario::LatencyMild => LATENCY_MILD_FACTOR,
             _ => 1.0,
         }
     }
@@ -242,7 +251,10 @@ mod tests {
     fn only_latency_regression_is_slower_and_only_no_data_is_missing() {
         for s in Scenario::ALL {
             let slower = s.canary_latency_factor() > 1.0;
-            assert_eq!(slower, s == Scenario::LatencyRegression);
+            assert_eq!(
+                slower,
+                matches!(s, Scenario::LatencyRegression | Scenario::LatencyMild)
+            );
             assert_eq!(s.canary_metrics_missing(), s == Scenario::NoData);
         }
     }

@@ -65,6 +65,11 @@ pub struct RollbackArgs {
 pub struct RequestApprovalArgs {
     /// What the approver should know, in two or three sentences.
     pub summary: String,
+    /// Ask to go on from the current weight without a Pass, after the step
+    /// stayed Inconclusive for `max_inconclusive_bakes` bake periods (policy
+    /// must allow asking). The approver sees the judge's numbers with yours.
+    #[serde(default)]
+    pub without_pass: bool,
 }
 
 /// `promote`: make the new version stable with all traffic and end the rollout.

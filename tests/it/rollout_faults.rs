@@ -269,6 +269,7 @@ impl Judge for FailsAt {
             canary_requests: 1_000,
             baseline_requests: 9_000,
             summary: format!("scripted {}", kind.as_str()),
+            harm: None,
         }
     }
 

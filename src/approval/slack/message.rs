@@ -9,11 +9,11 @@ use crate::journal::wall_now;
 
 /// The chat.postMessage body: the change and two buttons.
 pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) -> Value {
-    let value = button_value(&request.rollout_id, &request.rev, nonce);
+    let value = button_value(&request.rollout_id, &request.key(), nonce);
     let reasons: String = request.reasons.iter().map(|r| format!("\n• {r}")).collect();
     let text = format!(
-        "*Approval needed: {}* at `{}`\nRisk score {:.2}, level *{}*{reasons}\n{}",
-        request.service,
+        "*{}* at `{}`\nRisk score {:.2}, level *{}*{reasons}\n{}",
+        request.question(),
         request.rev,
         request.risk_score,
         request.level.as_str(),
@@ -21,7 +21,7 @@ pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) ->
     );
     json!({
         "channel": channel,
-        "text": format!("Approval needed: {} at {}", request.service, request.rev),
+        "text": format!("{} at {}", request.question(), request.rev),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             {"type": "actions", "block_id": "approval", "elements": [

@@ -137,6 +137,7 @@ pub(crate) fn verdict(
         canary_requests,
         baseline_requests,
         summary,
+        harm: None,
     }
 }
 

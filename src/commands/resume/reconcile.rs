@@ -186,10 +186,9 @@ fn close_pending_approval(journal: &dyn Journal, record: &RolloutRecord) {
         reason: "the rollout was resumed after a crash and ended".into(),
         decided_at: wall_now(),
     };
-    if let Ok(Some(crate::journal::ApprovalStatus::Pending(_))) =
-        journal.approval_status(&record.id, &record.rev)
-    {
-        if let Err(e) = journal.decide_approval(&record.id, &record.rev, &decision) {
+    let pending = journal.pending_approvals().unwrap_or_default();
+    for p in pending.iter().filter(|p| p.rollout_id == record.id) {
+        if let Err(e) = journal.decide_approval(&record.id, &p.rev, &decision) {
             tracing::warn!(error = %e, rollout = %record.id, "could not close the pending approval");
         }
     }
