@@ -12,11 +12,40 @@
 //! (Flagger promotes on the iteration after reaching maxWeight; we promote at
 //! the 10th success, which favours Flagger by one interval.) The simulated
 //! traffic keeps the canary share fixed, so the weight only counts progress.
+//!
+//! # Loop mode ([`FlaggerJudge::for_loop`])
+//!
+//! For the whole-rollout benchmark the loop itself steps the traffic through
+//! [`FlaggerConfig::schedule`] and the judge answers per interval, as Flagger's
+//! scheduler (`pkg/controller/scheduler.go`, `advanceCanary`) does on each tick:
+//!
+//! - at each interval boundary it runs the built-in checks, each over its own
+//!   query range (`metrics[].interval`: the tutorial queries the success rate
+//!   over 1 m and the p99 over 30 s) ending at that boundary;
+//! - all checks pass → `Pass` ("advance canary weight"; at `maxWeight` Flagger
+//!   promotes on that same passing tick, as the loop does on a Pass at
+//!   `promote_at`);
+//! - a check fails or has no value → the failed-checks counter grows and the
+//!   weight halts: `Inconclusive`, or `Fail` once the counter reaches
+//!   `threshold` (Flagger rolls back on the tick after that; the docs' formula
+//!   "interval * threshold" is the time we use);
+//! - between boundaries: `Inconclusive`.
+//!
+//! `new_step` keeps the failed-checks counter (Flagger resets
+//! `status.failedChecks` only when a new canary run starts, i.e. on
+//! [`reset`](crate::canary::Judge::reset)) and restarts the interval clock at
+//! the weight change, since Flagger changes the weight on a tick.
 
-use super::{check, quantile, verdict, Interval, IntervalClock, Seen};
-use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind};
+use std::collections::VecDeque;
 
-/// Settings for [`FlaggerJudge`]; the default is the tutorial's.
+use super::{check, quantile, verdict, Interval, IntervalClock, Seen, EPS};
+use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
+use crate::policy::Strategy;
+
+/// Settings for [`FlaggerJudge`]; the default is the one `bench canary` uses
+/// (interval 1 m, threshold 5, stepWeight 5, maxWeight 50). See
+/// [`documented`](Self::documented) and [`alternative`](Self::alternative) for
+/// Flagger's own examples.
 #[derive(Debug, Clone, Copy)]
 pub struct FlaggerConfig {
     pub interval_s: f64,
@@ -26,8 +55,16 @@ pub struct FlaggerConfig {
     pub max_p99_ms: f64,
     /// Failed checks that trigger a rollback.
     pub threshold: u32,
-    /// Successful intervals to promotion (maxWeight / stepWeight).
+    /// Successful intervals to promotion (maxWeight / stepWeight); `bench canary` only.
     pub promote_after: u32,
+    /// `stepWeight`: percent of traffic added at each step (and the first weight).
+    pub step_weight: u8,
+    /// `maxWeight`: the weight at which a passing interval promotes.
+    pub max_weight: u8,
+    /// Query range of `request-success-rate` (its `interval`), seconds; loop mode only.
+    pub success_range_s: f64,
+    /// Query range of `request-duration` (its `interval`), seconds; loop mode only.
+    pub duration_range_s: f64,
 }
 
 impl Default for FlaggerConfig {
@@ -38,6 +75,83 @@ impl Default for FlaggerConfig {
             max_p99_ms: 500.0,
             threshold: 5,
             promote_after: 50 / 5,
+            step_weight: 5,
+            max_weight: 50,
+            success_range_s: 60.0,
+            duration_range_s: 60.0,
+        }
+    }
+}
+
+impl FlaggerConfig {
+    /// Flagger's canary tutorial (Istio), the first example of its docs:
+    /// <https://docs.flagger.app/tutorials/istio-progressive-delivery>
+    /// (`fluxcd/flagger` `docs/gitbook/tutorials/istio-progressive-delivery.md`):
+    ///
+    /// ```yaml
+    /// analysis:
+    ///   interval: 1m      # schedule interval (default 60s)
+    ///   threshold: 5      # max number of failed metric checks before rollback
+    ///   maxWeight: 50
+    ///   stepWeight: 10
+    ///   metrics:
+    ///   - name: request-success-rate
+    ///     thresholdRange: {min: 99}
+    ///     interval: 1m
+    ///   - name: request-duration
+    ///     thresholdRange: {max: 500}
+    ///     interval: 30s
+    /// ```
+    ///
+    /// "The canary analysis will run for five minutes while validating the
+    /// HTTP metrics and rollout hooks every minute": weights 10…50, 5 intervals.
+    /// The Linkerd, Contour, Gateway API and Kuma tutorials use other numbers
+    /// (interval 30 s / 1 m, threshold 5, stepWeight 5 or 10).
+    pub fn documented() -> Self {
+        Self {
+            interval_s: 60.0,
+            min_success_pct: 99.0,
+            max_p99_ms: 500.0,
+            threshold: 5,
+            promote_after: 50 / 10,
+            step_weight: 10,
+            max_weight: 50,
+            success_range_s: 60.0,
+            duration_range_s: 30.0,
+        }
+    }
+
+    /// The example of Flagger's "How it works" page and of its repository
+    /// README, where the docs disagree with the tutorial:
+    /// <https://docs.flagger.app/usage/how-it-works>
+    /// (`docs/gitbook/usage/how-it-works.md`): `interval: 1m`, `threshold: 10`,
+    /// `maxWeight: 50`, `stepWeight: 5`, success rate min 99 over 1 m, duration
+    /// max 500 ms over 1 m (the README has the same numbers with a 30 s duration
+    /// range). 10 intervals to promotion, 10 failed checks to rollback. (The
+    /// "Deployment Strategies" page uses `stepWeight: 2`, `threshold: 10`: "will
+    /// run for 25 minutes".)
+    pub fn alternative() -> Self {
+        Self {
+            interval_s: 60.0,
+            min_success_pct: 99.0,
+            max_p99_ms: 500.0,
+            threshold: 10,
+            promote_after: 50 / 5,
+            step_weight: 5,
+            max_weight: 50,
+            success_range_s: 60.0,
+            duration_range_s: 60.0,
+        }
+    }
+
+    /// Flagger's traffic schedule: `stepWeight` first, `+stepWeight` per passing
+    /// interval, a bake of one `interval` per step, promotion on a pass at `maxWeight`.
+    pub fn schedule(&self) -> Strategy {
+        Strategy::Canary {
+            first_weight: self.step_weight,
+            step: self.step_weight,
+            bake_seconds: self.interval_s.round() as u32,
+            promote_at: self.max_weight,
         }
     }
 }
@@ -46,8 +160,12 @@ impl Default for FlaggerConfig {
 #[derive(Debug, Clone)]
 pub struct FlaggerJudge {
     config: FlaggerConfig,
+    /// Loop mode: `Pass` = this interval passed (see the module docs).
+    loop_mode: bool,
     clock: IntervalClock,
     interval: Interval,
+    /// Loop mode: the windows a range query may still reach.
+    recent: VecDeque<MetricsWindow>,
     failed_checks: u32,
     successes: u32,
     /// Requests seen per version, for every verdict's numbers.
@@ -61,22 +179,53 @@ impl Default for FlaggerJudge {
 }
 
 impl FlaggerJudge {
+    /// The `bench canary` judge: `Pass` = promote now.
     pub fn new(config: FlaggerConfig) -> Self {
         Self {
             config,
+            loop_mode: false,
             clock: IntervalClock::new(config.interval_s),
             interval: Interval::default(),
+            recent: VecDeque::new(),
             failed_checks: 0,
             successes: 0,
             seen: Seen::default(),
         }
     }
 
+    /// The whole-loop judge: `Pass` = this interval's checks passed, go to the
+    /// next step; `Fail` = failed checks reached `threshold`; see the module docs.
+    pub fn for_loop(config: FlaggerConfig) -> Self {
+        Self {
+            loop_mode: true,
+            ..Self::new(config)
+        }
+    }
+
+    /// The traffic schedule of this judge's config ([`FlaggerConfig::schedule`]).
+    pub fn schedule(&self) -> Strategy {
+        self.config.schedule()
+    }
+
     /// The two built-in checks on the interval just closed.
     fn checks(&self) -> Vec<MetricCheck> {
-        let canary = self.interval.canary.as_ref().filter(|c| c.requests > 0);
-        let success = canary.map(|c| 100.0 * (1.0 - c.errors as f64 / c.requests as f64));
-        let p99 = canary.and_then(|c| quantile(&c.latency_ms, 0.99));
+        let canary = self.interval.canary.as_ref();
+        self.checks_on(canary, canary)
+    }
+
+    /// The two built-in checks on the canary's samples for each query range
+    /// (`None` or no requests: the query has no value, a failed check).
+    fn checks_on(
+        &self,
+        for_success: Option<&VersionSample>,
+        for_duration: Option<&VersionSample>,
+    ) -> Vec<MetricCheck> {
+        let success = for_success
+            .filter(|c| c.requests > 0)
+            .map(|c| 100.0 * (1.0 - c.errors as f64 / c.requests as f64));
+        let p99 = for_duration
+            .filter(|c| c.requests > 0)
+            .and_then(|c| quantile(&c.latency_ms, 0.99));
         let judge = |value: Option<f64>, ok: &dyn Fn(f64) -> bool| match value {
             Some(v) if ok(v) => VerdictKind::Pass,
             _ => VerdictKind::Fail,
@@ -123,20 +272,98 @@ impl FlaggerJudge {
         self.interval = Interval::default();
         verdict(kind, summary, checks, self.seen.canary, self.seen.baseline)
     }
+
+    /// The canary's samples over the query range `(end − range, end]`: every
+    /// window that overlaps it, as a Prometheus range query ending at `end` would.
+    fn canary_over(&self, end: f64, range: f64) -> Option<VersionSample> {
+        let mut out: Option<VersionSample> = None;
+        for w in self.recent.iter().filter(|w| w.end > end - range + EPS) {
+            if let Some(c) = &w.canary {
+                out.get_or_insert_with(VersionSample::default).absorb(c);
+            }
+        }
+        out
+    }
+
+    /// Loop mode: one tick of Flagger's scheduler at the interval boundary `end`.
+    fn decide_loop(&mut self, end: f64) -> Verdict {
+        let success = self.canary_over(end, self.config.success_range_s);
+        let duration = self.canary_over(end, self.config.duration_range_s);
+        let checks = self.checks_on(success.as_ref(), duration.as_ref());
+        let passed = checks.iter().all(|c| c.verdict == VerdictKind::Pass);
+        let kind = if passed {
+            self.successes += 1;
+            VerdictKind::Pass
+        } else {
+            self.failed_checks += 1;
+            if self.failed_checks >= self.config.threshold {
+                VerdictKind::Fail
+            } else {
+                VerdictKind::Inconclusive
+            }
+        };
+        let summary = format!(
+            "{}: {} failed checks of {}",
+            if passed {
+                "checks passed, advance"
+            } else {
+                "check failed, halt advancement"
+            },
+            self.failed_checks,
+            self.config.threshold
+        );
+        verdict(kind, summary, checks, self.seen.canary, self.seen.baseline)
+    }
+
+    /// Loop mode: keeps the windows the longest query range can still reach.
+    fn remember(&mut self, window: &MetricsWindow) {
+        self.recent.push_back(window.clone());
+        let reach = self
+            .config
+            .success_range_s
+            .max(self.config.duration_range_s);
+        while self
+            .recent
+            .front()
+            .is_some_and(|w| w.end <= window.end - reach + EPS)
+        {
+            self.recent.pop_front();
+        }
+    }
 }
 
 impl Judge for FlaggerJudge {
     fn observe(&mut self, window: &MetricsWindow) -> Verdict {
-        self.interval.absorb(window);
         self.seen.absorb(window);
+        if self.loop_mode {
+            self.remember(window);
+            if self.clock.closes(window) {
+                return self.decide_loop(window.end);
+            }
+            return self.seen.waiting("between intervals");
+        }
+        self.interval.absorb(window);
         if self.clock.closes(window) {
             return self.decide();
         }
         self.seen.waiting("between intervals")
     }
 
+    /// Loop mode: the failed-checks counter stays (Flagger's
+    /// `status.failedChecks` lives for the whole canary run) and the interval
+    /// clock restarts at the weight change. Otherwise: forgets all.
+    fn new_step(&mut self) {
+        if self.loop_mode {
+            self.clock = IntervalClock::new(self.config.interval_s);
+        } else {
+            self.reset();
+        }
+    }
+
     fn reset(&mut self) {
+        let loop_mode = self.loop_mode;
         *self = Self::new(self.config);
+        self.loop_mode = loop_mode;
     }
 }
 
@@ -186,5 +413,167 @@ mod tests {
         }
         let kinds = feed(&mut j, t, 6, HEALTHY, None);
         assert_eq!(kinds[5], VerdictKind::Fail);
+    }
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+
+    const HEALTHY: Option<(u64, u64, f64)> = Some((500, 0, 80.0));
+    /// 2 % errors: success rate 98 % < 99 %.
+    const ERRORS: Option<(u64, u64, f64)> = Some((500, 10, 80.0));
+
+    /// A 30 s window (the loop's `check_interval_seconds`) ending at `end`.
+    fn w30(end: f64, canary: Option<(u64, u64, f64)>) -> MetricsWindow {
+        let mut w = super::super::testutil::window(end, HEALTHY, canary);
+        w.start = end - 30.0;
+        w
+    }
+
+    /// Feeds one 1-minute interval (two 30 s windows) ending at `end`; returns
+    /// the verdict at the boundary after checking the first window waits.
+    fn interval(j: &mut FlaggerJudge, end: f64, canary: Option<(u64, u64, f64)>) -> VerdictKind {
+        assert_eq!(
+            j.observe(&w30(end - 30.0, canary)).kind,
+            VerdictKind::Inconclusive
+        );
+        j.observe(&w30(end, canary)).kind
+    }
+
+    #[test]
+    fn schedules_are_the_documented_numbers() {
+        let d = FlaggerConfig::documented();
+        assert_eq!(
+            d.schedule(),
+            Strategy::Canary {
+                first_weight: 10,
+                step: 10,
+                bake_seconds: 60,
+                promote_at: 50
+            }
+        );
+        assert_eq!(d.schedule().weights(), vec![10, 20, 30, 40, 50, 100]);
+        assert_eq!(
+            (d.threshold, d.min_success_pct, d.max_p99_ms),
+            (5, 99.0, 500.0)
+        );
+        assert_eq!((d.success_range_s, d.duration_range_s), (60.0, 30.0));
+        let a = FlaggerConfig::alternative();
+        assert_eq!(
+            a.schedule(),
+            Strategy::Canary {
+                first_weight: 5,
+                step: 5,
+                bake_seconds: 60,
+                promote_at: 50
+            }
+        );
+        assert_eq!(a.threshold, 10);
+        assert_eq!(a.schedule().weights().len(), 11, "5, 10, …, 50, then 100");
+    }
+
+    #[test]
+    fn a_healthy_interval_passes_at_its_boundary() {
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        j.new_step();
+        assert_eq!(interval(&mut j, 60.0, HEALTHY), VerdictKind::Pass);
+        j.new_step();
+        assert_eq!(interval(&mut j, 120.0, HEALTHY), VerdictKind::Pass);
+    }
+
+    #[test]
+    fn failed_checks_accumulate_across_steps_to_the_threshold() {
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        j.new_step();
+        let mut kinds = vec![];
+        let mut end = 60.0;
+        for canary in [ERRORS, ERRORS, HEALTHY] {
+            kinds.push(interval(&mut j, end, canary));
+            end += 60.0;
+        }
+        // The pass advanced the weight; the counter is not reset by the step.
+        j.new_step();
+        for canary in [ERRORS, None, ERRORS] {
+            kinds.push(interval(&mut j, end, canary));
+            end += 60.0;
+        }
+        use VerdictKind::*;
+        assert_eq!(
+            kinds,
+            vec![
+                Inconclusive,
+                Inconclusive,
+                Pass,
+                Inconclusive,
+                Inconclusive,
+                Fail
+            ]
+        );
+        // A new canary run starts from zero, still in loop mode.
+        j.reset();
+        assert_eq!(interval(&mut j, end, ERRORS), Inconclusive);
+        assert_eq!(interval(&mut j, end + 60.0, HEALTHY), Pass);
+    }
+
+    #[test]
+    fn the_alternative_tolerates_ten_failed_checks() {
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::alternative());
+        let kinds: Vec<_> = (1..=10)
+            .map(|i| interval(&mut j, 60.0 * f64::from(i), ERRORS))
+            .collect();
+        assert!(kinds[..9].iter().all(|k| *k == VerdictKind::Inconclusive));
+        assert_eq!(kinds[9], VerdictKind::Fail);
+    }
+
+    #[test]
+    fn each_metric_uses_its_own_query_range() {
+        // Slow first half, fast second half: the tutorial's p99 over 30 s sees
+        // only the fast half; a 1 m range sees both.
+        let slow = Some((500, 0, 600.0));
+        let feed = |j: &mut FlaggerJudge| {
+            j.observe(&w30(30.0, slow));
+            j.observe(&w30(60.0, HEALTHY)).kind
+        };
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        assert_eq!(feed(&mut j), VerdictKind::Pass);
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::alternative());
+        assert_eq!(feed(&mut j), VerdictKind::Inconclusive);
+        // The success rate over 1 m counts both windows: 9 errors in 1000 pass,
+        // 11 do not.
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        j.observe(&w30(30.0, Some((500, 9, 80.0))));
+        assert_eq!(j.observe(&w30(60.0, HEALTHY)).kind, VerdictKind::Pass);
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        j.observe(&w30(30.0, Some((500, 11, 80.0))));
+        assert_eq!(
+            j.observe(&w30(60.0, HEALTHY)).kind,
+            VerdictKind::Inconclusive
+        );
+    }
+
+    #[test]
+    fn a_step_restarts_the_interval_at_the_weight_change() {
+        let mut j = FlaggerJudge::for_loop(FlaggerConfig::documented());
+        assert_eq!(
+            j.observe(&w30(30.0, HEALTHY)).kind,
+            VerdictKind::Inconclusive
+        );
+        j.new_step();
+        // Without the restart the boundary would be at 60 s.
+        assert_eq!(
+            j.observe(&w30(60.0, HEALTHY)).kind,
+            VerdictKind::Inconclusive
+        );
+        assert_eq!(j.observe(&w30(90.0, HEALTHY)).kind, VerdictKind::Pass);
+    }
+
+    #[test]
+    fn the_bench_canary_judge_still_forgets_at_a_new_step() {
+        let mut j = FlaggerJudge::default();
+        super::super::testutil::feed(&mut j, 10.0, 30, HEALTHY, ERRORS);
+        j.new_step();
+        let kinds = super::super::testutil::feed(&mut j, 310.0, 6, HEALTHY, ERRORS);
+        assert_eq!(kinds[5], VerdictKind::Inconclusive, "1 failed check of 5");
     }
 }

@@ -7,6 +7,14 @@
 //! window *end* time, as a Prometheus range query ending at that instant would)
 //! and only decides at interval boundaries: `Fail` = roll back now, `Pass` =
 //! promote now, anything else = keep going.
+//!
+//! For the whole-rollout benchmark (`deploy-agent bench rollouts`) Flagger,
+//! Argo and Kayenta also run as the products run a rollout: each config has a
+//! `documented()` example from the product's docs (and an `alternative()`
+//! where its docs disagree), a `schedule()` giving its traffic steps as a
+//! [`Strategy::Canary`](crate::policy::Strategy), and each judge a `for_loop`
+//! constructor whose `Pass` means "this step's analysis succeeded, go to the
+//! next step" (see each module's docs).
 
 mod argo;
 mod fixed_mw;
@@ -14,10 +22,10 @@ mod flagger;
 mod kayenta;
 mod oracle;
 
-pub use argo::{ArgoConfig, ArgoJudge};
+pub use argo::{ArgoAnalysis, ArgoConfig, ArgoJudge};
 pub use fixed_mw::{FixedMwConfig, FixedMwJudge};
 pub use flagger::{FlaggerConfig, FlaggerJudge};
-pub use kayenta::{KayentaConfig, KayentaJudge};
+pub use kayenta::{KayentaClassifier, KayentaConfig, KayentaJudge};
 pub use oracle::{wald_expected_n, OracleConfig, OracleSprt};
 
 use super::{MetricCheck, MetricsWindow, Verdict, VerdictKind, VersionSample};
