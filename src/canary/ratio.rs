@@ -184,16 +184,28 @@ impl RatioTest {
     /// exclude no ratio up to 100.
     pub fn ratio_upper(&self, level: f64) -> Option<f64> {
         let threshold = (1.0 / level).ln();
-        let grid = (0..=BOUND_STEPS).map(|i| 1.05_f64.powi(i as i32));
-        let mut bound = None;
-        for rho in grid.rev() {
-            let log: f64 = self.windows.iter().map(|w| w.log_lr(1.0, rho)).sum();
-            if log < threshold {
-                break;
-            }
-            bound = Some(rho);
+        let rho = |i: usize| 1.05_f64.powi(i as i32);
+        let rejected = |i: usize| {
+            let log: f64 = self.windows.iter().map(|w| w.log_lr(1.0, rho(i))).sum();
+            log >= threshold
+        };
+        if !rejected(BOUND_STEPS) {
+            return None;
         }
-        bound
+        // The log-likelihood is concave in log ρ (a binomial in the logit,
+        // each window scaled by 1/φ > 0), so ln LR(1 vs ρ) is convex in log ρ
+        // and 0 at ρ = 1: the rejected ratios above 1 are one interval up to
+        // the top, and its lower end can be found by bisection.
+        let (mut lo, mut hi) = (0, BOUND_STEPS);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if rejected(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Some(rho(hi))
     }
 
     /// Ends a block of windows (the judge closes one a minute). Blocks are the

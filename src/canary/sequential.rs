@@ -67,8 +67,8 @@ pub struct SequentialConfig {
 impl Default for SequentialConfig {
     fn default() -> Self {
         Self {
-            alpha: 0.01,
-            beta: 0.01,
+            alpha: 0.002,
+            beta: 0.002,
             error_margin: 0.0,
             error_bad_ratio: 2.0,
             latency_auc_margin: 0.03,

@@ -396,6 +396,7 @@ fn approval_request(timeout_seconds: u64) -> ApprovalRequest {
         summary: "please".into(),
         timeout_seconds,
         required_approvals: 1,
+        go_on_at: None,
     }
 }
 
@@ -417,6 +418,53 @@ pub async fn journal_approver_returns_a_decision_made_by_another_handle(open: Op
     let (answer, ()) = tokio::join!(approver.request(&request), decide);
     assert!(answer.approved);
     assert_eq!(answer.by.as_deref(), Some("alice"));
+}
+
+/// "Go on without a Pass?" is its own question: the rollout's approval does
+/// not answer it, and the operator sees it pending under its own key.
+pub async fn a_go_on_question_is_decided_apart_from_the_rollouts_approval(open: Open<'_>) {
+    let journal = open();
+    journal.begin(&record("r1")).unwrap();
+    let approver = JournalApprover::new(journal);
+    let operator = open();
+    let start = approval_request(60);
+    let approve_start = async {
+        while operator.pending_approvals().unwrap().is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        operator
+            .decide_approval("r1", REV, &decision(true, "alice", wall_now()))
+            .unwrap();
+    };
+    let (answer, ()) = tokio::join!(approver.request(&start), approve_start);
+    assert!(answer.approved);
+
+    let go_on = ApprovalRequest {
+        go_on_at: Some(5),
+        ..approval_request(60)
+    };
+    let key = go_on.key();
+    assert_ne!(key, REV);
+    let refuse = async {
+        let pending = loop {
+            let pending = operator.pending_approvals().unwrap();
+            if !pending.is_empty() {
+                break pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].rev, key, "pending under the question's own key");
+        operator
+            .decide_approval("r1", &key, &decision(false, "bob", wall_now()))
+            .unwrap();
+    };
+    let (answer, ()) = tokio::join!(approver.request(&go_on), refuse);
+    assert!(
+        !answer.approved,
+        "the earlier approval must not answer the go-on question"
+    );
+    assert_eq!(answer.by.as_deref(), Some("bob"));
 }
 
 pub async fn journal_approver_times_out_and_refuses_a_late_answer(open: Open<'_>) {

@@ -79,6 +79,15 @@ async fn journal_approver_returns_a_decision_made_by_another_handle() {
 }
 
 #[tokio::test]
+async fn a_go_on_question_is_decided_apart_from_the_rollouts_approval() {
+    let (_dir, path) = temp();
+    conformance::a_go_on_question_is_decided_apart_from_the_rollouts_approval(&|| {
+        Arc::new(open(&path)) as Arc<dyn Journal>
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn journal_approver_times_out_and_refuses_a_late_answer() {
     let (_dir, path) = temp();
     conformance::journal_approver_times_out_and_refuses_a_late_answer(&|| {

@@ -123,7 +123,16 @@ impl PlaybookPlanner {
                     s.judgements_at_weight, s.weight, kind.as_str()
                 )}),
             ),
-            _ => self.call("query_metrics", json!({})),
+            _ => {
+                // One call for the bake periods still to wait at this weight.
+                let left = self
+                    .max_inconclusive
+                    .saturating_sub(s.judgements_at_weight)
+                    .max(1);
+                // (At most a day: the rollout's own duration budget ends it sooner.)
+                let wait = (f64::from(left) * s.limits.min_bake_seconds).min(86_400.0);
+                self.call("query_metrics", json!({"wait_seconds": wait.ceil() as u64}))
+            }
         }
     }
 
@@ -169,8 +178,10 @@ impl PlaybookPlanner {
                 now
             }
         };
-        if self.held + (now - since) < policy.hold_seconds {
-            return self.call("query_metrics", json!({}));
+        let left = policy.hold_seconds - self.held - (now - since);
+        if left > 0.0 {
+            let wait = left.min(86_400.0).ceil() as u64;
+            return self.call("query_metrics", json!({"wait_seconds": wait}));
         }
         let settled = format!(
             "Inconclusive at {}% after {} bake periods and {:.0} s of holding",

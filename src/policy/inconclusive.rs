@@ -64,7 +64,7 @@ pub struct InconclusivePolicy {
 impl Default for InconclusivePolicy {
     fn default() -> Self {
         Self {
-            hold_seconds: 3600.0,
+            hold_seconds: 7200.0,
             then: OnInconclusive::Ask,
             max_unproven_harm_per_1000: 1.0,
             max_unproven_slower: 0.6,

@@ -4,6 +4,8 @@
 
 use serde_json::{json, Value};
 
+use crate::canary::VerdictKind;
+
 use super::events::Event;
 use super::runner::Runner;
 use super::state::{Outcome, Phase};
@@ -25,7 +27,7 @@ impl Runner<'_> {
             ToolCall::GetDiff(a) => Ok(self.get_diff(a.max_bytes)),
             ToolCall::AssessRisk(_) => Ok(self.assess_risk()),
             ToolCall::SetCanaryWeight(a) => self.set_weight(a.weight).await,
-            ToolCall::QueryMetrics(_) => Ok(self.query_metrics().await),
+            ToolCall::QueryMetrics(a) => Ok(self.query_metrics(a.wait_seconds).await),
             ToolCall::Rollback(a) => {
                 self.end_safely(
                     Outcome::RolledBack,
@@ -126,18 +128,24 @@ impl Runner<'_> {
         })
     }
 
-    async fn query_metrics(&mut self) -> Value {
+    async fn query_metrics(&mut self, wait_seconds: Option<u32>) -> Value {
         if self.state.weight == 0 {
             return json!({"verdict": null, "note": "the canary has no traffic yet"});
         }
         // Wait to the end of the bake period, looking at every check interval so a
-        // Fail rolls back as soon as the evidence is there.
-        let target = self.next_bake_boundary();
+        // Fail rolls back as soon as the evidence is there; with `wait_seconds`,
+        // on through later bake periods until one ends on a Pass.
+        let mut target = self.next_bake_boundary();
+        let until = self.now() + f64::from(wait_seconds.unwrap_or(0));
         let check = self.limits.check_interval_seconds;
         while !self.state.phase.is_terminal() {
             let now = self.backends.clock.now();
             if now >= target - 1e-9 {
-                break;
+                let passed = self.state.verdict_kind() == Some(VerdictKind::Pass);
+                if passed || now >= until - 1e-9 || self.end_if_over_budget().await {
+                    break;
+                }
+                target = self.next_bake_boundary();
             }
             if self.wait((target - now).min(check)).await {
                 self.stop_if_asked().await;

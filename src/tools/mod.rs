@@ -47,9 +47,15 @@ pub struct SetCanaryWeightArgs {
 }
 
 /// `query_metrics`: wait for the current bake period to end, then return the canary verdict.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct QueryMetricsArgs {}
+pub struct QueryMetricsArgs {
+    /// Keep waiting, up to this many seconds, until a bake period ends on a
+    /// Pass (a Fail ends the rollout at once): one call instead of one per
+    /// bake period while evidence gathers.
+    #[serde(default)]
+    pub wait_seconds: Option<u32>,
+}
 
 /// `rollback`: send all traffic back to the stable version and end the rollout.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -117,6 +117,12 @@ async fn journal_approver_returns_a_decision_made_by_another_handle() {
     conformance::journal_approver_returns_a_decision_made_by_another_handle(&|| open(&url)).await;
 }
 
+#[tokio::test]
+async fn a_go_on_question_is_decided_apart_from_the_rollouts_approval() {
+    let url = database("approver_go_on");
+    conformance::a_go_on_question_is_decided_apart_from_the_rollouts_approval(&|| open(&url)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journal_approver_times_out_and_refuses_a_late_answer() {
     let url = database("approver_timeout");

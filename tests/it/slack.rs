@@ -102,6 +102,7 @@ fn request() -> ApprovalRequest {
         summary: "adds a column".into(),
         timeout_seconds: 60,
         required_approvals: 1,
+        go_on_at: None,
     }
 }
 

@@ -119,6 +119,7 @@ mod tests {
             summary: String::new(),
             timeout_seconds: 60,
             required_approvals: 2,
+            go_on_at: None,
         };
         let body = progress_message("C1", "1.2", &request, "n0", &["slack:U1".into()], 2);
         assert_eq!(body["ts"], "1.2");

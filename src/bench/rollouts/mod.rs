@@ -28,28 +28,37 @@ pub use render::{render_markdown, targets, Target};
 pub use row::Row;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, Approver};
-use crate::canary::baselines::{ArgoJudge, FlaggerJudge, KayentaJudge};
+use crate::canary::baselines::{
+    ArgoConfig, ArgoJudge, FlaggerConfig, FlaggerJudge, KayentaConfig, KayentaJudge,
+};
 use crate::canary::{Judge, SequentialJudge, VerdictKind};
 use crate::clock::VirtualClock;
 use crate::commands::bench::synthetic_assessment;
 use crate::planner::PlaybookPlanner;
-use crate::policy::{Level, Policy};
+use crate::policy::{Level, OnInconclusive, Policy, Strategy};
 use crate::rollout::events::{Collector, Event};
 use crate::rollout::state::{Outcome, PromotedOn};
 use crate::rollout::{self, Backends, ChangeContext, RolloutSpec};
 use crate::sim::{Scenario, SimConfig};
 
-/// The judge the loop runs with.
+/// The judge the loop runs with, and whose schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JudgeKind {
-    /// deploy-agent's sequential judge, with the policy's `[canary]` settings.
+    /// deploy-agent's sequential judge and the policy's strategy for the level.
     Ours,
-    /// Flagger's tutorial analysis (see `canary::baselines::flagger`).
+    /// Flagger's Istio tutorial: stepWeight 10 to maxWeight 50, 1 min
+    /// intervals, threshold 5 (see `canary::baselines::flagger`).
     Flagger,
-    /// The Argo Rollouts documentation's analysis example.
+    /// Flagger's "how it works" page and README: stepWeight 5, threshold 10.
+    FlaggerReadme,
+    /// Argo Rollouts' background-analysis example: 20/40/60/80 % with 10 min
+    /// pauses, success rate ≥ 95 % every 5 min, failureLimit 3.
     Argo,
-    /// Kayenta's per-interval Mann-Whitney classification.
+    /// Argo Rollouts' inline-analysis example: 20 %, 5 min pause, one measurement.
+    ArgoInline,
+    /// Spinnaker's canary best practices: one 3 h step judged hourly by
+    /// Kayenta's Mann-Whitney classifier, marginal 75, pass 95.
     Kayenta,
 }
 
@@ -58,18 +67,56 @@ impl JudgeKind {
         match self {
             JudgeKind::Ours => "ours",
             JudgeKind::Flagger => "flagger",
+            JudgeKind::FlaggerReadme => "flagger-readme",
             JudgeKind::Argo => "argo",
+            JudgeKind::ArgoInline => "argo-inline",
             JudgeKind::Kayenta => "kayenta",
         }
     }
 
-    fn judge(self, policy: &Policy) -> Box<dyn Judge> {
-        match self {
-            JudgeKind::Ours => Box::new(SequentialJudge::new(policy.canary)),
-            JudgeKind::Flagger => Box::new(FlaggerJudge::default()),
-            JudgeKind::Argo => Box::new(ArgoJudge::default()),
-            JudgeKind::Kayenta => Box::new(KayentaJudge::default()),
+    /// The judge, and the schedule it runs (None: the policy's for the level).
+    fn judge(self, policy: &Policy) -> (Box<dyn Judge>, Option<Strategy>) {
+        fn with<J: Judge + 'static>(
+            judge: J,
+            schedule: Strategy,
+        ) -> (Box<dyn Judge>, Option<Strategy>) {
+            (Box::new(judge), Some(schedule))
         }
+        match self {
+            JudgeKind::Ours => (Box::new(SequentialJudge::new(policy.canary)), None),
+            JudgeKind::Flagger => {
+                let c = FlaggerConfig::documented();
+                with(FlaggerJudge::for_loop(c), c.schedule())
+            }
+            JudgeKind::FlaggerReadme => {
+                let c = FlaggerConfig::alternative();
+                with(FlaggerJudge::for_loop(c), c.schedule())
+            }
+            JudgeKind::Argo => {
+                let c = ArgoConfig::documented();
+                with(ArgoJudge::for_loop(c), c.schedule())
+            }
+            JudgeKind::ArgoInline => {
+                let c = ArgoConfig::alternative();
+                with(ArgoJudge::for_loop(c), c.schedule())
+            }
+            JudgeKind::Kayenta => {
+                let c = KayentaConfig::documented();
+                with(KayentaJudge::for_loop(c), c.schedule())
+            }
+        }
+    }
+
+    /// The loop's policy for this judge: a baseline decides on its own when to
+    /// fail and never hands an Inconclusive step to our hold/ask machinery.
+    fn policy(self, policy: &Policy) -> Policy {
+        let mut p = policy.clone();
+        if self != JudgeKind::Ours {
+            p.rollout.max_inconclusive_bakes = u32::MAX;
+            p.rollout.inconclusive.then = OnInconclusive::Rollback;
+            p.rollout.inconclusive.hold_seconds = 0.0;
+        }
+        p
     }
 }
 
@@ -105,14 +152,19 @@ pub async fn run(
         .collect();
     let mut rows = Vec::with_capacity(cells.len());
     for (i, &(judge, level, scenario, rps)) in cells.iter().enumerate() {
+        let loop_policy = judge.policy(policy);
+        let mut assessment = synthetic_assessment(&loop_policy, level);
+        if let (_, Some(schedule)) = judge.judge(policy) {
+            assessment.strategy = schedule;
+        }
         let context = ChangeContext {
-            assessment: synthetic_assessment(policy, level),
+            assessment,
             diff: String::new(),
         };
         let mut runs = Vec::with_capacity(bench.seeds as usize);
         for seed in 0..bench.seeds {
             let seed = seed.wrapping_add(bench.seed_offset);
-            runs.push(run_one(&context, policy, judge, scenario, rps, seed).await);
+            runs.push(run_one(&context, &loop_policy, judge, scenario, rps, seed).await);
         }
         let row = Row::new(judge, level, scenario, rps, policy, &runs);
         progress(&row, i + 1, cells.len());
@@ -131,6 +183,8 @@ pub(crate) struct Run {
     /// Canary requests the judge had seen when it said Fail.
     pub fail_canary_requests: Option<u64>,
     pub minutes: f64,
+    /// Why it ended, digits blanked so alike reasons group.
+    pub reason: String,
     pub canary_requests: u64,
     pub canary_errors: u64,
     pub all_requests: u64,
@@ -191,7 +245,7 @@ async fn run_one(
         context,
         policy,
         &mut planner,
-        judge.judge(policy),
+        judge.judge(policy).0,
         backends,
         &mut sink,
     )
@@ -216,8 +270,27 @@ async fn run_one(
         failed_by_judge: fail.is_some(),
         fail_canary_requests: fail,
         minutes: summary.duration_seconds() / 60.0,
+        reason: reason_class(&summary.reason),
         canary_requests,
         canary_errors,
         all_requests,
     }
 }
+
+/// The reason without its numbers (and cut short), so alike ends group.
+fn reason_class(reason: &str) -> String {
+    let mut out = String::new();
+    for c in reason.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else if c != '.' || !out.ends_with('#') {
+            out.push(c);
+        }
+    }
+    out.chars().take(90).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -29,59 +29,52 @@ const BAD: [Scenario; 5] = [
 /// The targets of issue 15 on `ours`' rows.
 pub fn targets(rows: &[Row]) -> Vec<Target> {
     let ours: Vec<&Row> = rows.iter().filter(|r| r.judge == JudgeKind::Ours).collect();
-    let healthy = |r: &&&Row| r.healthy && r.scenario != Scenario::NoData;
-    let mut out = Vec::new();
-    let busy: Vec<&&Row> = ours
-        .iter()
-        .filter(|r| healthy(r) && r.rps >= 20.0)
-        .collect();
-    out.push(all(
-        "healthy (incl. noisy, baseline degrading) rolled back ≤ 1 % at every level, 200 and 20 rps (upper 95 % bound)",
-        &busy,
-        |r| r.stopped_ci.1 <= 0.01,
-        |r| format!("{:.2} %", 100.0 * r.stopped_ci.1),
-    ));
-    let quiet: Vec<&&Row> = ours.iter().filter(|r| healthy(r) && r.rps < 20.0).collect();
-    out.push(all(
-        "healthy rolled back ≤ 1 % at 2 rps, holding or asking instead (upper 95 % bound)",
-        &quiet,
-        |r| r.stopped_ci.1 <= 0.01,
-        |r| format!("{:.2} %", 100.0 * r.stopped_ci.1),
-    ));
-    let bad: Vec<&&Row> = ours
-        .iter()
-        .filter(|r| BAD.contains(&r.scenario) && r.rps >= 20.0)
-        .collect();
-    out.push(all(
-        "bad releases (error ×2, latency ×1.3, burst, degradation, spike) caught ≥ 99 % at every level incl. direct, 200 and 20 rps (lower 95 % bound)",
-        &bad,
-        |r| r.stopped_ci.0 >= 0.99,
-        |r| format!("{:.2} %", 100.0 * r.stopped_ci.0),
-    ));
-    let dead: Vec<&&Row> = ours
-        .iter()
-        .filter(|r| r.scenario == Scenario::NoData)
-        .collect();
+    let healthy = |r: &&Row| r.healthy && r.scenario != Scenario::NoData;
+    let bad = |r: &&Row| BAD.contains(&r.scenario);
+    let pick =
+        |keep: &dyn Fn(&&Row) -> bool| -> Vec<&&Row> { ours.iter().filter(|r| keep(r)).collect() };
+    let upper = |r: &Row| format!("{:.2} %", 100.0 * r.stopped_ci.1);
+    let mut out = vec![
+        all(
+            "healthy (incl. noisy, baseline degrading) rolled back ≤ 1 % at every level, 200 and 20 rps (upper 95 % bound)",
+            &pick(&|r| healthy(r) && r.rps >= 20.0),
+            |r| r.stopped_ci.1 <= 0.01,
+            upper,
+        ),
+        all(
+            "healthy rolled back ≤ 1 % at 2 rps, holding or asking instead (upper 95 % bound)",
+            &pick(&|r| healthy(r) && r.rps < 20.0),
+            |r| r.stopped_ci.1 <= 0.01,
+            upper,
+        ),
+        all(
+            "bad releases (error ×2, latency ×1.3, burst, degradation, spike) caught by the judge ≥ 99 % at every level incl. direct, 200 rps (lower 95 % bound)",
+            &pick(&|r| bad(r) && r.rps == 200.0),
+            |r| r.stopped_ci.0 >= 0.99,
+            |r| format!("{:.2} %", 100.0 * r.stopped_ci.0),
+        ),
+        all(
+            "bad releases never promoted without a human at 20 and 2 rps: ≤ 1 % (upper 95 % bound); the rest caught or put to a human with the numbers",
+            &pick(&|r| bad(r) && r.rps < 200.0),
+            |r| r.promoted_ci.1 <= 0.01,
+            |r| format!("{:.2} %", 100.0 * r.promoted_ci.1),
+        ),
+    ];
     out.push(all(
         "0 promotions on dead metrics",
-        &dead,
+        &pick(&|r| r.scenario == Scenario::NoData),
         |r| r.promoted == 0,
         |r| r.promoted.to_string(),
     ));
-    let every: Vec<&&Row> = ours.iter().collect();
     out.push(all(
         "0 unjudged promotions",
-        &every,
+        &pick(&|_| true),
         |r| r.unjudged_promotions == 0,
         |r| r.unjudged_promotions.to_string(),
     ));
-    let wald: Vec<&&Row> = ours
-        .iter()
-        .filter(|r| r.scenario == Scenario::ErrorDouble && r.rps == 100.0)
-        .collect();
     out.push(all(
-        "error ×2 at 100 rps: mean canary requests to the Fail ≤ 1.5 × Wald's bound (upper 95 % bound)",
-        &wald,
+        "error ×2 at 100 rps, canary strategies: mean canary requests to the Fail ≤ 1.5 × Wald's bound (upper 95 % bound)",
+        &pick(&|r| r.scenario == Scenario::ErrorDouble && r.rps == 100.0 && r.level != Level::Low),
         |r| match (r.fail_requests_ci, r.wald_bound) {
             (Some((_, hi)), Some(w)) => hi <= 1.5 * w,
             _ => false,
@@ -91,13 +84,9 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             _ => "no Fail".into(),
         },
     ));
-    let fast: Vec<&&Row> = ours
-        .iter()
-        .filter(|r| r.scenario == Scenario::Healthy && r.level == Level::Medium && r.rps == 200.0)
-        .collect();
     out.push(all(
         "healthy medium-risk release promoted in ≤ 15 min median at 200 rps",
-        &fast,
+        &pick(&|r| r.scenario == Scenario::Healthy && r.level == Level::Medium && r.rps == 200.0),
         |r| r.minutes_median.is_some_and(|m| m <= 15.0),
         |r| format!("{:.1} min", r.minutes_median.unwrap_or(f64::NAN)),
     ));

@@ -22,6 +22,8 @@ pub struct Row {
     pub rps: f64,
     pub runs: u64,
     pub promoted: u64,
+    /// 95 % Wilson interval of `promoted / runs`.
+    pub promoted_ci: (f64, f64),
     /// Ended without a promotion and without a human asked: by a Fail,
     /// missing data, a budget or a give-up. "Rolled back" for a healthy
     /// release, "caught" for a bad one.
@@ -52,6 +54,8 @@ pub struct Row {
     pub fail_requests_mean: Option<f64>,
     pub fail_requests_ci: Option<(f64, f64)>,
     pub wald_bound: Option<f64>,
+    /// Why runs that were neither promoted nor asked ended, most frequent first.
+    pub stop_reasons: Vec<(String, u64)>,
 }
 
 impl Row {
@@ -99,6 +103,7 @@ impl Row {
             rps,
             runs: n,
             promoted,
+            promoted_ci: wilson(promoted, n),
             stopped,
             stopped_rate: stopped as f64 / n.max(1) as f64,
             stopped_ci: wilson(stopped, n),
@@ -115,6 +120,7 @@ impl Row {
             fail_requests_mean: mean(&at_fail),
             fail_requests_ci: mean_ci(&at_fail),
             wald_bound: wald,
+            stop_reasons: stop_reasons(runs),
         }
     }
 }
@@ -132,4 +138,20 @@ fn mean_ci(xs: &[f64]) -> Option<(f64, f64)> {
     let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
     let half = 1.96 * (var / xs.len() as f64).sqrt();
     Some((m - half, m + half))
+}
+
+fn stop_reasons(runs: &[Run]) -> Vec<(String, u64)> {
+    let mut counts = std::collections::BTreeMap::<&str, u64>::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.outcome != Outcome::Promoted && !r.asked)
+    {
+        *counts.entry(r.reason.as_str()).or_default() += 1;
+    }
+    let mut out: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }

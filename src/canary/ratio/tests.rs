@@ -130,3 +130,41 @@ fn pass_evidence_is_kept_across_steps() {
     assert_eq!(t.pass_evalue(), before);
     assert!(before > 100.0, "{before}");
 }
+
+/// Bisection finds the same bound as scanning every grid ratio down from the
+/// top (the rejected ratios are one interval), at every look.
+#[test]
+fn ratio_upper_bisection_matches_a_full_scan() {
+    let scan = |t: &RatioTest, level: f64| {
+        let threshold = (1.0 / level).ln();
+        let mut bound = None;
+        for i in (0..=BOUND_STEPS).rev() {
+            let rho = 1.05_f64.powi(i as i32);
+            let log: f64 = t.windows.iter().map(|w| w.log_lr(1.0, rho)).sum();
+            if log < threshold {
+                break;
+            }
+            bound = Some(rho);
+        }
+        bound
+    };
+    let mut rng = SplitMix64::new(23);
+    for canary_rate in [0.005, 0.01, 0.03] {
+        let mut t = RatioTest::new(1.0, 2.0);
+        t.set_noise(0.05, 60.0);
+        for _ in 0..60 {
+            t.elapse(30.0);
+            let (n_c, n_s) = (rng.poisson(50.0), rng.poisson(950.0));
+            t.add(
+                n_c,
+                rng.binomial(n_c, canary_rate),
+                n_s,
+                rng.binomial(n_s, 0.01),
+            );
+            t.close_block();
+            for level in [0.002, 0.05] {
+                assert_eq!(t.ratio_upper(level), scan(&t, level), "rate {canary_rate}");
+            }
+        }
+    }
+}

@@ -42,7 +42,7 @@ impl SequentialJudge {
                 t.pass_null(),
                 100.0 * self.floor.floor(),
                 t.dispersion(),
-                if self.before_after { ", baseline: the previous version before the switch" } else { "" }
+                if self.before_after { ", baseline: the previous version (before/after)" } else { "" }
             ),
         }
     }
