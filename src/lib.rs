@@ -11,6 +11,7 @@
 
 pub mod approval;
 pub mod assess;
+pub mod backtest;
 pub mod bench;
 pub mod canary;
 pub mod change;

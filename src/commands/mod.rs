@@ -4,6 +4,7 @@
 pub mod approvers;
 pub mod assess;
 pub mod backends;
+pub mod backtest;
 pub mod bench;
 pub mod journal;
 pub mod resume;

@@ -24,13 +24,29 @@ impl LocalGit {
             .stderr(Stdio::null())
             .output()
             .map_err(GitError::Spawn)?;
-        if !probe.status.success() {
-            return Err(GitError::NotARepository {
-                path: path.display().to_string(),
-            });
+        if probe.status.success() {
+            let top = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+            return Ok(Self { root: top.into() });
         }
-        let top = String::from_utf8_lossy(&probe.stdout).trim().to_string();
-        Ok(Self { root: top.into() })
+        // A bare repository (a mirror) has no work tree, and needs none: every
+        // read here is of commits.
+        let bare = Command::new("git")
+            .arg("-C")
+            .arg(path)
+            .args(["rev-parse", "--is-bare-repository", "--absolute-git-dir"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(GitError::Spawn)?;
+        let text = String::from_utf8_lossy(&bare.stdout);
+        let mut lines = text.lines();
+        match (bare.status.success(), lines.next(), lines.next()) {
+            (true, Some("true"), Some(dir)) => Ok(Self {
+                root: dir.trim().into(),
+            }),
+            _ => Err(GitError::NotARepository {
+                path: path.display().to_string(),
+            }),
+        }
     }
 
     pub fn root(&self) -> &Path {

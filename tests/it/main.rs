@@ -6,6 +6,7 @@ mod assess_cli;
 mod assess_history;
 mod assess_kinds;
 mod assess_llm;
+mod backtest_cli;
 mod e2e_loopback;
 mod evals;
 mod github;

@@ -1,0 +1,171 @@
+//! `deploy-agent backtest`: how well the risk score ranks this repository's own
+//! history.
+//!
+//! One pass over the history, oldest first: each scored commit is scored from
+//! what was known just before it (the [`HistoryIndex`] holds only earlier
+//! commits; a revert marks its target only once the revert itself is added),
+//! then added. Labels come from the whole history up to the tip: a commit is
+//! *reverted* when a later commit says `This reverts commit <sha>`. Commits
+//! younger than `min_age_days` at the tip are left out (they have had no time
+//! to be reverted), as are merges (no change of their own under `--name-only`).
+//!
+//! The score is the shipped model's under the policy's weights, floors
+//! included — no per-repository calibration and no model opinion — over the
+//! whole earlier history rather than `assess`'s bounded window: it measures
+//! the model a new user gets.
+
+pub mod metrics;
+pub mod render;
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::change::HistoryCommit;
+use crate::git::{reverted_sha, ChangeSource, GitError, HistoryBounds};
+use crate::policy::{Level, Policy};
+use crate::risk::features;
+use crate::risk::history::HistoryIndex;
+use crate::risk::model;
+
+pub use metrics::{Metrics, MetricsError};
+
+/// What to score.
+#[derive(Debug, Clone)]
+pub struct BacktestOptions {
+    /// The tip whose history is walked.
+    pub tip: String,
+    /// Score at most this many of the newest eligible commits.
+    pub commits: usize,
+    /// Leave out commits younger than this at the tip.
+    pub min_age_days: u32,
+    /// Seed of the bootstrap.
+    pub seed: u64,
+}
+
+/// One scored commit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scored {
+    pub sha: String,
+    pub time: i64,
+    pub score: f64,
+    pub level: Level,
+    pub lines: u64,
+    /// Later reverted (by a commit in the tip's history).
+    pub reverted: bool,
+    /// Each factor's contribution to the log-odds.
+    #[serde(skip)]
+    pub contributions: Vec<(String, f64)>,
+}
+
+/// The scored commits, and those whose change could not be read.
+#[derive(Debug, Clone, Default)]
+pub struct Backtest {
+    pub scored: Vec<Scored>,
+    /// (sha, why) for commits left out because git could not show their
+    /// change (objects missing from a partial clone or a damaged mirror).
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// Scores `options.commits` commits of `source`'s history as of their own time.
+/// `progress(done, total)` is called as commits are scored. A commit whose
+/// change git cannot show is left out and listed, not fatal: one missing blob
+/// must not cost the figures of the thousands of commits around it.
+pub fn run(
+    source: &dyn ChangeSource,
+    policy: &Policy,
+    options: &BacktestOptions,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Backtest, GitError> {
+    // The whole history: from ten years ahead of now back fifty years (git
+    // reads `--since` from that; nothing in a repository is older than 1986).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let history = source.history(
+        &options.tip,
+        now + 10 * 365 * 86_400,
+        HistoryBounds {
+            max_commits: 10_000_000,
+            max_age_days: 50 * 365,
+        },
+    )?;
+    let commits = &history.commits; // newest first
+    let reverted = reverted_shas(commits);
+    let newest = commits.first().map_or(0, |c| c.time);
+    let cutoff = newest - i64::from(options.min_age_days) * 86_400;
+    let chosen: Vec<usize> = commits
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.files.is_empty() && c.time <= cutoff)
+        .map(|(i, _)| i)
+        .take(options.commits)
+        .collect();
+    let total = chosen.len();
+    let oldest_chosen = chosen.last().copied();
+    let mut out = Backtest::default();
+    let mut index = HistoryIndex::default();
+    for (i, commit) in commits.iter().enumerate().rev() {
+        if oldest_chosen.is_some_and(|o| i <= o)
+            && !commit.files.is_empty()
+            && commit.time <= cutoff
+        {
+            let change = match source.change(&commit.sha, None) {
+                Ok(change) => change,
+                Err(e @ (GitError::Command { .. } | GitError::Parse { .. })) => {
+                    tracing::warn!(sha = %commit.sha, error = %e, "change unreadable; left out");
+                    out.unreadable.push((commit.sha.clone(), e.to_string()));
+                    index.add(commit);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let f = features::of_change(&change, policy, &index);
+            let s = model::score(&f, policy, &policy.risk.weights);
+            out.scored.push(Scored {
+                sha: commit.sha.clone(),
+                time: commit.time,
+                score: s.score,
+                level: policy.level_for(s.score),
+                lines: change.lines_added() + change.lines_deleted(),
+                reverted: reverted.contains_key(commit.sha.as_str()),
+                contributions: s
+                    .factors
+                    .iter()
+                    .map(|f| (f.name.clone(), f.contribution))
+                    .collect(),
+            });
+            progress(out.scored.len() + out.unreadable.len(), total);
+        }
+        index.add(commit);
+    }
+    Ok(out)
+}
+
+/// Full shas named by a later `This reverts commit <sha>` (prefixes of 7 or
+/// more characters resolved when they name exactly one commit), with the
+/// reverting commit.
+fn reverted_shas(commits: &[HistoryCommit]) -> HashMap<&str, &str> {
+    let by_sha: HashMap<&str, &HistoryCommit> =
+        commits.iter().map(|c| (c.sha.as_str(), c)).collect();
+    let mut out = HashMap::new();
+    for c in commits {
+        let Some(named) = reverted_sha(&c.message) else {
+            continue;
+        };
+        let target = by_sha.get(named).copied().or_else(|| {
+            let mut matches = commits.iter().filter(|x| x.sha.starts_with(named));
+            match (matches.next(), matches.next()) {
+                (Some(one), None) => Some(one),
+                _ => None,
+            }
+        });
+        if let Some(t) = target {
+            out.insert(t.sha.as_str(), c.sha.as_str());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

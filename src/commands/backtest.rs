@@ -1,0 +1,89 @@
+//! `deploy-agent backtest`: wiring settings, policy, the repository and progress.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::backtest::{self, render, BacktestOptions, Metrics};
+use crate::error::Error;
+use crate::git::LocalGit;
+use crate::settings::{Env, Settings};
+
+/// Output of `backtest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BacktestFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// What `deploy-agent backtest` was asked.
+#[derive(Debug, Clone)]
+pub struct BacktestCommand {
+    pub repo: PathBuf,
+    pub options: BacktestOptions,
+    pub config: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub format: BacktestFormat,
+}
+
+/// Scores the history and renders the figures.
+pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
+    if cmd.options.commits == 0 {
+        return Err(Error::Usage("--commits must be at least 1".into()));
+    }
+    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
+    let policy = settings.policy(cmd.policy.as_deref())?;
+    let repo = LocalGit::open(&cmd.repo)?;
+    let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let result = backtest::run(&repo, &policy, &cmd.options, |done, total| {
+        if done == total || done % 500 == 0 {
+            let line = format!("backtest: {done}/{total} commits scored");
+            if terminal {
+                eprint!("\r{line}");
+                if done == total {
+                    eprintln!();
+                }
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    })?;
+    let scored = result.scored;
+    if let Some((sha, why)) = result.unreadable.first() {
+        eprintln!(
+            "warning: {} commits left out because git could not show their change (first: {sha}: {why}); a full clone has every object",
+            result.unreadable.len()
+        );
+    }
+    tracing::info!(
+        commits = scored.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "backtest scored"
+    );
+    let metrics =
+        Metrics::of(&scored, cmd.options.seed).map_err(|e| Error::Usage(e.to_string()))?;
+    let what = format!(
+        "{} at {} (newest {} commits at least {} days old{})",
+        cmd.repo.display(),
+        cmd.options.tip,
+        cmd.options.commits,
+        cmd.options.min_age_days,
+        match result.unreadable.len() {
+            0 => String::new(),
+            n => format!("; {n} left out, their change unreadable"),
+        }
+    );
+    Ok(match cmd.format {
+        BacktestFormat::Text | BacktestFormat::Markdown => render::markdown(&metrics, &what),
+        BacktestFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "metrics": metrics,
+                "commits": scored,
+                "unreadable": result.unreadable,
+            }))
+            .unwrap_or_default()
+        ),
+    })
+}
