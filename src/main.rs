@@ -153,6 +153,9 @@ enum Command {
         seed: u64,
         #[arg(long, value_enum, default_value_t = BacktestFormat::Text)]
         format: BacktestFormat,
+        /// Also write the ROC curves (score and lines changed) as an SVG here.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
@@ -461,9 +464,11 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             min_age_days,
             seed,
             format,
+            plot,
             policy,
         } => {
             let cmd = BacktestCommand {
+                plot,
                 repo,
                 options: BacktestOptions {
                     tip,

@@ -5,7 +5,8 @@
 //! what was known just before it (the [`HistoryIndex`] holds only earlier
 //! commits; a revert marks its target only once the revert itself is added),
 //! then added. Labels come from the whole history up to the tip: a commit is
-//! *reverted* when a later commit says `This reverts commit <sha>`. Commits
+//! *reverted* when a later commit says `This reverts commit <sha>` or is
+//! GitHub's `Revert "<its subject>"` (see [`reverted_shas`]). Commits
 //! younger than `min_age_days` at the tip are left out (they have had no time
 //! to be reverted), as are merges (no change of their own under `--name-only`).
 //!
@@ -15,6 +16,7 @@
 //! the model a new user gets.
 
 pub mod metrics;
+pub mod plot;
 pub mod render;
 
 use std::collections::HashMap;
@@ -142,29 +144,67 @@ pub fn run(
     Ok(out)
 }
 
-/// Full shas named by a later `This reverts commit <sha>` (prefixes of 7 or
-/// more characters resolved when they name exactly one commit), with the
-/// reverting commit.
+/// Full shas of reverted commits, with the commit that reverted them: named
+/// by a later `This reverts commit <sha>` (prefixes of 7 or more characters
+/// resolved when they name exactly one commit), or, when a revert names no
+/// sha, a later GitHub-style `Revert "<subject>"` whose subject is exactly an
+/// earlier commit's within 180 days (the most recent such; ` (#123)` pull
+/// request suffixes ignored on both sides).
 fn reverted_shas(commits: &[HistoryCommit]) -> HashMap<&str, &str> {
     let by_sha: HashMap<&str, &HistoryCommit> =
         commits.iter().map(|c| (c.sha.as_str(), c)).collect();
+    // Subject → indices, newest first (the list is newest first).
+    let mut by_subject: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, c) in commits.iter().enumerate() {
+        by_subject
+            .entry(bare_subject(&c.message))
+            .or_default()
+            .push(i);
+    }
     let mut out = HashMap::new();
-    for c in commits {
-        let Some(named) = reverted_sha(&c.message) else {
-            continue;
+    for (i, c) in commits.iter().enumerate() {
+        let target = match reverted_sha(&c.message) {
+            Some(named) => by_sha.get(named).copied().or_else(|| {
+                let mut matches = commits.iter().filter(|x| x.sha.starts_with(named));
+                match (matches.next(), matches.next()) {
+                    (Some(one), None) => Some(one),
+                    _ => None,
+                }
+            }),
+            None => reverted_title(&c.message).and_then(|title| {
+                let earlier = by_subject.get(title)?.iter().find(|&&j| j > i)?;
+                let t = &commits[*earlier];
+                (c.time - t.time <= 180 * 86_400).then_some(t)
+            }),
         };
-        let target = by_sha.get(named).copied().or_else(|| {
-            let mut matches = commits.iter().filter(|x| x.sha.starts_with(named));
-            match (matches.next(), matches.next()) {
-                (Some(one), None) => Some(one),
-                _ => None,
-            }
-        });
         if let Some(t) = target {
             out.insert(t.sha.as_str(), c.sha.as_str());
         }
     }
     out
+}
+
+/// The first line without a trailing ` (#123)`.
+fn bare_subject(message: &str) -> &str {
+    let subject = message.lines().next().unwrap_or("").trim();
+    match subject.rfind(" (#") {
+        Some(at)
+            if subject.ends_with(')')
+                && subject[at + 3..subject.len() - 1]
+                    .chars()
+                    .all(|c| c.is_ascii_digit()) =>
+        {
+            &subject[..at]
+        }
+        _ => subject,
+    }
+}
+
+/// `S` from a subject `Revert "S"` (GitHub's revert button).
+fn reverted_title(message: &str) -> Option<&str> {
+    let subject = bare_subject(message);
+    let inner = bare_subject(subject.strip_prefix("Revert \"")?.strip_suffix('"')?);
+    (!inner.is_empty() && !inner.ends_with("...")).then_some(inner)
 }
 
 #[cfg(test)]

@@ -161,3 +161,42 @@ fn an_unreadable_commit_is_left_out_not_fatal() {
     assert_eq!(out.unreadable.len(), 2, "{:?}", out.unreadable);
     assert_eq!(out.scored.len(), 4);
 }
+
+#[test]
+fn roc_runs_from_nothing_to_everything_with_ties_moving_together() {
+    let pts = super::plot::roc(&[0.9, 0.5, 0.5, 0.1], &[true, true, false, false]);
+    assert_eq!(pts, vec![(0.0, 0.0), (0.0, 0.5), (0.5, 1.0), (1.0, 1.0)]);
+}
+
+/// GitHub's revert button: `Revert "<title>"` with no sha, pull request
+/// numbers on both subjects; the most recent earlier match is the one.
+#[test]
+fn a_github_style_revert_by_title_labels_its_target() {
+    let c = |sha: &str, time: i64, message: &str| HistoryCommit {
+        sha: sha.into(),
+        author_email: "a@x".into(),
+        time,
+        message: message.into(),
+        files: vec!["a.rs".into()],
+    };
+    let day = 86_400;
+    // Newest first, as the history arrives.
+    let commits = vec![
+        c(
+            "d4",
+            40 * day,
+            "Revert \"Add cache (#12)\" (#15)\n\nbroke prod",
+        ),
+        c("c3", 30 * day, "Add cache (#12)"),
+        c("b2", 10 * day, "Add cache"),
+        c("a1", 0, "Revert \"Something never committed\""),
+    ];
+    let reverted = reverted_shas(&commits);
+    assert_eq!(reverted.get("c3"), Some(&"d4"));
+    assert_eq!(reverted.len(), 1, "{reverted:?}");
+    assert_eq!(
+        reverted_title("Revert \"Add cache (#12)\" (#15)"),
+        Some("Add cache")
+    );
+    assert_eq!(bare_subject("Add cache (#12)"), "Add cache");
+}

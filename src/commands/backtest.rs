@@ -24,6 +24,8 @@ pub struct BacktestCommand {
     pub config: Option<PathBuf>,
     pub policy: Option<PathBuf>,
     pub format: BacktestFormat,
+    /// Also write the ROC curves here (SVG).
+    pub plot: Option<PathBuf>,
 }
 
 /// Scores the history and renders the figures.
@@ -63,6 +65,15 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
     );
     let metrics =
         Metrics::of(&scored, cmd.options.seed).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &cmd.plot {
+        let title = format!(
+            "ROC: {} ({} commits, {} reverted)",
+            cmd.repo.display(),
+            metrics.commits,
+            metrics.reverted
+        );
+        backtest::plot::write_svg(&scored, &title, path).map_err(Error::Usage)?;
+    }
     let what = format!(
         "{} at {} (newest {} commits at least {} days old{})",
         cmd.repo.display(),
