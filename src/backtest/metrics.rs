@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::Scored;
+use crate::canary::mw::{group, mann_whitney};
 use crate::policy::Level;
 use crate::sim::SplitMix64;
 
@@ -87,33 +88,19 @@ impl Metrics {
     }
 }
 
-/// ROC AUC: P(a reverted commit outscores another), ties counting half
-/// (the Mann-Whitney statistic over mid-ranks).
+/// ROC AUC: P(a reverted commit outscores another), ties counting half —
+/// the judge's Mann-Whitney AUC with the reverted commits as the "canary".
+/// NaN without both kinds.
 pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-    let (mut rank_sum, mut pos) = (0.0, 0usize);
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
-            j += 1;
-        }
-        let mid = (i + j) as f64 / 2.0 + 1.0;
-        for &k in &order[i..=j] {
-            if labels[k] {
-                rank_sum += mid;
-                pos += 1;
-            }
-        }
-        i = j + 1;
-    }
-    let neg = scores.len() - pos;
-    if pos == 0 || neg == 0 {
-        return f64::NAN;
-    }
-    let (p, q) = (pos as f64, neg as f64);
-    (rank_sum - p * (p + 1.0) / 2.0) / (p * q)
+    let side = |want: bool| -> Vec<f64> {
+        scores
+            .iter()
+            .zip(labels)
+            .filter(|(_, l)| **l == want)
+            .map(|(s, _)| *s)
+            .collect()
+    };
+    mann_whitney(&group(&side(true)), &group(&side(false))).map_or(f64::NAN, |m| m.auc)
 }
 
 fn bootstrap(scores: &[f64], labels: &[bool], seed: u64) -> (f64, f64) {
