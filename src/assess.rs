@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::backtest::cache::RiskCache;
 use crate::change::Change;
 use crate::git::{ChangeSource, GitError, HistoryBounds};
 use crate::llm::opinion::{self, ASSESS_PROMPT};
@@ -14,6 +15,8 @@ use crate::llm::{prompt_hash, LlmClient};
 use crate::policy::{Category, Level, Policy, Strategy};
 use crate::risk::calibrate::CalibrationReport;
 use crate::risk::features::ChangeStats;
+use crate::risk::fitted::{FittedModel, HowWell};
+use crate::risk::history::HistoryIndex;
 use crate::risk::model::{round, Factor, Floor};
 use crate::risk::{self, RiskEvaluation};
 use crate::settings::LlmSettings;
@@ -63,8 +66,26 @@ pub struct Assessment {
     pub categories: Vec<CategorySummary>,
     pub history: HistorySummary,
     pub calibration: CalibrationReport,
+    /// Which model scored the change, and how well it ranks this repository.
+    pub model: ModelSection,
     pub policy: PolicyRef,
     pub warnings: Vec<String>,
+}
+
+/// Which model scored the change and how far to trust it here.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ModelSection {
+    /// `repository`: this repository's model from `deploy-agent calibrate`,
+    /// over its whole history; `policy`: the policy's weights over the
+    /// bounded history window.
+    pub source: String,
+    /// How well the repository's model ranked this repository's own history
+    /// (out of sample); null when it was never measured here.
+    pub how_well: Option<HowWell>,
+    /// The commit the repository's model was fitted at.
+    pub fitted_at: Option<String>,
+    /// What to do to get (or refresh) the figures.
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -136,6 +157,25 @@ pub async fn assess_change(
     request: &AssessRequest,
 ) -> Result<(Change, Assessment), GitError> {
     let change = source.change(&request.rev, request.base.as_deref())?;
+    let mut warnings = Vec::new();
+    let (fitted, model_section) = match &change.base {
+        Some(base) => repository_model(source, policy, base, &mut warnings)?,
+        None => (None, policy_section(None)),
+    };
+    if let Some((model, index)) = fitted {
+        let eval = risk::evaluate_fitted(&change, &index, &model, policy);
+        return finish(
+            source,
+            change,
+            eval,
+            model_section,
+            warnings,
+            policy,
+            llm,
+            request,
+        )
+        .await;
+    }
     let history = match &change.base {
         Some(base) => source.history(
             base,
@@ -148,8 +188,32 @@ pub async fn assess_change(
         None => Default::default(),
     };
     let eval = risk::evaluate(&change, &history, policy);
+    finish(
+        source,
+        change,
+        eval,
+        model_section,
+        warnings,
+        policy,
+        llm,
+        request,
+    )
+    .await
+}
+
+/// The model's opinion, the decision and the report, whichever model scored.
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    source: &dyn ChangeSource,
+    change: Change,
+    eval: RiskEvaluation,
+    model_section: ModelSection,
+    mut warnings: Vec<String>,
+    policy: &Policy,
+    llm: &LlmSettings,
+    request: &AssessRequest,
+) -> Result<(Change, Assessment), GitError> {
     let deterministic = eval.score.score;
-    let mut warnings = Vec::new();
     let llm_section = match (request.llm, llm.is_configured()) {
         (LlmMode::Off, _) => section("off"),
         (LlmMode::Auto, false) => section("not_configured"),
@@ -207,6 +271,7 @@ pub async fn assess_change(
             reverted_touching: eval.features.history.reverted.clone(),
         },
         calibration: eval.calibration.clone(),
+        model: model_section,
         policy: PolicyRef {
             name: policy.name.clone(),
             version: policy.version,
@@ -215,6 +280,65 @@ pub async fn assess_change(
         warnings,
     };
     Ok((change, assessment))
+}
+
+/// This repository's fitted model and the index at `base`, when `calibrate`
+/// cached one for this policy at an ancestor of `base`. Anything else — no
+/// cache, another policy, a forked history, a damaged file — scores with the
+/// policy's weights and says why; it never fails the assessment.
+fn repository_model(
+    source: &dyn ChangeSource,
+    policy: &Policy,
+    base: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<(FittedModel, HistoryIndex)>, ModelSection), GitError> {
+    let Some(dir) = source.git_dir() else {
+        return Ok((None, policy_section(None)));
+    };
+    let cache = RiskCache::in_git_dir(&dir);
+    let cached = match cache.load(&policy.hash) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok((None, policy_section(None))),
+        Err(e) => {
+            warnings.push(e.to_string());
+            return Ok((None, policy_section(None)));
+        }
+    };
+    let Some(newer) = source.commits_since(&cached.model.tip, base)? else {
+        let why = format!(
+            "this repository's model was fitted at {}, which is not an ancestor of {base}; scored with the policy's weights (run `deploy-agent calibrate` on this branch)",
+            &cached.model.tip[..cached.model.tip.len().min(12)]
+        );
+        warnings.push(why.clone());
+        return Ok((None, policy_section(Some(why))));
+    };
+    let mut index = cached.index;
+    for commit in newer.iter().rev() {
+        index.add(commit);
+    }
+    let section = ModelSection {
+        source: "repository".into(),
+        how_well: Some(cached.model.how_well.clone()),
+        fitted_at: Some(cached.model.tip.clone()),
+        hint: (newer.len() > 1000).then(|| {
+            format!(
+                "{} commits since the model was fitted; run `deploy-agent calibrate` to refresh it",
+                newer.len()
+            )
+        }),
+    };
+    Ok((Some((cached.model, index)), section))
+}
+
+fn policy_section(hint: Option<String>) -> ModelSection {
+    ModelSection {
+        source: "policy".into(),
+        how_well: None,
+        fitted_at: None,
+        hint: Some(hint.unwrap_or_else(|| {
+            "not measured in this repository: `deploy-agent calibrate` fits a model on its own history and reports how well it ranks it".into()
+        })),
+    }
 }
 
 async fn consult(

@@ -156,6 +156,36 @@ enum Command {
         /// Also write the ROC curves (score and lines changed) as an SVG here.
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
+        /// Also write every scored commit's features and label as CSV here
+        /// (the rows a model is fitted on).
+        #[arg(long, value_name = "FILE.csv")]
+        features: Option<PathBuf>,
+        /// Policy file (default: `policy` in the config, else the embedded default).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+    },
+    /// Fit this repository's risk model on its own history and cache it in the
+    /// git directory (`.git/deploy-agent/risk/`), where `assess` uses it: the
+    /// shipped prior and a refit are judged out of sample (blocked by time) and
+    /// the better kept. Run it again after new commits: only those are read.
+    Calibrate {
+        /// The tip whose history is walked.
+        #[arg(default_value = "HEAD")]
+        tip: String,
+        /// The repository (default: the current directory).
+        #[arg(long, default_value = ".", value_name = "PATH")]
+        repo: PathBuf,
+        /// Learn from at most this many of the newest eligible commits.
+        #[arg(long, default_value_t = 20_000)]
+        commits: usize,
+        /// Leave out commits younger than this at the tip (not yet had time to be reverted).
+        #[arg(long, default_value_t = 90)]
+        min_age_days: u32,
+        /// Seed of the bootstrap intervals.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = BacktestFormat::Text)]
+        format: BacktestFormat,
         /// Policy file (default: `policy` in the config, else the embedded default).
         #[arg(long, value_name = "PATH")]
         policy: Option<PathBuf>,
@@ -354,6 +384,24 @@ enum BenchCommand {
         #[arg(long)]
         check: bool,
     },
+    /// The risk model on the development set, leave-one-repository-out: for each
+    /// repository, the prior fitted on the others scores it (ROC AUC, top 10 %),
+    /// beside the shipped policy and lines changed. Progress on stderr.
+    Risk {
+        /// Directory of features files, one per repository (`OWNER+NAME.csv`,
+        /// from `deploy-agent backtest --features`).
+        #[arg(long, value_name = "DIR")]
+        rows: PathBuf,
+        /// Also write the prior fitted on every repository here (JSON, the
+        /// format of policies/risk-prior.json).
+        #[arg(long, value_name = "FILE.json")]
+        write_prior: Option<PathBuf>,
+        /// Seed of the bootstrap intervals.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, value_enum, default_value_t = BenchFormat::Markdown)]
+        format: BenchFormat,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -465,10 +513,12 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             seed,
             format,
             plot,
+            features,
             policy,
         } => {
             let cmd = BacktestCommand {
                 plot,
+                features,
                 repo,
                 options: BacktestOptions {
                     tip,
@@ -481,6 +531,68 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 format,
             };
             print!("{}", run_backtest(&cmd)?);
+            Ok(exit::OK)
+        }
+        Command::Calibrate {
+            tip,
+            repo,
+            commits,
+            min_age_days,
+            seed,
+            format,
+            policy,
+        } => {
+            let cmd = deploy_agent::commands::calibrate::CalibrateCommand {
+                repo,
+                options: BacktestOptions {
+                    tip,
+                    commits,
+                    min_age_days,
+                    seed,
+                },
+                config: cli.config,
+                policy,
+                format,
+            };
+            print!(
+                "{}",
+                deploy_agent::commands::calibrate::run_calibrate(&cmd)?
+            );
+            Ok(exit::OK)
+        }
+        Command::Bench {
+            which:
+                BenchCommand::Risk {
+                    rows,
+                    write_prior,
+                    seed,
+                    format,
+                },
+        } => {
+            use deploy_agent::bench::risk;
+            let started = std::time::Instant::now();
+            let b = risk::run(&rows, seed, |what| {
+                eprintln!(
+                    "bench risk: {what} ({:.0} s)",
+                    started.elapsed().as_secs_f64()
+                )
+            })
+            .map_err(deploy_agent::error::Error::Usage)?;
+            if let Some(path) = write_prior {
+                let json = serde_json::to_string(&b.prior).unwrap_or_default();
+                std::fs::write(&path, json + "\n").map_err(|e| {
+                    deploy_agent::error::Error::Usage(format!(
+                        "cannot write --write-prior {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+            match format {
+                BenchFormat::Markdown => print!("{}", risk::render_markdown(&b)),
+                BenchFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&b).unwrap_or_default())
+                }
+            }
             Ok(exit::OK)
         }
         Command::Bench {

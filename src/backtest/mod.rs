@@ -15,9 +15,12 @@
 //! whole earlier history rather than `assess`'s bounded window: it measures
 //! the model a new user gets.
 
+pub mod cache;
+pub mod calibrate;
 pub mod metrics;
 pub mod plot;
 pub mod render;
+pub mod rows;
 
 use std::collections::HashMap;
 
@@ -31,6 +34,7 @@ use crate::risk::history::HistoryIndex;
 use crate::risk::model;
 
 pub use metrics::{Metrics, MetricsError};
+pub use rows::{read_features, write_features};
 
 /// What to score.
 #[derive(Debug, Clone)]
@@ -58,12 +62,23 @@ pub struct Scored {
     /// Each factor's contribution to the log-odds.
     #[serde(skip)]
     pub contributions: Vec<(String, f64)>,
+    /// Every feature's value, in [`features::ALL_FEATURES`] order.
+    #[serde(skip)]
+    pub values: Vec<f64>,
 }
 
 /// The scored commits, and those whose change could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct Backtest {
+    /// Oldest first.
     pub scored: Vec<Scored>,
+    /// The history index at the tip (every commit walked).
+    pub index: HistoryIndex,
+    /// The tip's full sha and time.
+    pub tip: String,
+    pub tip_time: i64,
+    /// Rows taken from `known` instead of being computed.
+    pub reused: usize,
     /// (sha, why) for commits left out because git could not show their
     /// change (objects missing from a partial clone or a damaged mirror).
     pub unreadable: Vec<(String, String)>,
@@ -73,10 +88,15 @@ pub struct Backtest {
 /// `progress(done, total)` is called as commits are scored. A commit whose
 /// change git cannot show is left out and listed, not fatal: one missing blob
 /// must not cost the figures of the thousands of commits around it.
+///
+/// `known` holds rows of an earlier run under the same policy: a commit found
+/// there is not read again (its features depend only on its ancestors), only
+/// relabelled — reverts that landed since count.
 pub fn run(
     source: &dyn ChangeSource,
     policy: &Policy,
     options: &BacktestOptions,
+    known: &HashMap<String, Scored>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Backtest, GitError> {
     // The whole history: from ten years ahead of now back fifty years (git
@@ -105,13 +125,28 @@ pub fn run(
         .collect();
     let total = chosen.len();
     let oldest_chosen = chosen.last().copied();
-    let mut out = Backtest::default();
+    let mut out = Backtest {
+        tip: commits.first().map(|c| c.sha.clone()).unwrap_or_default(),
+        tip_time: newest,
+        ..Backtest::default()
+    };
     let mut index = HistoryIndex::default();
     for (i, commit) in commits.iter().enumerate().rev() {
         if oldest_chosen.is_some_and(|o| i <= o)
             && !commit.files.is_empty()
             && commit.time <= cutoff
         {
+            if let Some(row) = known.get(&commit.sha) {
+                out.scored.push(Scored {
+                    reverted: reverted.contains_key(commit.sha.as_str()),
+                    level: policy.level_for(row.score),
+                    ..row.clone()
+                });
+                out.reused += 1;
+                index.add(commit);
+                progress(out.scored.len() + out.unreadable.len(), total);
+                continue;
+            }
             let change = match source.change(&commit.sha, None) {
                 Ok(change) => change,
                 Err(e @ (GitError::Command { .. } | GitError::Parse { .. })) => {
@@ -136,11 +171,13 @@ pub fn run(
                     .iter()
                     .map(|f| (f.name.clone(), f.contribution))
                     .collect(),
+                values: features::ALL_FEATURES.iter().map(|n| f.value(n)).collect(),
             });
             progress(out.scored.len() + out.unreadable.len(), total);
         }
         index.add(commit);
     }
+    out.index = index;
     Ok(out)
 }
 

@@ -81,7 +81,10 @@ fn reverted_commits_are_labelled_and_scored_as_of_their_time() {
         seed: 1,
     };
     let mut calls = 0;
-    let out = run(&repo, &policy, &options, |_, _| calls += 1).unwrap();
+    let out = run(&repo, &policy, &options, &Default::default(), |_, _| {
+        calls += 1
+    })
+    .unwrap();
     assert!(out.unreadable.is_empty());
     let scored = out.scored;
     // 32 commits; the 5 youngest days (commits 25..29) are left out.
@@ -121,6 +124,7 @@ fn no_reverts_is_a_clear_error() {
         lines: 3,
         reverted: false,
         contributions: vec![],
+        values: vec![],
     }];
     let e = Metrics::of(&scored, 1).unwrap_err();
     assert!(e.to_string().contains("widen --commits"), "{e}");
@@ -156,7 +160,7 @@ fn an_unreadable_commit_is_left_out_not_fatal() {
         min_age_days: 0,
         seed: 1,
     };
-    let out = run(&repo, &policy, &options, |_, _| {}).unwrap();
+    let out = run(&repo, &policy, &options, &Default::default(), |_, _| {}).unwrap();
     // The commit that wrote the blob and the one diffed against it.
     assert_eq!(out.unreadable.len(), 2, "{:?}", out.unreadable);
     assert_eq!(out.scored.len(), 4);

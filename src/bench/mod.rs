@@ -2,4 +2,5 @@
 //! arguments and prints what these return).
 
 pub mod canary;
+pub mod risk;
 pub mod rollouts;

@@ -26,6 +26,8 @@ pub struct BacktestCommand {
     pub format: BacktestFormat,
     /// Also write the ROC curves here (SVG).
     pub plot: Option<PathBuf>,
+    /// Also write every commit's features here (CSV).
+    pub features: Option<PathBuf>,
 }
 
 /// Scores the history and renders the figures.
@@ -38,7 +40,8 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
     let repo = LocalGit::open(&cmd.repo)?;
     let terminal = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let result = backtest::run(&repo, &policy, &cmd.options, |done, total| {
+    let known = std::collections::HashMap::new();
+    let result = backtest::run(&repo, &policy, &cmd.options, &known, |done, total| {
         if done == total || done % 500 == 0 {
             let line = format!("backtest: {done}/{total} commits scored");
             if terminal {
@@ -65,6 +68,19 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
     );
     let metrics =
         Metrics::of(&scored, cmd.options.seed).map_err(|e| Error::Usage(e.to_string()))?;
+    if let Some(path) = &cmd.features {
+        let write = || -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+            backtest::write_features(&scored, &mut out)?;
+            std::io::Write::flush(&mut out)
+        };
+        write().map_err(|e| {
+            Error::Usage(format!(
+                "cannot write --features {}: {e}; choose a writable path",
+                path.display()
+            ))
+        })?;
+    }
     if let Some(path) = &cmd.plot {
         let title = format!(
             "ROC: {} ({} commits, {} reverted)",

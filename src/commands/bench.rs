@@ -205,6 +205,7 @@ pub fn synthetic_assessment(policy: &Policy, level: Level) -> Assessment {
             reverts: 0,
             largest_shifts: vec![],
         },
+        model: deploy_model_section(),
         policy: PolicyRef {
             name: policy.name.clone(),
             version: policy.version,
@@ -229,4 +230,13 @@ pub fn render_markdown(b: &LoopBench) -> String {
         b.rollouts,
         b.promoted
     )
+}
+
+fn deploy_model_section() -> crate::assess::ModelSection {
+    crate::assess::ModelSection {
+        source: "policy".into(),
+        how_well: None,
+        fitted_at: None,
+        hint: None,
+    }
 }

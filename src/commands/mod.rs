@@ -6,6 +6,7 @@ pub mod assess;
 pub mod backends;
 pub mod backtest;
 pub mod bench;
+pub mod calibrate;
 pub mod journal;
 pub mod resume;
 pub mod rollout;

@@ -8,6 +8,9 @@ use super::parse::{parse_diff_tree, parse_log};
 use super::{ChangeSource, GitError, HistoryBounds};
 use crate::change::{Change, CommitInfo, History};
 
+/// The `git log` format `parse_log` reads.
+const LOG_FORMAT: &str = "--format=%x1e%H%x1f%ae%x1f%at%x1f%B%x1f";
+
 /// A repository on local disk.
 #[derive(Debug, Clone)]
 pub struct LocalGit {
@@ -51,6 +54,20 @@ impl LocalGit {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The git directory (shared by worktrees): where caches live.
+    pub fn git_dir(&self) -> Result<PathBuf, GitError> {
+        let out = self.run(
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+            "HEAD",
+        )?;
+        let dir = PathBuf::from(out.trim());
+        Ok(if dir.is_absolute() {
+            dir
+        } else {
+            self.root.join(dir)
+        })
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -174,7 +191,7 @@ impl ChangeSource for LocalGit {
                 &max,
                 &since,
                 "--no-renames",
-                "--format=%x1e%H%x1f%ae%x1f%at%x1f%B%x1f",
+                LOG_FORMAT,
                 "--name-only",
                 tip,
                 "--",
@@ -187,6 +204,44 @@ impl ChangeSource for LocalGit {
         })?;
         let truncated = commits.len() >= bounds.max_commits;
         Ok(History { commits, truncated })
+    }
+
+    /// The commits after `from` up to `to` (newest first, file names only), or
+    /// `None` when `from` is not an ancestor of `to` (a history that forked).
+    fn commits_since(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<Vec<crate::change::HistoryCommit>>, GitError> {
+        let ancestor = self
+            .command(&["merge-base", "--is-ancestor", from, to])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(GitError::Spawn)?;
+        if !ancestor.success() {
+            return Ok(None);
+        }
+        let range = format!("{from}..{to}");
+        let out = self.run(
+            &[
+                "log",
+                "--no-renames",
+                LOG_FORMAT,
+                "--name-only",
+                &range,
+                "--",
+            ],
+            to,
+        )?;
+        parse_log(&out).map(Some).map_err(|detail| GitError::Parse {
+            command: "log".into(),
+            detail,
+        })
+    }
+
+    fn git_dir(&self) -> Option<PathBuf> {
+        LocalGit::git_dir(self).ok()
     }
 
     fn diff_excerpt(&self, change: &Change, max_bytes: usize) -> Result<String, GitError> {

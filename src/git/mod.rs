@@ -34,6 +34,20 @@ pub trait ChangeSource {
     fn history(&self, tip: &str, before: i64, bounds: HistoryBounds) -> Result<History, GitError>;
     /// The unified diff of the change, cut at `max_bytes` (for a model's eyes).
     fn diff_excerpt(&self, change: &Change, max_bytes: usize) -> Result<String, GitError>;
+    /// The repository's git directory, where per-repository caches live (none
+    /// for a remote source).
+    fn git_dir(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// Commits after `from` up to `to`, newest first; `None` when `from` is not
+    /// an ancestor of `to` or the source cannot tell.
+    fn commits_since(
+        &self,
+        _from: &str,
+        _to: &str,
+    ) -> Result<Option<Vec<crate::change::HistoryCommit>>, GitError> {
+        Ok(None)
+    }
 }
 
 /// Why reading git failed. Each message says what to do.

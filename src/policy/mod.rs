@@ -312,7 +312,9 @@ pub enum PolicyError {
     Invalid { origin: String, message: String },
 }
 
-/// Feature names the risk model knows; a weight for any other name is a typo.
+/// Feature names the risk model knows, in a fixed order (the columns of
+/// `backtest --features` and of a fitted model); a weight for any other name
+/// is a typo.
 pub const KNOWN_FEATURES: &[&str] = &[
     "touches_migration",
     "touches_security",
@@ -341,6 +343,20 @@ pub const KNOWN_FEATURES: &[&str] = &[
     "message_hotfix",
     "message_fix",
     "message_wip",
+    "file_revert_rate",
+    "dir_revert_rate",
+    "author_revert_rate",
+    "author_recent",
+    "file_age",
+    "file_idle",
+    "message_reland",
+    "bot_author",
+    "dependency_bump",
+    "message_length",
+    "log_added",
+    "log_deleted",
+    "new_files",
+    "log_dirs",
 ];
 
 impl Policy {

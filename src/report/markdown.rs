@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::text::model_line;
+use super::text::{model_line, trust_line};
 use super::{describe_strategy, short};
 use crate::assess::Assessment;
 use crate::policy::Level;
@@ -51,6 +51,7 @@ pub fn markdown(a: &Assessment) -> String {
     }
     let _ = writeln!(s, "| Deterministic score | {det} |");
     let _ = writeln!(s, "| Model | {} |", escape(&model_line(a)));
+    let _ = writeln!(s, "| Trust | {} |", escape(&trust_line(a)));
     let st = &a.stats;
     let _ = writeln!(
         s,

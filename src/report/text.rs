@@ -90,6 +90,7 @@ pub fn text(a: &Assessment) -> String {
         a.calibration.status,
         a.calibration.reverts
     );
+    let _ = writeln!(s, "Trust     {}", trust_line(a));
     let _ = writeln!(
         s,
         "Policy    {} v{} ({})",
@@ -99,6 +100,23 @@ pub fn text(a: &Assessment) -> String {
         let _ = writeln!(s, "Warning   {w}");
     }
     s
+}
+
+/// Which model scored the change and how well it ranks this repository.
+pub(super) fn trust_line(a: &Assessment) -> String {
+    let m = &a.model;
+    let mut line = match &m.how_well {
+        Some(h) => format!(
+            "this repository's model: ROC AUC {:.2} [{:.2}, {:.2}] ranking {} of its commits ({} later reverted; lines changed alone {:.2}), {}",
+            h.auc, h.auc_low, h.auc_high, h.commits, h.reverted, h.lines_auc, h.method
+        ),
+        None => "the policy's weights".to_string(),
+    };
+    if let Some(hint) = &m.hint {
+        line.push_str("; ");
+        line.push_str(hint);
+    }
+    line
 }
 
 pub(super) fn model_line(a: &Assessment) -> String {

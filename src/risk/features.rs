@@ -9,6 +9,7 @@ use crate::policy::{Category, Policy};
 
 use super::history::{HistoryFacts, HistoryIndex};
 use super::message::MessageCues;
+use super::signals;
 
 /// One feature value with the evidence behind it.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +77,27 @@ pub fn of_change(change: &Change, policy: &Policy, index: &HistoryIndex) -> Feat
     push_size_features(&mut obs, change, &stats);
     push_history_features(&mut obs, &history, policy);
     push_message_features(&mut obs, &change.commit.message);
+    signals::push_history_signals(
+        &mut obs,
+        &history,
+        &change.commit.author_email,
+        &change.commit.message,
+        h.recent_days,
+        only(&categories, Category::Dependency),
+    );
+    let new_files = change
+        .files
+        .iter()
+        .filter(|f| f.status == FileStatus::Added)
+        .count();
+    signals::push_change_signals(
+        &mut obs,
+        stats.lines_added,
+        stats.lines_deleted,
+        new_files,
+        stats.files,
+        stats.directories,
+    );
     Features {
         observations: obs,
         categories,
@@ -116,6 +138,14 @@ pub fn of_history_commit(
     ));
     push_history_features(&mut obs, &history, policy);
     push_message_features(&mut obs, &commit.message);
+    signals::push_history_signals(
+        &mut obs,
+        &history,
+        &commit.author_email,
+        &commit.message,
+        h.recent_days,
+        only(&categories, Category::Dependency),
+    );
     Features {
         observations: obs,
         categories,
@@ -123,6 +153,9 @@ pub fn of_history_commit(
         history,
     }
 }
+
+/// Every feature a change can have, in a fixed order.
+pub use crate::policy::KNOWN_FEATURES as ALL_FEATURES;
 
 /// Features that the history walk can compute for any commit (used to calibrate).
 pub const NAME_ONLY_FEATURES: &[&str] = &[
@@ -150,6 +183,11 @@ pub const NAME_ONLY_FEATURES: &[&str] = &[
     "message_fix",
     "message_wip",
 ];
+
+/// Whether every touched path is of category `cat`.
+fn only(categories: &BTreeMap<Category, Vec<String>>, cat: Category) -> bool {
+    categories.len() == 1 && categories.contains_key(&cat)
+}
 
 fn categorize<'a>(
     paths: impl Iterator<Item = &'a str>,
@@ -370,9 +408,7 @@ fn ln1p(x: f64) -> f64 {
     x.ln_1p()
 }
 
-fn parent(path: &str) -> &str {
-    path.rsplit_once('/').map_or("", |(dir, _)| dir)
-}
+use super::history::parent;
 
 fn subsystem(path: &str) -> &str {
     path.split_once('/').map_or("", |(top, _)| top)
@@ -396,7 +432,7 @@ fn list_paths(paths: &[String]) -> String {
     s
 }
 
-fn truncate(s: &str, max: usize) -> String {
+pub(super) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }

@@ -7,24 +7,39 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::change::HistoryCommit;
 use crate::git::reverted_sha;
 
 use super::message::MessageCues;
 
 /// Per-file facts: the commits (by index) that touched it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct FileFacts {
     commits: Vec<u32>,
+    /// Of those, how many are known to have been reverted.
+    reverted: u32,
 }
 
-#[derive(Debug, Clone)]
+/// Running counts for a directory or an author: cheap to update as commits
+/// arrive and as reverts mark earlier commits, so a query costs O(1) however
+/// long the history.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize)]
+struct Tally {
+    commits: u32,
+    reverted: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CommitFacts {
     sha: String,
     author: u32,
     time: i64,
     is_fix: bool,
     reverted: bool,
+    files: Vec<u32>,
+    dirs: Vec<u32>,
 }
 
 /// Facts about the touched files, for one query.
@@ -44,16 +59,38 @@ pub struct HistoryFacts {
     pub known: usize,
     /// Commits by this author before.
     pub author_commits: usize,
+    /// Distinct earlier commits touching these files.
+    pub touching: usize,
+    /// Earlier commits touching these files' directories, and how many were reverted
+    /// (summed over the distinct directories).
+    pub dir_commits: usize,
+    pub dir_reverted: usize,
+    /// This author's earlier commits known to have been reverted.
+    pub author_reverted: usize,
+    /// This author's commits in the recent window.
+    pub author_recent: usize,
+    /// Mean age in days of the touched pre-existing files (since first seen).
+    pub mean_file_age_days: f64,
+    /// Days since any touched pre-existing file last changed (None when none is known).
+    pub idle_days: Option<f64>,
+    /// Commits in the history so far, and how many are known reverted.
+    pub repo_commits: usize,
+    pub repo_reverted: usize,
 }
 
 /// The index. Paths and authors are interned to small integers.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct HistoryIndex {
     paths: HashMap<String, u32>,
     files: Vec<FileFacts>,
     authors: HashMap<String, u32>,
-    author_commits: Vec<u32>,
+    author_tally: Vec<Tally>,
+    /// Commit times per author, in the order added (for the recent window).
+    author_times: Vec<Vec<i64>>,
+    dirs: HashMap<String, u32>,
+    dir_tally: Vec<Tally>,
     commits: Vec<CommitFacts>,
+    reverted: usize,
     by_sha: HashMap<String, u32>,
     oldest_time: Option<i64>,
 }
@@ -72,16 +109,29 @@ impl HistoryIndex {
     pub fn add(&mut self, commit: &HistoryCommit) {
         let id = self.commits.len() as u32;
         let author = intern(&mut self.authors, &commit.author_email);
-        if author as usize == self.author_commits.len() {
-            self.author_commits.push(0);
+        if author as usize == self.author_tally.len() {
+            self.author_tally.push(Tally::default());
+            self.author_times.push(Vec::new());
         }
-        self.author_commits[author as usize] += 1;
+        self.author_tally[author as usize].commits += 1;
+        self.author_times[author as usize].push(commit.time);
+        let mut files = Vec::with_capacity(commit.files.len());
+        let mut dirs: Vec<u32> = Vec::new();
         for path in &commit.files {
             let f = intern(&mut self.paths, path);
             if f as usize == self.files.len() {
                 self.files.push(FileFacts::default());
             }
             self.files[f as usize].commits.push(id);
+            files.push(f);
+            let d = intern(&mut self.dirs, parent(path));
+            if d as usize == self.dir_tally.len() {
+                self.dir_tally.push(Tally::default());
+            }
+            if !dirs.contains(&d) {
+                dirs.push(d);
+                self.dir_tally[d as usize].commits += 1;
+            }
         }
         let cues = MessageCues::of(&commit.message);
         if let Some(target) = reverted_sha(&commit.message) {
@@ -95,6 +145,8 @@ impl HistoryIndex {
             time: commit.time,
             is_fix: cues.fix || cues.hotfix,
             reverted: false,
+            files,
+            dirs,
         });
     }
 
@@ -106,8 +158,19 @@ impl HistoryIndex {
                 .find(|(sha, _)| sha.starts_with(target))
                 .map(|(_, id)| *id)
         });
-        if let Some(id) = id {
-            self.commits[id as usize].reverted = true;
+        let Some(id) = id else { return };
+        let c = &mut self.commits[id as usize];
+        if c.reverted {
+            return;
+        }
+        c.reverted = true;
+        self.reverted += 1;
+        self.author_tally[c.author as usize].reverted += 1;
+        for f in &c.files {
+            self.files[*f as usize].reverted += 1;
+        }
+        for d in &c.dirs {
+            self.dir_tally[*d as usize].reverted += 1;
         }
     }
 
@@ -127,7 +190,7 @@ impl HistoryIndex {
     }
 
     pub fn reverted_count(&self) -> usize {
-        self.commits.iter().filter(|c| c.reverted).count()
+        self.reverted
     }
 
     /// Facts about `paths` (touched files) and `author`, as of time `now`.
@@ -146,7 +209,17 @@ impl HistoryIndex {
         let window_reaches = self.oldest_time.is_some_and(|t| t < young_from);
         let mut touching: BTreeSet<u32> = BTreeSet::new();
         let mut facts = HistoryFacts::default();
+        let mut ages = Vec::new();
+        let mut seen_dirs: Vec<u32> = Vec::new();
         for (path, existing) in paths {
+            if let Some(&d) = self.dirs.get(parent(path)) {
+                if !seen_dirs.contains(&d) {
+                    seen_dirs.push(d);
+                    let t = self.dir_tally[d as usize];
+                    facts.dir_commits += t.commits as usize;
+                    facts.dir_reverted += t.reverted as usize;
+                }
+            }
             let Some(&f) = self.paths.get(*path) else {
                 continue;
             };
@@ -154,12 +227,26 @@ impl HistoryIndex {
             touching.extend(commits.iter().copied());
             if *existing {
                 facts.known += 1;
-                let first = commits.iter().map(|c| self.commits[*c as usize].time).min();
+                let times = commits.iter().map(|c| self.commits[*c as usize].time);
+                let first = times.clone().min();
                 if window_reaches && first.is_some_and(|t| t >= young_from) {
                     facts.young += 1;
                 }
+                if let Some(first) = first {
+                    ages.push(((now - first) as f64 / 86_400.0).max(0.0));
+                }
+                if let Some(last) = times.max() {
+                    let idle = ((now - last) as f64 / 86_400.0).max(0.0);
+                    facts.idle_days = Some(facts.idle_days.map_or(idle, |d: f64| d.min(idle)));
+                }
             }
         }
+        if !ages.is_empty() {
+            facts.mean_file_age_days = ages.iter().sum::<f64>() / ages.len() as f64;
+        }
+        facts.touching = touching.len();
+        facts.repo_commits = self.commits.len();
+        facts.repo_reverted = self.reverted;
         let mut authors = BTreeSet::new();
         for id in &touching {
             let c = &self.commits[*id as usize];
@@ -171,12 +258,23 @@ impl HistoryIndex {
             facts.recent += usize::from(c.time >= recent_from);
         }
         facts.authors = authors.len();
-        facts.author_commits = self
-            .authors
-            .get(author)
-            .map_or(0, |a| self.author_commits[*a as usize] as usize);
+        if let Some(&a) = self.authors.get(author) {
+            facts.author_commits = self.author_tally[a as usize].commits as usize;
+            facts.author_reverted = self.author_tally[a as usize].reverted as usize;
+            let times = &self.author_times[a as usize];
+            facts.author_recent = times
+                .iter()
+                .rev()
+                .take_while(|t| **t >= recent_from)
+                .count();
+        }
         facts
     }
+}
+
+/// The directory of a path ("" at the top).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 fn intern(map: &mut HashMap<String, u32>, key: &str) -> u32 {

@@ -4,9 +4,12 @@
 
 pub mod calibrate;
 pub mod features;
+pub mod fitted;
 pub mod history;
 pub mod message;
 pub mod model;
+pub mod scale;
+pub mod signals;
 
 use std::collections::BTreeMap;
 
@@ -40,6 +43,74 @@ pub fn evaluate(change: &Change, history: &History, policy: &Policy) -> RiskEval
         calibration,
         history_commits: history.commits.len(),
         history_truncated: history.truncated,
+    }
+}
+
+/// Scores `change` with this repository's fitted model, over `index` (the
+/// whole history before the change). Each feature's term is its step weight at
+/// the value's percentile in this repository; the policy's floors still apply.
+pub fn evaluate_fitted(
+    change: &Change,
+    index: &HistoryIndex,
+    fitted: &fitted::FittedModel,
+    policy: &Policy,
+) -> RiskEvaluation {
+    let features = features::of_change(change, policy, index);
+    let how = &fitted.how_well;
+    let calibration = CalibrationReport {
+        status: format!("repository_model_{}", fitted.kind),
+        commits: how.commits,
+        reverts: how.reverted,
+        largest_shifts: Vec::new(),
+    };
+    if fitted.kind == "policy" {
+        // The policy's weights ranked this history best: use them, over the
+        // whole history the figures were measured on.
+        let score = model::score(&features, policy, &policy.risk.weights);
+        return RiskEvaluation {
+            features,
+            score,
+            calibration,
+            history_commits: index.len(),
+            history_truncated: false,
+        };
+    }
+    let row: Vec<f64> = features::ALL_FEATURES
+        .iter()
+        .map(|n| features.value(n))
+        .collect();
+    let (intercept, terms) = fitted.terms(&row);
+    let factors = terms
+        .into_iter()
+        .filter(|t| t.contribution != 0.0)
+        .map(|t| {
+            let name = features::ALL_FEATURES[t.feature];
+            let evidence = features
+                .observations
+                .iter()
+                .find(|o| o.name == name)
+                .map_or_else(|| "none".to_string(), |o| o.evidence.clone());
+            model::Factor {
+                name: name.to_string(),
+                value: model::round(row[t.feature], 4),
+                weight: model::round(t.contribution, 4),
+                policy_weight: policy.weight(name),
+                contribution: model::round(t.contribution, 4),
+                evidence: format!(
+                    "{evidence} (percentile {:.0} in this repository)",
+                    100.0 * t.percentile
+                ),
+                percentile: Some(model::round(t.percentile, 3)),
+            }
+        })
+        .collect();
+    let score = model::assemble(&features, policy, intercept, factors);
+    RiskEvaluation {
+        features,
+        score,
+        calibration,
+        history_commits: index.len(),
+        history_truncated: false,
     }
 }
 

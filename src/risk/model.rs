@@ -21,6 +21,11 @@ pub struct Factor {
     /// weight × value, in log-odds: positive raises risk, negative lowers it.
     pub contribution: f64,
     pub evidence: String,
+    /// Where the value sits in this repository's history (0–1), when the
+    /// repository's fitted model scored it (`deploy-agent calibrate`); its
+    /// `weight` is then the step weight at that percentile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
 }
 
 /// The floor that applies: the highest policy floor among touched categories.
@@ -47,7 +52,7 @@ pub struct RiskScore {
 
 /// Scores `features` with `weights` (by feature name) and the policy's intercept and floors.
 pub fn score(features: &Features, policy: &Policy, weights: &BTreeMap<String, f64>) -> RiskScore {
-    let mut factors: Vec<Factor> = features
+    let factors: Vec<Factor> = features
         .observations
         .iter()
         .filter_map(|o| {
@@ -60,11 +65,21 @@ pub fn score(features: &Features, policy: &Policy, weights: &BTreeMap<String, f6
                 policy_weight: policy.weight(o.name),
                 contribution: round(contribution, 4),
                 evidence: o.evidence.clone(),
+                percentile: None,
             })
         })
         .collect();
+    assemble(features, policy, policy.risk.intercept, factors)
+}
+
+/// The score from an intercept and factors: sorted, summed, floored.
+pub fn assemble(
+    features: &Features,
+    policy: &Policy,
+    intercept: f64,
+    mut factors: Vec<Factor>,
+) -> RiskScore {
     factors.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-    let intercept = policy.risk.intercept;
     let log_odds = intercept + factors.iter().map(|f| f.contribution).sum::<f64>();
     let model_score = sigmoid(log_odds);
     let floor = floor_for(features, policy);
@@ -81,7 +96,7 @@ pub fn score(features: &Features, policy: &Policy, weights: &BTreeMap<String, f6
     }
 }
 
-fn floor_for(features: &Features, policy: &Policy) -> Option<Floor> {
+pub fn floor_for(features: &Features, policy: &Policy) -> Option<Floor> {
     features
         .categories
         .keys()

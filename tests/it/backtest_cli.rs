@@ -59,3 +59,85 @@ fn backtest_reports_the_ranking_and_says_when_it_cannot() {
         stderr(&zero)
     );
 }
+
+/// `calibrate` fits and caches this repository's model; `assess` then uses it
+/// (reading only the commits since), says how well it ranks this history, and
+/// falls back to the policy — saying why — on a forked branch or a damaged cache.
+#[test]
+fn calibrate_caches_a_model_that_assess_uses_and_reports() {
+    let r = Repo::new();
+    for i in 0..40 {
+        let path = if i % 4 == 0 {
+            "src/risky.rs"
+        } else {
+            "src/calm.rs"
+        };
+        r.lines(path, 3 + i % 7, &format!("v{i}"));
+        let sha = r.commit(&format!("change {i}"));
+        if i % 8 == 0 {
+            r.revert(&sha);
+        }
+    }
+    let fit = run_cli(
+        r.path(),
+        &["calibrate", "--min-age-days", "0", "--format", "json"],
+        &[],
+    );
+    assert_eq!(fit.status.code(), Some(0), "{}", stderr(&fit));
+    let v = json(&fit);
+    let commits = v["prior"]["commits"].as_u64().unwrap();
+    assert!(commits >= 40, "{v}");
+    assert!(v["prior"]["reverted"].as_u64().unwrap() >= 4, "{v}");
+    assert!(["policy", "prior", "refit"].contains(&v["chosen"].as_str().unwrap()));
+    assert_eq!(v["reused"], 0);
+    assert!(r.path().join(".git/deploy-agent/risk/model.json").is_file());
+
+    // A new commit after the fit: scored by the repository's model.
+    r.lines("src/risky.rs", 12, "new");
+    r.commit("touch the risky file again");
+    let a = json(&run_cli(
+        r.path(),
+        &["assess", "HEAD", "--format", "json", "--llm", "off"],
+        &[],
+    ));
+    assert_eq!(a["model"]["source"], "repository", "{a}");
+    assert_eq!(a["model"]["how_well"]["commits"].as_u64(), Some(commits));
+    assert!(a["calibration"]["status"]
+        .as_str()
+        .unwrap()
+        .starts_with("repository_model"));
+    let text = stdout(&run_cli(r.path(), &["assess", "HEAD", "--llm", "off"], &[]));
+    assert!(text.contains("ROC AUC"), "{text}");
+
+    // Again: the rows are reused, only the new commit is read.
+    let again = json(&run_cli(
+        r.path(),
+        &["calibrate", "--min-age-days", "0", "--format", "json"],
+        &[],
+    ));
+    assert!(again["reused"].as_u64().unwrap() >= commits, "{again}");
+
+    // A branch forked before the fitted tip: the policy scores it, and says why.
+    r.git(&["checkout", "-q", "-b", "old", "HEAD~20"]);
+    r.lines("src/calm.rs", 4, "fork");
+    r.commit("on an old branch");
+    let f = json(&run_cli(
+        r.path(),
+        &["assess", "HEAD", "--format", "json", "--llm", "off"],
+        &[],
+    ));
+    assert_eq!(f["model"]["source"], "policy");
+    assert!(f["warnings"].to_string().contains("not an ancestor"), "{f}");
+
+    // A damaged cache never fails an assessment: a warning says what to do.
+    std::fs::write(r.path().join(".git/deploy-agent/risk/model.json"), "{").unwrap();
+    let d = run_cli(
+        r.path(),
+        &["assess", "HEAD", "--format", "json", "--llm", "off"],
+        &[],
+    );
+    assert_eq!(d.status.code(), Some(0), "{}", stderr(&d));
+    let d = json(&d);
+    assert_eq!(d["model"]["source"], "policy");
+    assert!(d["warnings"].to_string().contains("damaged"), "{d}");
+}

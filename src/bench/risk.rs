@@ -1,0 +1,201 @@
+//! `deploy-agent bench risk`: the risk model on the development set,
+//! leave-one-repository-out.
+//!
+//! Input: one features file per repository (`backtest --features`, named
+//! `OWNER+NAME.csv`). For each repository, the prior is fitted on the *other*
+//! repositories only (each on its own percentile scale) and scores the held-out
+//! one: nothing about the tested repository's labels is seen. The figure
+//! "with this repository's calibration" adds what `calibrate` does there —
+//! a fit centred on that prior, scored out of fold by blocked cross-validation.
+//! The prior shipped in the binary is the fit on all of them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::backtest::calibrate::with_scores;
+use crate::backtest::{metrics, read_features, Scored};
+use crate::risk::features::ALL_FEATURES;
+use crate::risk::fitted::{self, Prior, FORMAT};
+use crate::risk::scale::Scale;
+
+/// Precision of the pooled fit's Gaussian prior around zero.
+pub const POOLED_STRENGTH: f64 = 10.0;
+/// Precision around the prior of a repository's own calibration.
+pub const REPO_STRENGTH: f64 = 8.0;
+/// Folds of the blocked cross-validation.
+pub const FOLDS: usize = 5;
+
+/// One held-out repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoFigures {
+    pub repo: String,
+    pub commits: usize,
+    pub reverted: usize,
+    /// The prior trained on the other repositories.
+    pub auc: f64,
+    pub auc_low: f64,
+    pub auc_high: f64,
+    pub top10_recall: f64,
+    /// The shipped policy's score, and lines changed alone.
+    pub policy_auc: f64,
+    pub lines_auc: f64,
+    /// With this repository's own calibration on top, out of fold.
+    pub calibrated_auc: f64,
+}
+
+/// The whole table, and the prior fitted on every repository.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskBench {
+    pub repos: Vec<RepoFigures>,
+    pub macro_auc: f64,
+    pub macro_policy_auc: f64,
+    pub macro_lines_auc: f64,
+    pub macro_calibrated_auc: f64,
+    /// Reverted commits in their repository's top 10 %, over all repositories.
+    pub top10_recall: f64,
+    #[serde(skip)]
+    pub prior: Prior,
+}
+
+struct Repo {
+    name: String,
+    encoded: Vec<Vec<f64>>,
+    labels: Vec<bool>,
+    rows: Vec<Scored>,
+}
+
+/// Runs the benchmark over every `*.csv` in `dir`.
+pub fn run(dir: &Path, seed: u64, mut progress: impl FnMut(&str)) -> Result<RiskBench, String> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    paths.sort();
+    if paths.len() < 2 {
+        return Err(format!(
+            "{} holds {} features files; leave-one-out needs at least two (write them with `deploy-agent backtest --features DIR/OWNER+NAME.csv`)",
+            dir.display(),
+            paths.len()
+        ));
+    }
+    let mut repos = Vec::new();
+    for path in &paths {
+        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut rows = read_features(std::io::BufReader::new(file))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        rows.sort_by_key(|r| r.time);
+        let values: Vec<&[f64]> = rows.iter().map(|r| r.values.as_slice()).collect();
+        let scale = Scale::fit(ALL_FEATURES, &values);
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('+', "/"))
+            .unwrap_or_default();
+        repos.push(Repo {
+            encoded: values.iter().map(|v| scale.encode(v)).collect(),
+            labels: rows.iter().map(|r| r.reverted).collect(),
+            rows,
+            name,
+        });
+    }
+    let zero = Prior::flat(ALL_FEATURES).weights;
+    let mut figures = Vec::new();
+    for (k, held) in repos.iter().enumerate() {
+        progress(&held.name);
+        let (x, y) = pooled(&repos, Some(k));
+        let w = fitted::fit_steps(&x, &y, &zero, POOLED_STRENGTH);
+        let scores: Vec<f64> = held.encoded.iter().map(|e| fitted::dot(e, &w)).collect();
+        let calibrated = fitted::out_of_fold(&held.encoded, &held.labels, &w, REPO_STRENGTH, FOLDS);
+        let m = metrics::Metrics::of(&with_scores(&held.rows, &scores), seed)
+            .map_err(|e| format!("{}: {e}", held.name))?;
+        let policy: Vec<f64> = held.rows.iter().map(|r| r.score).collect();
+        figures.push(RepoFigures {
+            repo: held.name.clone(),
+            commits: m.commits,
+            reverted: m.reverted,
+            auc: m.auc,
+            auc_low: m.auc_ci.0,
+            auc_high: m.auc_ci.1,
+            top10_recall: m.top10_recall,
+            policy_auc: metrics::auc(&policy, &held.labels),
+            lines_auc: m.lines_auc,
+            calibrated_auc: metrics::auc(&calibrated, &held.labels),
+        });
+    }
+    progress("all repositories (the shipped prior)");
+    let (x, y) = pooled(&repos, None);
+    let prior = Prior {
+        format: FORMAT,
+        features: ALL_FEATURES.iter().map(|f| f.to_string()).collect(),
+        weights: fitted::fit_steps(&x, &y, &zero, POOLED_STRENGTH)
+            .into_iter()
+            .map(|w| crate::risk::model::round(w, 4))
+            .collect(),
+        trained_on: repos.iter().map(|r| r.name.clone()).collect(),
+    };
+    let mean =
+        |f: fn(&RepoFigures) -> f64| figures.iter().map(f).sum::<f64>() / figures.len() as f64;
+    let reverted: usize = figures.iter().map(|f| f.reverted).sum();
+    let caught: f64 = figures
+        .iter()
+        .map(|f| f.top10_recall * f.reverted as f64)
+        .sum();
+    Ok(RiskBench {
+        macro_auc: mean(|f| f.auc),
+        macro_policy_auc: mean(|f| f.policy_auc),
+        macro_lines_auc: mean(|f| f.lines_auc),
+        macro_calibrated_auc: mean(|f| f.calibrated_auc),
+        top10_recall: caught / reverted.max(1) as f64,
+        repos: figures,
+        prior,
+    })
+}
+
+fn pooled(repos: &[Repo], leave_out: Option<usize>) -> (Vec<Vec<f64>>, Vec<bool>) {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for (i, r) in repos.iter().enumerate() {
+        if Some(i) != leave_out {
+            x.extend(r.encoded.iter().cloned());
+            y.extend(r.labels.iter().copied());
+        }
+    }
+    (x, y)
+}
+
+/// The table, in Markdown.
+pub fn render_markdown(b: &RiskBench) -> String {
+    let mut s = String::from(
+        "| repository | commits | reverted | ROC AUC, prior from the others [95 %] | + own calibration | shipped policy | lines changed | reverted in top 10 % |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in &b.repos {
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.3} [{:.3}, {:.3}] | {:.3} | {:.3} | {:.3} | {:.1} % |\n",
+            r.repo,
+            r.commits,
+            r.reverted,
+            r.auc,
+            r.auc_low,
+            r.auc_high,
+            r.calibrated_auc,
+            r.policy_auc,
+            r.lines_auc,
+            100.0 * r.top10_recall
+        ));
+    }
+    s.push_str(&format!(
+        "| **macro** | | | **{:.3}** | {:.3} | {:.3} | {:.3} | {:.1} % (pooled) |\n",
+        b.macro_auc,
+        b.macro_calibrated_auc,
+        b.macro_policy_auc,
+        b.macro_lines_auc,
+        100.0 * b.top10_recall
+    ));
+    let above = b.repos.iter().filter(|r| r.auc > r.lines_auc).count();
+    s.push_str(&format!(
+        "\nAbove its lines-changed baseline: {above} of {} repositories.\n",
+        b.repos.len()
+    ));
+    s
+}

@@ -1,0 +1,136 @@
+//! `deploy-agent calibrate`: fit this repository's risk model and cache it
+//! where `assess` finds it.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::backtest::cache::RiskCache;
+use crate::backtest::calibrate::{self, Calibrated};
+use crate::backtest::{self, BacktestOptions};
+use crate::commands::backtest::BacktestFormat;
+use crate::error::Error;
+use crate::git::LocalGit;
+use crate::risk::fitted::{HowWell, Prior};
+use crate::settings::{Env, Settings};
+
+/// What `deploy-agent calibrate` was asked.
+#[derive(Debug, Clone)]
+pub struct CalibrateCommand {
+    pub repo: PathBuf,
+    pub options: BacktestOptions,
+    pub config: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+    pub format: BacktestFormat,
+}
+
+/// What was fitted, and where it went.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrateReport {
+    pub repository: String,
+    pub tip: String,
+    pub cache: String,
+    /// Rows reused from the previous run (their commits were not read again).
+    pub reused: usize,
+    pub unreadable: usize,
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub fitted: Calibrated,
+}
+
+/// Walks the history, fits, writes the cache, renders the report.
+pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
+    if cmd.options.commits == 0 {
+        return Err(Error::Usage("--commits must be at least 1".into()));
+    }
+    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
+    let policy = settings.policy(cmd.policy.as_deref())?;
+    let repo = LocalGit::open(&cmd.repo)?;
+    let cache = RiskCache::in_git_dir(&repo.git_dir()?);
+    let known: HashMap<String, backtest::Scored> = cache
+        .rows(&policy.hash)
+        .into_iter()
+        .map(|r| (r.sha.clone(), r))
+        .collect();
+    let terminal = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let result = backtest::run(&repo, &policy, &cmd.options, &known, |done, total| {
+        if done == total || done % 1000 == 0 {
+            let line = format!("calibrate: {done}/{total} commits");
+            if terminal {
+                eprint!("\r{line}");
+                if done == total {
+                    eprintln!();
+                }
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    })?;
+    let fitted = calibrate::fit(
+        &result.scored,
+        &policy,
+        &Prior::shipped().map_err(Error::Usage)?,
+        (&result.tip, result.tip_time),
+        cmd.options.seed,
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    cache
+        .save(&fitted.model, &result.index, &result.scored)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let report = CalibrateReport {
+        repository: cmd.repo.display().to_string(),
+        tip: result.tip.clone(),
+        cache: cache.dir().display().to_string(),
+        reused: result.reused,
+        unreadable: result.unreadable.len(),
+        seconds: started.elapsed().as_secs_f64(),
+        fitted,
+    };
+    Ok(match cmd.format {
+        BacktestFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
+        BacktestFormat::Text | BacktestFormat::Markdown => markdown(&report),
+    })
+}
+
+fn markdown(r: &CalibrateReport) -> String {
+    let row = |name: &str, h: &HowWell| {
+        format!(
+            "| {name} | {:.3} [{:.3}, {:.3}] | {:.1} % | {} |\n",
+            h.auc,
+            h.auc_low,
+            h.auc_high,
+            100.0 * h.top10_recall,
+            h.method
+        )
+    };
+    let f = &r.fitted;
+    let mut s = format!(
+        "# Risk model for {} at {}\n\n{} commits scored, {} later reverted ({} reused from the last run{}), {:.0} s.\n\n| model | ROC AUC [95 %] | reverted in top 10 % | how |\n|---|---|---|---|\n",
+        r.repository,
+        &r.tip[..r.tip.len().min(12)],
+        f.prior.commits,
+        f.prior.reverted,
+        r.reused,
+        match r.unreadable {
+            0 => String::new(),
+            n => format!(", {n} unreadable left out"),
+        },
+        r.seconds
+    );
+    s.push_str(&row("shipped prior", &f.prior));
+    s.push_str(&row("prior refitted here", &f.refit));
+    s.push_str(&row("policy weights", &f.policy));
+    s.push_str(&format!(
+        "| lines changed alone | {:.3} | | baseline |\n\nKept: **{}** (it ranked this history best). `assess` now uses it and reports these figures; cached in `{}`. Run `deploy-agent calibrate` again after new commits: only those are read.\n",
+        f.prior.lines_auc,
+        f.chosen,
+        r.cache
+    ));
+    s
+}
