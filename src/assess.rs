@@ -159,7 +159,7 @@ pub async fn assess_change(
     let change = source.change(&request.rev, request.base.as_deref())?;
     let mut warnings = Vec::new();
     let (fitted, model_section) = match &change.base {
-        Some(base) => repository_model(source, policy, base, &mut warnings)?,
+        Some(base) => repository_model(source, policy, &change.commit.sha, base, &mut warnings)?,
         None => (None, policy_section(None)),
     };
     if let Some((model, index)) = fitted {
@@ -282,19 +282,28 @@ async fn finish(
     Ok((change, assessment))
 }
 
-/// This repository's fitted model and the index at `base`, when `calibrate`
-/// cached one for this policy at an ancestor of `base`. Anything else — no
-/// cache, another policy, a forked history, a damaged file — scores with the
-/// policy's weights and says why; it never fails the assessment.
+/// This repository's fitted model and the index for `base`: everything the
+/// cache knew plus the commits of `base` it did not (a branch forked before
+/// the fitted tip brings its own commits; what main gained since is known now,
+/// so it is not the future). A change the cache already holds is history, not
+/// a new change: scoring it with an index that knows its reverts would leak,
+/// so the policy scores it (`backtest` scores history as of its own time).
+/// No cache, another policy, a damaged file: the policy scores, and says why;
+/// it never fails the assessment.
 fn repository_model(
     source: &dyn ChangeSource,
     policy: &Policy,
+    sha: &str,
     base: &str,
     warnings: &mut Vec<String>,
 ) -> Result<(Option<(FittedModel, HistoryIndex)>, ModelSection), GitError> {
     let Some(dir) = source.git_dir() else {
         return Ok((None, policy_section(None)));
     };
+    if !policy.calibration.enabled {
+        let why = "the policy turns calibration off ([calibration] enabled = false): scored with its weights only";
+        return Ok((None, policy_section(Some(why.into()))));
+    }
     let cache = RiskCache::in_git_dir(&dir);
     let cached = match cache.load(&policy.hash) {
         Ok(Some(c)) => c,
@@ -304,13 +313,22 @@ fn repository_model(
             return Ok((None, policy_section(None)));
         }
     };
-    let Some(newer) = source.commits_since(&cached.model.tip, base)? else {
-        let why = format!(
-            "this repository's model was fitted at {}, which is not an ancestor of {base}; scored with the policy's weights (run `deploy-agent calibrate` on this branch)",
-            &cached.model.tip[..cached.model.tip.len().min(12)]
-        );
+    let tip = &cached.model.tip[..cached.model.tip.len().min(12)];
+    let fallback = |why: String, warnings: &mut Vec<String>| {
         warnings.push(why.clone());
-        return Ok((None, policy_section(Some(why))));
+        Ok((None, policy_section(Some(why))))
+    };
+    if cached.index.contains(sha) {
+        return fallback(
+            format!("this commit is part of the history the repository's model was fitted on (at {tip}); scored with the policy's weights — `deploy-agent backtest` scores past commits as of their own time"),
+            warnings,
+        );
+    }
+    let Some(newer) = source.commits_since(&cached.model.tip, base)? else {
+        return fallback(
+            format!("cannot list the commits between the model's tip {tip} and {base}; scored with the policy's weights"),
+            warnings,
+        );
     };
     let mut index = cached.index;
     for commit in newer.iter().rev() {

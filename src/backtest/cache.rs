@@ -17,6 +17,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::{read_features, write_features, Scored};
+use crate::risk::features::ALL_FEATURES;
 use crate::risk::fitted::{FittedModel, FORMAT};
 use crate::risk::history::HistoryIndex;
 
@@ -65,7 +66,15 @@ impl RiskCache {
             return Ok(None);
         };
         let model: FittedModel = serde_json::from_str(&text).map_err(|e| self.damaged(e))?;
-        if model.format != FORMAT || model.policy_hash != policy_hash {
+        if model.format != FORMAT
+            || model.policy_hash != policy_hash
+            || model
+                .scale
+                .names
+                .iter()
+                .map(String::as_str)
+                .ne(ALL_FEATURES.iter().copied())
+        {
             return Ok(None);
         }
         let file = std::fs::File::open(self.dir.join("index.json")).map_err(|e| self.damaged(e))?;
@@ -77,7 +86,7 @@ impl RiskCache {
     /// Rows of an earlier `calibrate` under this policy (empty when none).
     pub fn rows(&self, policy_hash: &str) -> Vec<Scored> {
         let stamp = std::fs::read_to_string(self.dir.join("rows.policy")).unwrap_or_default();
-        if stamp.trim() != format!("{FORMAT} {policy_hash}") {
+        if stamp.trim() != rows_stamp(policy_hash) {
             return Vec::new();
         }
         std::fs::File::open(self.dir.join("rows.csv"))
@@ -99,7 +108,7 @@ impl RiskCache {
         self.replace("rows.csv", &csv)?;
         self.replace(
             "rows.policy",
-            format!("{FORMAT} {}\n", model.policy_hash).as_bytes(),
+            format!("{}\n", rows_stamp(&model.policy_hash)).as_bytes(),
         )?;
         let index = serde_json::to_vec(index).unwrap_or_default();
         self.replace("index.json", &index)?;
@@ -127,5 +136,60 @@ impl RiskCache {
             path: self.dir.display().to_string(),
             detail: e.to_string(),
         }
+    }
+}
+
+/// What cached rows depend on: the cache format, the policy, and the feature
+/// set of this build (a row from a build with fewer features would read the
+/// missing ones as zeros). A change to a feature's definition bumps [`FORMAT`].
+fn rows_stamp(policy_hash: &str) -> String {
+    format!("{FORMAT} {policy_hash} {}", ALL_FEATURES.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::risk::fitted::HowWell;
+    use crate::risk::scale::Scale;
+
+    fn model(policy_hash: &str) -> FittedModel {
+        FittedModel {
+            format: FORMAT,
+            kind: "prior".into(),
+            policy_hash: policy_hash.into(),
+            tip: "abc".into(),
+            tip_time: 1,
+            scale: Scale::fit(ALL_FEATURES, &[&vec![1.0; ALL_FEATURES.len()]]),
+            intercept: -2.0,
+            weights: vec![0.1; 4 * ALL_FEATURES.len()],
+            centre: vec![0.0; ALL_FEATURES.len()],
+            how_well: HowWell {
+                auc: 0.6,
+                auc_low: 0.5,
+                auc_high: 0.7,
+                lines_auc: 0.5,
+                top10_recall: 0.2,
+                commits: 100,
+                reverted: 5,
+                method: "test".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn keyed_by_policy_and_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = RiskCache::in_git_dir(dir.path());
+        assert!(cache.load("p1").unwrap().is_none(), "no cache yet");
+        cache
+            .save(&model("p1"), &HistoryIndex::default(), &[])
+            .unwrap();
+        let back = cache.load("p1").unwrap().unwrap();
+        assert_eq!(back.model, model("p1"));
+        assert!(cache.load("p2").unwrap().is_none(), "another policy");
+        // Damaged: an error that says what to do, never a half-read model.
+        std::fs::write(cache.dir().join("index.json"), "{").unwrap();
+        let e = cache.load("p1").unwrap_err().to_string();
+        assert!(e.contains("delete that directory"), "{e}");
     }
 }

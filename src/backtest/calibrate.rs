@@ -14,6 +14,7 @@ use super::Scored;
 use crate::policy::Policy;
 use crate::risk::features::ALL_FEATURES;
 use crate::risk::fitted::{self, FittedModel, HowWell, Prior, FORMAT};
+use crate::risk::model::sigmoid;
 use crate::risk::scale::Scale;
 
 /// Folds of the blocked cross-validation.
@@ -30,6 +31,33 @@ pub struct Calibrated {
     pub refit: HowWell,
     /// The shipped policy's score on the same commits.
     pub policy: HowWell,
+    pub levels: LevelShares,
+}
+
+/// Share of this history at each level (low, medium, high, critical), floors
+/// included: under the policy's weights, and under the model kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct LevelShares {
+    pub policy: [f64; 4],
+    pub kept: [f64; 4],
+}
+
+/// The policy floor of the riskiest category a row touches.
+fn floor_of(row: &Scored, policy: &Policy) -> f64 {
+    policy
+        .risk
+        .floors
+        .iter()
+        .filter(|(cat, _)| {
+            cat.touch_feature().is_some_and(|f| {
+                ALL_FEATURES
+                    .iter()
+                    .position(|n| *n == f)
+                    .is_some_and(|j| row.values.get(j).is_some_and(|v| *v > 0.0))
+            })
+        })
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max)
 }
 
 /// Fits the model for `rows` (oldest first) under `policy` and `prior`.
@@ -72,18 +100,26 @@ pub fn fit(
         let w = fitted::fit_steps(&encoded, &labels, &prior_w, strength);
         ("refit", w, refit_fig.clone())
     };
-    // Keep the policy's average log-odds: levels keep their meaning.
-    let n = rows.len().max(1) as f64;
-    let logit = |p: f64| {
-        let p = p.clamp(1e-4, 1.0 - 1e-4);
-        (p / (1.0 - p)).ln()
-    };
-    let policy_mean = policy_scores.iter().map(|p| logit(*p)).sum::<f64>() / n;
-    let model_mean = encoded
+    let centre = fitted::centres(&encoded, &weights, ALL_FEATURES.len());
+    let centred: Vec<f64> = encoded
         .iter()
-        .map(|e| fitted::dot(e, &weights))
-        .sum::<f64>()
-        / n;
+        .map(|e| fitted::dot(e, &weights) - centre.iter().sum::<f64>())
+        .collect();
+    // A typical commit here scores the policy's intercept; each factor moves
+    // it by how much more (or less) often commits like it were reverted here.
+    let intercept = policy.risk.intercept;
+    let kept: Vec<f64> = if chosen == "policy" {
+        policy_scores.clone()
+    } else {
+        rows.iter()
+            .zip(&centred)
+            .map(|(r, c)| sigmoid(intercept + c).max(floor_of(r, policy)))
+            .collect()
+    };
+    let levels = LevelShares {
+        policy: level_shares(policy_scores.iter().copied(), policy),
+        kept: level_shares(kept.into_iter(), policy),
+    };
     let model = FittedModel {
         format: FORMAT,
         kind: chosen.to_string(),
@@ -91,8 +127,9 @@ pub fn fit(
         tip: tip.0.to_string(),
         tip_time: tip.1,
         scale,
-        intercept: crate::risk::model::round(policy_mean - model_mean, 4),
+        intercept: crate::risk::model::round(intercept, 4),
         weights,
+        centre,
         how_well: how,
     };
     Ok(Calibrated {
@@ -101,7 +138,19 @@ pub fn fit(
         prior: prior_fig,
         refit: refit_fig,
         policy: policy_fig,
+        levels,
     })
+}
+
+/// Share of rows at each level (low, medium, high, critical) for scores.
+fn level_shares(scores: impl Iterator<Item = f64>, policy: &Policy) -> [f64; 4] {
+    let mut counts = [0usize; 4];
+    let mut n = 0;
+    for s in scores {
+        counts[policy.level_for(s) as usize] += 1;
+        n += 1;
+    }
+    counts.map(|c| c as f64 / n.max(1) as f64)
 }
 
 fn how_well(m: &Metrics, method: &str) -> HowWell {
@@ -128,4 +177,33 @@ pub fn with_scores(rows: &[Scored], scores: &[f64]) -> Vec<Scored> {
             ..r.clone()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floors_follow_the_touched_categories() {
+        let policy = Policy::embedded().unwrap();
+        let mut values = vec![0.0; ALL_FEATURES.len()];
+        let at = |n: &str| ALL_FEATURES.iter().position(|f| *f == n).unwrap();
+        let row = |values: Vec<f64>| Scored {
+            sha: "a".into(),
+            time: 0,
+            score: 0.1,
+            level: crate::policy::Level::Low,
+            lines: 1,
+            reverted: false,
+            contributions: vec![],
+            values,
+        };
+        assert_eq!(floor_of(&row(values.clone()), &policy), 0.0);
+        values[at("touches_migration")] = 1.0;
+        values[at("touches_config")] = 1.0;
+        let migration = policy.risk.floors[&crate::policy::Category::Migration];
+        assert_eq!(floor_of(&row(values), &policy), migration);
+        let shares = level_shares([0.1, 0.3, 0.6, 0.9].into_iter(), &policy);
+        assert_eq!(shares, [0.25; 4]);
+    }
 }

@@ -6,7 +6,8 @@
 //! commits; a revert marks its target only once the revert itself is added),
 //! then added. Labels come from the whole history up to the tip: a commit is
 //! *reverted* when a later commit says `This reverts commit <sha>` or is
-//! GitHub's `Revert "<its subject>"` (see [`reverted_shas`]). Commits
+//! GitHub's `Revert "<its subject>"` (see [`reverted_shas`]), or when a merge
+//! that brought it in was reverted (see [`labels`]). Commits
 //! younger than `min_age_days` at the tip are left out (they have had no time
 //! to be reverted), as are merges (no change of their own under `--name-only`).
 //!
@@ -22,7 +23,7 @@ pub mod plot;
 pub mod render;
 pub mod rows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -113,7 +114,7 @@ pub fn run(
         },
     )?;
     let commits = &history.commits; // newest first
-    let reverted = reverted_shas(commits);
+    let reverted = labels(source, commits);
     let newest = commits.first().map_or(0, |c| c.time);
     let cutoff = newest - i64::from(options.min_age_days) * 86_400;
     let chosen: Vec<usize> = commits
@@ -138,7 +139,7 @@ pub fn run(
         {
             if let Some(row) = known.get(&commit.sha) {
                 out.scored.push(Scored {
-                    reverted: reverted.contains_key(commit.sha.as_str()),
+                    reverted: reverted.contains(commit.sha.as_str()),
                     level: policy.level_for(row.score),
                     ..row.clone()
                 });
@@ -165,7 +166,7 @@ pub fn run(
                 score: s.score,
                 level: policy.level_for(s.score),
                 lines: change.lines_added() + change.lines_deleted(),
-                reverted: reverted.contains_key(commit.sha.as_str()),
+                reverted: reverted.contains(commit.sha.as_str()),
                 contributions: s
                     .factors
                     .iter()
@@ -179,6 +180,30 @@ pub fn run(
     }
     out.index = index;
     Ok(out)
+}
+
+/// Merges with more commits than this are syncs, not one change: their
+/// revert does not label each commit.
+const MERGE_FANOUT: usize = 50;
+
+/// Shas labelled reverted: those [`reverted_shas`] finds, and the commits a
+/// reverted merge brought in (a pull request reverted as a whole, by
+/// `git revert -m 1 <merge>`), unless the merge brought more than
+/// [`MERGE_FANOUT`].
+fn labels(source: &dyn ChangeSource, commits: &[HistoryCommit]) -> HashSet<String> {
+    let merges: HashSet<&str> = commits
+        .iter()
+        .filter(|c| c.files.is_empty())
+        .map(|c| c.sha.as_str())
+        .collect();
+    let mut out = HashSet::new();
+    for target in reverted_shas(commits).into_keys() {
+        if merges.contains(target) {
+            out.extend(source.merged_commits(target, MERGE_FANOUT));
+        }
+        out.insert(target.to_string());
+    }
+    out
 }
 
 /// Full shas of reverted commits, with the commit that reverted them: named

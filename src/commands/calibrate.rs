@@ -126,9 +126,17 @@ fn markdown(r: &CalibrateReport) -> String {
     s.push_str(&row("shipped prior", &f.prior));
     s.push_str(&row("prior refitted here", &f.refit));
     s.push_str(&row("policy weights", &f.policy));
+    let pct = |v: &[f64; 4]| {
+        v.iter()
+            .map(|x| format!("{:.0} %", 100.0 * x))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
     s.push_str(&format!(
-        "| lines changed alone | {:.3} | | baseline |\n\nKept: **{}** (it ranked this history best). `assess` now uses it and reports these figures; cached in `{}`. Run `deploy-agent calibrate` again after new commits: only those are read.\n",
+        "| lines changed alone | {:.3} | | baseline |\n\nLevels on this history (low / medium / high / critical, floors included): policy weights {}; kept model {}.\n\nKept: **{}** (it ranked this history best). `assess` now uses it and reports these figures; cached in `{}`. Run `deploy-agent calibrate` again after new commits: only those are read.\n",
         f.prior.lines_auc,
+        pct(&f.levels.policy),
+        pct(&f.levels.kept),
         f.chosen,
         r.cache
     ));

@@ -206,22 +206,13 @@ impl ChangeSource for LocalGit {
         Ok(History { commits, truncated })
     }
 
-    /// The commits after `from` up to `to` (newest first, file names only), or
-    /// `None` when `from` is not an ancestor of `to` (a history that forked).
+    /// The commits reachable from `to` but not from `from` (newest first, file
+    /// names only): on a branch forked before `from`, the branch's own commits.
     fn commits_since(
         &self,
         from: &str,
         to: &str,
     ) -> Result<Option<Vec<crate::change::HistoryCommit>>, GitError> {
-        let ancestor = self
-            .command(&["merge-base", "--is-ancestor", from, to])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(GitError::Spawn)?;
-        if !ancestor.success() {
-            return Ok(None);
-        }
         let range = format!("{from}..{to}");
         let out = self.run(
             &[
@@ -238,6 +229,19 @@ impl ChangeSource for LocalGit {
             command: "log".into(),
             detail,
         })
+    }
+
+    fn merged_commits(&self, merge: &str, max: usize) -> Vec<String> {
+        let range = format!("{merge}^1..{merge}");
+        let limit = (max + 1).to_string();
+        let Ok(out) = self.run(&["rev-list", "--no-merges", "-n", &limit, &range], merge) else {
+            return Vec::new();
+        };
+        let shas: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+        if shas.len() > max {
+            return Vec::new();
+        }
+        shas
     }
 
     fn git_dir(&self) -> Option<PathBuf> {

@@ -39,8 +39,13 @@ pub trait ChangeSource {
     fn git_dir(&self) -> Option<std::path::PathBuf> {
         None
     }
-    /// Commits after `from` up to `to`, newest first; `None` when `from` is not
-    /// an ancestor of `to` or the source cannot tell.
+    /// The non-merge commits a merge brought in (`merge^1..merge`), up to
+    /// `max`; empty when it brought more (a sync merge) or the source cannot tell.
+    fn merged_commits(&self, _merge: &str, _max: usize) -> Vec<String> {
+        Vec::new()
+    }
+    /// Commits reachable from `to` but not from `from` (git's `from..to`),
+    /// newest first; `None` when the source cannot tell.
     fn commits_since(
         &self,
         _from: &str,

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use super::calibrate::{self, Examples};
 use super::scale::{Scale, CUTS};
 
-/// The on-disk format of a fitted model and of the prior; another format is refitted.
-pub const FORMAT: u32 = 1;
+/// The on-disk format of a fitted model, of cached rows and of the prior;
+/// another format is refitted. Bump it whenever a feature's definition changes.
+pub const FORMAT: u32 = 2;
 
 /// The prior shipped in the binary.
 pub const SHIPPED_PRIOR: &str = include_str!("../../policies/risk-prior.json");
@@ -97,6 +98,11 @@ pub struct FittedModel {
     pub intercept: f64,
     /// Step weights, `CUTS.len()` per feature of `scale`.
     pub weights: Vec<f64>,
+    /// Each feature's term for this repository's median commit, subtracted
+    /// from its term (and folded into the intercept): a factor shows how far
+    /// this change moves the score from a typical commit here, so a flag that
+    /// is absent as usual contributes nothing.
+    pub centre: Vec<f64>,
     pub how_well: HowWell,
 }
 
@@ -113,16 +119,14 @@ impl FittedModel {
     /// The intercept and each feature's term for one row of values.
     pub fn terms(&self, row: &[f64]) -> (f64, Vec<Term>) {
         let encoded = self.scale.encode(row);
-        let k = CUTS.len();
         let terms = row
             .iter()
             .enumerate()
             .map(|(j, x)| Term {
                 feature: j,
                 percentile: self.scale.percentile(j, *x),
-                contribution: (0..k)
-                    .map(|c| encoded[j * k + c] * self.weights[j * k + c])
-                    .sum(),
+                contribution: step_sum(&encoded, &self.weights, j)
+                    - self.centre.get(j).copied().unwrap_or(0.0),
             })
             .collect();
         (self.intercept, terms)
@@ -171,6 +175,23 @@ pub fn out_of_fold(
         }
     }
     out
+}
+
+/// Feature `j`'s uncentred term: its steps reached, weighted.
+pub fn step_sum(encoded: &[f64], weights: &[f64], j: usize) -> f64 {
+    let k = CUTS.len();
+    (j * k..(j + 1) * k).map(|c| encoded[c] * weights[c]).sum()
+}
+
+/// The median of each feature's uncentred term over `encoded` rows.
+pub fn centres(encoded: &[Vec<f64>], weights: &[f64], features: usize) -> Vec<f64> {
+    (0..features)
+        .map(|j| {
+            let mut v: Vec<f64> = encoded.iter().map(|e| step_sum(e, weights, j)).collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        })
+        .collect()
 }
 
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {

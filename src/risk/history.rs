@@ -73,6 +73,12 @@ pub struct HistoryFacts {
     pub mean_file_age_days: f64,
     /// Days since any touched pre-existing file last changed (None when none is known).
     pub idle_days: Option<f64>,
+    /// Of the earlier commits touching these files, how many are this author's.
+    pub author_touching: usize,
+    /// Days since this author's previous commit (None for a first commit).
+    pub author_idle_days: Option<f64>,
+    /// Commits in the whole repository in the 7 days before.
+    pub repo_week: usize,
     /// Commits in the history so far, and how many are known reverted.
     pub repo_commits: usize,
     pub repo_reverted: usize,
@@ -181,6 +187,11 @@ impl HistoryIndex {
             .is_some_and(|id| self.commits[*id as usize].reverted)
     }
 
+    /// Whether the commit with this sha has been added.
+    pub fn contains(&self, sha: &str) -> bool {
+        self.by_sha.contains_key(sha)
+    }
+
     pub fn len(&self) -> usize {
         self.commits.len()
     }
@@ -245,12 +256,21 @@ impl HistoryIndex {
             facts.mean_file_age_days = ages.iter().sum::<f64>() / ages.len() as f64;
         }
         facts.touching = touching.len();
+        let week_from = now - 7 * 86_400;
+        facts.repo_week = self
+            .commits
+            .iter()
+            .rev()
+            .take_while(|c| c.time >= week_from)
+            .count();
         facts.repo_commits = self.commits.len();
         facts.repo_reverted = self.reverted;
         let mut authors = BTreeSet::new();
+        let me = self.authors.get(author).copied();
         for id in &touching {
             let c = &self.commits[*id as usize];
             authors.insert(c.author);
+            facts.author_touching += usize::from(Some(c.author) == me);
             if c.reverted {
                 facts.reverted.push(c.sha.clone());
             }

@@ -68,6 +68,31 @@ pub fn push_history_signals(
             ),
         });
     }
+    if h.touching > 0 {
+        obs.push(Observation {
+            name: "author_ownership",
+            value: h.author_touching as f64 / h.touching as f64,
+            evidence: format!(
+                "{} of {} earlier commits to these files are this author's",
+                h.author_touching, h.touching
+            ),
+        });
+    }
+    if let Some(idle) = h.author_idle_days {
+        obs.push(Observation {
+            name: "author_idle",
+            value: idle.ln_1p(),
+            evidence: format!("the author's previous commit was {idle:.0} days before"),
+        });
+    }
+    obs.push(Observation {
+        name: "repo_busy",
+        value: (h.repo_week as f64).ln_1p(),
+        evidence: format!(
+            "{} commits in the repository in the week before",
+            h.repo_week
+        ),
+    });
     if h.known > 0 {
         obs.push(Observation {
             name: "file_age",
@@ -103,6 +128,11 @@ pub fn push_history_signals(
             });
         }
     }
+    obs.push(Observation {
+        name: "subject_length",
+        value: (subject.chars().count() as f64).ln_1p(),
+        evidence: format!("a {}-character subject", subject.chars().count()),
+    });
     let body = message.len() - subject.len();
     obs.push(Observation {
         name: "message_length",

@@ -117,17 +117,32 @@ fn calibrate_caches_a_model_that_assess_uses_and_reports() {
     ));
     assert!(again["reused"].as_u64().unwrap() >= commits, "{again}");
 
-    // A branch forked before the fitted tip: the policy scores it, and says why.
+    // A branch forked before the fitted tip (a pull request on an older
+    // main): still the repository's model, with the branch's own commits.
     r.git(&["checkout", "-q", "-b", "old", "HEAD~20"]);
     r.lines("src/calm.rs", 4, "fork");
-    r.commit("on an old branch");
+    r.commit("on an old branch, first");
+    r.lines("src/calm.rs", 5, "fork2");
+    r.commit("on an old branch, second");
     let f = json(&run_cli(
         r.path(),
         &["assess", "HEAD", "--format", "json", "--llm", "off"],
         &[],
     ));
-    assert_eq!(f["model"]["source"], "policy");
-    assert!(f["warnings"].to_string().contains("not an ancestor"), "{f}");
+    assert_eq!(f["model"]["source"], "repository", "{f}");
+
+    // A commit the model was fitted on is history: the policy scores it
+    // (its reverts are in the cache), and the report says why.
+    let h = json(&run_cli(
+        r.path(),
+        &["assess", "HEAD~3", "--format", "json", "--llm", "off"],
+        &[],
+    ));
+    assert_eq!(h["model"]["source"], "policy");
+    assert!(
+        h["warnings"].to_string().contains("part of the history"),
+        "{h}"
+    );
 
     // A damaged cache never fails an assessment: a warning says what to do.
     std::fs::write(r.path().join(".git/deploy-agent/risk/model.json"), "{").unwrap();
@@ -140,4 +155,53 @@ fn calibrate_caches_a_model_that_assess_uses_and_reports() {
     let d = json(&d);
     assert_eq!(d["model"]["source"], "policy");
     assert!(d["warnings"].to_string().contains("damaged"), "{d}");
+}
+
+/// A pull request reverted as a whole (`git revert -m 1 <merge>`) labels the
+/// commits the merge brought in — not just the merge, which has no change of
+/// its own to score.
+#[test]
+fn a_reverted_merge_labels_its_commits() {
+    let r = Repo::new();
+    for i in 0..6 {
+        r.lines("src/base.rs", 3 + i, &format!("b{i}"));
+        r.commit(&format!("base {i}"));
+    }
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    r.lines("src/feature.rs", 5, "f1");
+    let first = r.commit("feature, part one");
+    r.lines("src/feature.rs", 9, "f2");
+    let second = r.commit("feature, part two");
+    r.git(&["checkout", "-q", "-"]);
+    r.lines("src/base.rs", 2, "meanwhile");
+    let meanwhile = r.commit("meanwhile on main");
+    r.git(&[
+        "merge",
+        "--no-ff",
+        "-q",
+        "-m",
+        "Merge pull request #7",
+        "feature",
+    ]);
+    let merge = r.head();
+    r.git(&["revert", "-m", "1", "--no-edit", &merge]);
+    r.lines("src/base.rs", 4, "after");
+    r.commit("after the revert");
+    let v = json(&run_cli(
+        r.path(),
+        &["backtest", "--min-age-days", "0", "--format", "json"],
+        &[],
+    ));
+    let label = |sha: &str| {
+        v["commits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["sha"] == sha)
+            .map(|c| c["reverted"].as_bool().unwrap())
+    };
+    assert_eq!(label(&first), Some(true), "{v}");
+    assert_eq!(label(&second), Some(true));
+    assert_eq!(label(&meanwhile), Some(false));
+    assert_eq!(v["metrics"]["reverted"], 2);
 }
