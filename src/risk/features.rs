@@ -8,7 +8,6 @@ use crate::change::{Change, FileStatus, HistoryCommit};
 use crate::policy::{Category, Policy};
 
 use super::history::{HistoryFacts, HistoryIndex};
-use super::message::MessageCues;
 use super::signals;
 
 /// One feature value with the evidence behind it.
@@ -75,8 +74,8 @@ pub fn of_change(change: &Change, policy: &Policy, index: &HistoryIndex) -> Feat
     let mut obs = Vec::new();
     push_category_features(&mut obs, &categories, stats.files);
     push_size_features(&mut obs, change, &stats);
-    push_history_features(&mut obs, &history, policy);
-    push_message_features(&mut obs, &change.commit.message);
+    signals::push_history_features(&mut obs, &history, policy);
+    signals::push_message_features(&mut obs, &change.commit.message);
     signals::push_history_signals(
         &mut obs,
         &history,
@@ -136,8 +135,8 @@ pub fn of_history_commit(
         stats.subsystems,
         "top-level directories",
     ));
-    push_history_features(&mut obs, &history, policy);
-    push_message_features(&mut obs, &commit.message);
+    signals::push_history_features(&mut obs, &history, policy);
+    signals::push_message_features(&mut obs, &commit.message);
     signals::push_history_signals(
         &mut obs,
         &history,
@@ -284,81 +283,6 @@ fn push_size_features(obs: &mut Vec<Observation>, change: &Change, s: &ChangeSta
     }
 }
 
-fn push_history_features(obs: &mut Vec<Observation>, h: &HistoryFacts, policy: &Policy) {
-    if !h.reverted.is_empty() {
-        let shown: Vec<&str> = h
-            .reverted
-            .iter()
-            .take(3)
-            .map(|s| &s[..s.len().min(10)])
-            .collect();
-        obs.push(Observation {
-            name: "history_reverts",
-            value: ln1p(h.reverted.len() as f64),
-            evidence: format!(
-                "{} earlier commit(s) touching these files were reverted: {}",
-                h.reverted.len(),
-                shown.join(", ")
-            ),
-        });
-    }
-    if h.fixes > 0 {
-        obs.push(obs_count(
-            "history_fixes",
-            h.fixes,
-            "earlier fix commits touched these files",
-        ));
-    }
-    if h.recent > 0 {
-        let what = format!(
-            "commits touched these files in the last {} days",
-            policy.history.recent_days
-        );
-        obs.push(obs_count("history_churn", h.recent, &what));
-    }
-    if h.authors > 0 {
-        obs.push(obs_count(
-            "history_authors",
-            h.authors,
-            "distinct authors touched these files",
-        ));
-    }
-    if h.known > 0 && h.young > 0 {
-        obs.push(Observation {
-            name: "young_files",
-            value: h.young as f64 / h.known as f64,
-            evidence: format!(
-                "{} of {} existing files first appeared in the last {} days",
-                h.young, h.known, policy.history.young_days
-            ),
-        });
-    }
-    obs.push(obs_count(
-        "author_experience",
-        h.author_commits,
-        "earlier commits by this author",
-    ));
-}
-
-fn push_message_features(obs: &mut Vec<Observation>, message: &str) {
-    let cues = MessageCues::of(message);
-    let subject = message.lines().next().unwrap_or("");
-    for (on, name) in [
-        (cues.revert, "message_revert"),
-        (cues.hotfix, "message_hotfix"),
-        (cues.fix, "message_fix"),
-        (cues.wip, "message_wip"),
-    ] {
-        if on {
-            obs.push(Observation {
-                name,
-                value: 1.0,
-                evidence: format!("subject: \"{}\"", truncate(subject, 80)),
-            });
-        }
-    }
-}
-
 fn stats(change: &Change) -> ChangeStats {
     let files = &change.files;
     let lines: Vec<f64> = files.iter().map(|f| f.lines() as f64).collect();
@@ -396,7 +320,7 @@ pub fn normalized_entropy(weights: &[f64]) -> f64 {
     h / (n as f64).ln()
 }
 
-fn obs_count(name: &'static str, n: usize, what: &str) -> Observation {
+pub(super) fn obs_count(name: &'static str, n: usize, what: &str) -> Observation {
     Observation {
         name,
         value: ln1p(n as f64),

@@ -1,4 +1,6 @@
-//! Signals learned from real history (issue 16): revert *rates* of the touched
+//! History and message observations: the classic ones (reverts, fixes, churn,
+//! authors, young files, experience; message cues), and the signals learned
+//! from real history (issue 16): revert *rates* of the touched
 //! files, directories and author relative to the repository's own base rate,
 //! file age and idleness, the author's recent activity, bot dependency bumps,
 //! relands and message length.
@@ -9,8 +11,10 @@
 //! where 5 % are. Ratios, not counts, are what carry from one repository to
 //! another, which is what a shipped prior needs.
 
-use super::features::{truncate, Observation};
+use super::features::{obs_count, truncate, Observation};
 use super::history::HistoryFacts;
+use super::message::MessageCues;
+use crate::policy::Policy;
 
 /// Pseudo-commits at the repository's base rate added to every rate.
 const SMOOTHING: f64 = 10.0;
@@ -172,6 +176,81 @@ pub fn push_change_signals(
         value: (directories as f64).ln_1p(),
         evidence: format!("{directories} directories"),
     });
+}
+
+pub(super) fn push_history_features(obs: &mut Vec<Observation>, h: &HistoryFacts, policy: &Policy) {
+    if !h.reverted.is_empty() {
+        let shown: Vec<&str> = h
+            .reverted
+            .iter()
+            .take(3)
+            .map(|s| &s[..s.len().min(10)])
+            .collect();
+        obs.push(Observation {
+            name: "history_reverts",
+            value: (h.reverted.len() as f64).ln_1p(),
+            evidence: format!(
+                "{} earlier commit(s) touching these files were reverted: {}",
+                h.reverted.len(),
+                shown.join(", ")
+            ),
+        });
+    }
+    if h.fixes > 0 {
+        obs.push(obs_count(
+            "history_fixes",
+            h.fixes,
+            "earlier fix commits touched these files",
+        ));
+    }
+    if h.recent > 0 {
+        let what = format!(
+            "commits touched these files in the last {} days",
+            policy.history.recent_days
+        );
+        obs.push(obs_count("history_churn", h.recent, &what));
+    }
+    if h.authors > 0 {
+        obs.push(obs_count(
+            "history_authors",
+            h.authors,
+            "distinct authors touched these files",
+        ));
+    }
+    if h.known > 0 && h.young > 0 {
+        obs.push(Observation {
+            name: "young_files",
+            value: h.young as f64 / h.known as f64,
+            evidence: format!(
+                "{} of {} existing files first appeared in the last {} days",
+                h.young, h.known, policy.history.young_days
+            ),
+        });
+    }
+    obs.push(obs_count(
+        "author_experience",
+        h.author_commits,
+        "earlier commits by this author",
+    ));
+}
+
+pub(super) fn push_message_features(obs: &mut Vec<Observation>, message: &str) {
+    let cues = MessageCues::of(message);
+    let subject = message.lines().next().unwrap_or("");
+    for (on, name) in [
+        (cues.revert, "message_revert"),
+        (cues.hotfix, "message_hotfix"),
+        (cues.fix, "message_fix"),
+        (cues.wip, "message_wip"),
+    ] {
+        if on {
+            obs.push(Observation {
+                name,
+                value: 1.0,
+                evidence: format!("subject: \"{}\"", truncate(subject, 80)),
+            });
+        }
+    }
 }
 
 /// Cues from the author and the message.
