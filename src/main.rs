@@ -166,8 +166,9 @@ enum Command {
     },
     /// Fit this repository's risk model on its own history and cache it in the
     /// git directory (`.git/deploy-agent/risk/`), where `assess` uses it: the
-    /// shipped prior and a refit are judged out of sample (blocked by time) and
-    /// the better kept. Run it again after new commits: only those are read.
+    /// policy's weights, the shipped prior and a refit are judged out of sample
+    /// (blocked by time) and the best kept. Run it again after new commits: only
+    /// those are read.
     Calibrate {
         /// The tip whose history is walked.
         #[arg(default_value = "HEAD")]

@@ -48,6 +48,11 @@ pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
     let repo = LocalGit::open(&cmd.repo)?;
+    if !policy.calibration.enabled {
+        eprintln!(
+            "warning: the policy turns calibration off ([calibration] enabled = false): the model is fitted and cached, but `assess` will not use it under this policy"
+        );
+    }
     let cache = RiskCache::in_git_dir(&repo.git_dir()?);
     let known: HashMap<String, backtest::Scored> = cache
         .rows(&policy.hash)
