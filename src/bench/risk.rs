@@ -271,7 +271,7 @@ mod tests {
         for repo in ["a+one", "b+two", "c+three"] {
             let rows: Vec<Scored> = (0..500)
                 .map(|i| {
-                    let mut values: Vec<f64> =
+                    let values: Vec<f64> =
                         (0..ALL_FEATURES.len()).map(|_| rng.next_f64()).collect();
                     let risky = values[at] > 0.5;
                     Scored {
