@@ -148,32 +148,23 @@ pub async fn assess_change(
         Some(base) => repository_model(source, policy, &change.commit.sha, base, &mut warnings)?,
         None => (None, policy_section(None)),
     };
-    if let Some((model, index)) = fitted {
-        let eval = risk::evaluate_fitted(&change, &index, &model, policy);
-        return finish(
-            source,
-            change,
-            eval,
-            model_section,
-            warnings,
-            policy,
-            llm,
-            request,
-        )
-        .await;
-    }
-    let history = match &change.base {
-        Some(base) => source.history(
-            base,
-            change.commit.time,
-            HistoryBounds {
-                max_commits: policy.history.max_commits,
-                max_age_days: policy.history.max_age_days,
-            },
-        )?,
-        None => Default::default(),
+    let eval = match fitted {
+        Some((model, index)) => risk::evaluate_fitted(&change, &index, &model, policy),
+        None => {
+            let history = match &change.base {
+                Some(base) => source.history(
+                    base,
+                    change.commit.time,
+                    HistoryBounds {
+                        max_commits: policy.history.max_commits,
+                        max_age_days: policy.history.max_age_days,
+                    },
+                )?,
+                None => Default::default(),
+            };
+            risk::evaluate(&change, &history, policy)
+        }
     };
-    let eval = risk::evaluate(&change, &history, policy);
     finish(
         source,
         change,

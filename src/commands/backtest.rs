@@ -30,20 +30,13 @@ pub struct BacktestCommand {
     pub features: Option<PathBuf>,
 }
 
-/// Scores the history and renders the figures.
-pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
-    if cmd.options.commits == 0 {
-        return Err(Error::Usage("--commits must be at least 1".into()));
-    }
-    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
-    let policy = settings.policy(cmd.policy.as_deref())?;
-    let repo = LocalGit::open(&cmd.repo)?;
+/// Progress on stderr every `every` commits: one rewritten line on a
+/// terminal, a line each otherwise (logs).
+pub fn progress(what: &'static str, every: usize) -> impl FnMut(usize, usize) {
     let terminal = std::io::stderr().is_terminal();
-    let started = std::time::Instant::now();
-    let known = std::collections::HashMap::new();
-    let result = backtest::run(&repo, &policy, &cmd.options, &known, |done, total| {
-        if done == total || done % 500 == 0 {
-            let line = format!("backtest: {done}/{total} commits scored");
+    move |done, total| {
+        if done == total || done % every == 0 {
+            let line = format!("{what}: {done}/{total} commits scored");
             if terminal {
                 eprint!("\r{line}");
                 if done == total {
@@ -53,7 +46,26 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
                 eprintln!("{line}");
             }
         }
-    })?;
+    }
+}
+
+/// Scores the history and renders the figures.
+pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
+    if cmd.options.commits == 0 {
+        return Err(Error::Usage("--commits must be at least 1".into()));
+    }
+    let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
+    let policy = settings.policy(cmd.policy.as_deref())?;
+    let repo = LocalGit::open(&cmd.repo)?;
+    let started = std::time::Instant::now();
+    let known = std::collections::HashMap::new();
+    let result = backtest::run(
+        &repo,
+        &policy,
+        &cmd.options,
+        &known,
+        progress("backtest", 500),
+    )?;
     let scored = result.scored;
     if let Some((sha, why)) = result.unreadable.first() {
         eprintln!(

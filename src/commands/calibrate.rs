@@ -2,7 +2,6 @@
 //! where `assess` finds it.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -59,21 +58,14 @@ pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
         .into_iter()
         .map(|r| (r.sha.clone(), r))
         .collect();
-    let terminal = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
-    let result = backtest::run(&repo, &policy, &cmd.options, &known, |done, total| {
-        if done == total || done % 1000 == 0 {
-            let line = format!("calibrate: {done}/{total} commits");
-            if terminal {
-                eprint!("\r{line}");
-                if done == total {
-                    eprintln!();
-                }
-            } else {
-                eprintln!("{line}");
-            }
-        }
-    })?;
+    let result = backtest::run(
+        &repo,
+        &policy,
+        &cmd.options,
+        &known,
+        super::backtest::progress("calibrate", 1000),
+    )?;
     let fitted = calibrate::fit(
         &result.scored,
         &policy,
