@@ -44,14 +44,24 @@ pub use error::{exit, Error};
 
 use assess::Assessment;
 
-/// JSON Schemas of the machine-readable outputs, by name.
-pub fn output_schema(name: &str) -> Result<String, Error> {
-    let schema = match name {
-        "assess" => schemars::schema_for!(Assessment),
-        "rollout" => schemars::schema_for!(rollout::RolloutSummary),
-        other => {
+/// JSON Schemas of the machine-readable outputs and of `deploy-agent.toml`
+/// (`config`), by name; `markdown` renders the configuration reference.
+pub fn output_schema(name: &str, markdown: bool) -> Result<String, Error> {
+    let schema = match (name, markdown) {
+        ("config", true) => return Ok(settings::reference::config_markdown()),
+        (_, true) => {
             return Err(Error::Usage(format!(
-                "no schema named `{other}`; available: assess, rollout"
+                "--format markdown is for `schema config` only; `{name}` has a JSON Schema"
+            )))
+        }
+        ("config", false) => settings::reference::config_schema(),
+        ("assess", false) => serde_json::to_value(schemars::schema_for!(Assessment))
+            .map_err(|e| Error::Usage(e.to_string()))?,
+        ("rollout", false) => serde_json::to_value(schemars::schema_for!(rollout::RolloutSummary))
+            .map_err(|e| Error::Usage(e.to_string()))?,
+        (other, _) => {
+            return Err(Error::Usage(format!(
+                "no schema named `{other}`; available: assess, rollout, config"
             )))
         }
     };

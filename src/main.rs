@@ -304,10 +304,15 @@ enum Command {
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         pace: f64,
     },
-    /// Print the JSON Schema of a machine-readable output (`assess`, `rollout`).
+    /// Print a JSON Schema: of a machine-readable output (`assess`, `rollout`) or
+    /// of the configuration file (`config`; `--format markdown` prints the
+    /// reference in docs/configuration.md).
     Schema {
-        /// Which output.
+        /// Which: assess, rollout or config.
         name: String,
+        /// `json` (default) or `markdown` (config only).
+        #[arg(long, default_value = "json", value_parser = ["json", "markdown"])]
+        format: String,
     },
     /// A small HTTP service for end-to-end tests (GET / and /metrics).
     #[command(hide = true, disable_version_flag = true)]
@@ -781,8 +786,11 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
             };
             deploy_agent::serve::run_serve(&cmd).await
         }
-        Command::Schema { name } => {
-            print!("{}", deploy_agent::output_schema(&name)?);
+        Command::Schema { name, format } => {
+            print!(
+                "{}",
+                deploy_agent::output_schema(&name, format == "markdown")?
+            );
             Ok(exit::OK)
         }
         Command::Testsvc {

@@ -9,10 +9,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+mod raw;
+pub mod reference;
 mod serve;
 mod services;
+#[cfg(test)]
+mod tests;
+mod typos;
 
 use serve::validate_serve;
 pub use serve::ServeSettings;
@@ -22,6 +25,7 @@ pub use services::{ServiceSettings, ServiceSlack};
 use crate::approval::slack::SlackSettings;
 use crate::git::github::GitHubSettings;
 use crate::policy::{Policy, PolicyError};
+use raw::{lease_timing, validate_github, validate_slack, RawSettings};
 
 /// The default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "deploy-agent.toml";
@@ -75,70 +79,24 @@ pub struct Settings {
     pub slack: SlackSettings,
 }
 
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSlack {
-    api_url: Option<String>,
-    channel: Option<String>,
-    timeout_secs: Option<u64>,
-    max_retries: Option<u32>,
-    group_cache_secs: Option<u64>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSettings {
-    policy: Option<PathBuf>,
-    #[serde(default)]
-    llm: RawLlm,
-    #[serde(default)]
-    services: BTreeMap<String, ServiceSettings>,
-    #[serde(default)]
-    journal: RawJournal,
-    #[serde(default)]
-    github: RawGitHub,
-    #[serde(default)]
-    serve: ServeSettings,
-    #[serde(default)]
-    slack: RawSlack,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawGitHub {
-    api_url: Option<String>,
-    timeout_secs: Option<u64>,
-    max_retries: Option<u32>,
-    max_pages: Option<usize>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawJournal {
-    path: Option<PathBuf>,
-    lease_ttl_secs: Option<f64>,
-    lease_heartbeat_secs: Option<f64>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawLlm {
-    base_url: Option<String>,
-    model: Option<String>,
-    timeout_secs: Option<u64>,
-    max_retries: Option<u32>,
-    excerpt_bytes: Option<usize>,
-}
-
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("config file {0} does not exist (fix the --config path)")]
     Missing(String),
-    #[error("invalid configuration: {0} (see README \"Configuration\")")]
+    #[error("invalid configuration: {message}{see}", message = .0, see = see_reference(.0))]
     Invalid(String),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+}
+
+/// Points at the reference unless the message already names its section.
+fn see_reference(message: &str) -> &'static str {
+    if message.contains(reference::DOC_PATH) {
+        ""
+    } else {
+        " (reference: docs/configuration.md, or `deploy-agent schema config`)"
+    }
 }
 
 /// Environment values the settings read besides `DEPLOY_AGENT_*`.
@@ -274,85 +232,6 @@ impl Settings {
     }
 }
 
-/// Lease timing: a lease must outlive a few missed heartbeats, and a takeover
-/// should come within a minute or so of a crash.
-fn lease_timing(raw: &RawJournal) -> Result<crate::journal::LeaseTiming, SettingsError> {
-    let d = crate::journal::LeaseTiming::default();
-    let ttl = raw.lease_ttl_secs.unwrap_or(d.ttl_secs);
-    let beat = raw.lease_heartbeat_secs.unwrap_or(d.heartbeat_secs);
-    if !((1.0..=3600.0).contains(&ttl) && beat >= 0.1 && beat * 3.0 <= ttl) {
-        return Err(SettingsError::Invalid(format!(
-            "journal.lease_ttl_secs must be 1-3600 and lease_heartbeat_secs at least 0.1 and at most a third of it (got {ttl} and {beat})"
-        )));
-    }
-    Ok(crate::journal::LeaseTiming {
-        ttl_secs: ttl,
-        heartbeat_secs: beat,
-    })
-}
-
-fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsError> {
-    let d = SlackSettings::default();
-    let api_url = raw.api_url.unwrap_or(d.api_url);
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        return Err(SettingsError::Invalid(format!(
-            "slack.api_url must be an http(s) URL, got `{api_url}`"
-        )));
-    }
-    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
-    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
-    if timeout_secs == 0 || timeout_secs > 60 || max_retries > 10 {
-        return Err(SettingsError::Invalid(
-            "slack: timeout_secs 1..=60, max_retries at most 10".into(),
-        ));
-    }
-    let group_cache_secs = raw.group_cache_secs.unwrap_or(d.group_cache_secs);
-    if group_cache_secs > 3600 {
-        return Err(SettingsError::Invalid(
-            "slack.group_cache_secs at most 3600 (0 asks Slack at every click)".into(),
-        ));
-    }
-    Ok(SlackSettings {
-        api_url,
-        channel: raw.channel.filter(|c| !c.trim().is_empty()),
-        timeout_secs,
-        max_retries,
-        group_cache_secs,
-        bot_token: env.slack_bot_token.clone(),
-    })
-}
-
-fn validate_github(raw: RawGitHub, env: &Env) -> Result<GitHubSettings, SettingsError> {
-    let d = GitHubSettings::default();
-    let api_url = raw.api_url.unwrap_or(d.api_url);
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        return Err(SettingsError::Invalid(format!(
-            "github.api_url must be an http(s) URL (GitHub Enterprise: https://HOST/api/v3), got `{api_url}`"
-        )));
-    }
-    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
-    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
-    let max_pages = raw.max_pages.unwrap_or(d.max_pages);
-    if timeout_secs == 0
-        || timeout_secs > 600
-        || max_retries > 10
-        || max_pages == 0
-        || max_pages > 100
-    {
-        return Err(SettingsError::Invalid(
-            "github: timeout_secs 1..=600, max_retries at most 10, max_pages 1..=100".into(),
-        ));
-    }
-    Ok(GitHubSettings {
-        api_url,
-        token: env.github_token.clone(),
-        app_installation_token: env.github_app_installation_token.clone(),
-        timeout_secs,
-        max_retries,
-        max_pages,
-    })
-}
-
 fn explain(e: config::ConfigError) -> String {
     let s = e.to_string();
     if s.contains("api_key") {
@@ -367,123 +246,5 @@ fn explain(e: config::ConfigError) -> String {
     if s.contains("`token`") || s.contains("`bearer_token`") {
         return "secrets are read only from the environment: remove the token from the file and set PROMETHEUS_BEARER_TOKEN".into();
     }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(text: &str) -> Result<Settings, SettingsError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("deploy-agent.toml");
-        std::fs::write(&path, text).unwrap();
-        let env = Env {
-            prometheus_bearer_token: Some("t0k".into()),
-            ..Env::default()
-        };
-        Settings::load(Some(&path), &env)
-    }
-
-    #[test]
-    fn services_read_their_backends_with_defaults() {
-        let s = load(
-            r#"
-[services.checkout.haproxy]
-socket = "127.0.0.1:9999"
-backend = "be_checkout"
-
-[services.checkout.prometheus]
-url = "http://prom:9090"
-preset = "istio"
-canary_version = "v2"
-"#,
-        )
-        .unwrap();
-        let svc = &s.services["checkout"];
-        let h = svc.haproxy.as_ref().unwrap();
-        assert_eq!(
-            (h.backend.as_str(), h.canary_server.as_str()),
-            ("be_checkout", "canary")
-        );
-        let p = svc.prometheus.as_ref().unwrap();
-        assert_eq!(p.preset, crate::metrics::prometheus::Preset::Istio);
-        assert_eq!(
-            (p.stable_version.as_str(), p.max_latency_samples),
-            ("stable", 2_000)
-        );
-        assert_eq!(s.prometheus_token.as_deref(), Some("t0k"));
-    }
-
-    #[test]
-    fn kubernetes_and_argo_sections_are_read_and_checked() {
-        let s = load(
-            r#"
-[services.checkout.kubernetes]
-namespace = "shop"
-stable_deployment = "checkout"
-canary_deployment = "checkout-canary"
-httproute = "checkout"
-
-[services.checkout.argo]
-rollout = "checkout"
-"#,
-        )
-        .unwrap();
-        let k = s.services["checkout"].kubernetes.as_ref().unwrap();
-        assert_eq!((k.canary_backend(), k.rule_index), ("checkout-canary", 0));
-        assert_eq!(
-            s.services["checkout"].argo.as_ref().unwrap().namespace,
-            "default"
-        );
-        let err = load("[services.a.kubernetes]\nnamespace = \"Shop_1\"\n").unwrap_err();
-        assert!(err.to_string().contains("kubernetes.namespace"), "{err}");
-        let err = load("[services.a.argo]\nrollout = \"x\"\ntoken = \"t\"\n").unwrap_err();
-        assert!(err.to_string().contains("token"), "{err}");
-    }
-
-    #[test]
-    fn github_section_has_defaults_and_refuses_tokens_in_the_file() {
-        let s = load("").unwrap();
-        assert_eq!(s.github.api_url, "https://api.github.com");
-        assert_eq!((s.github.max_retries, s.github.max_pages), (3, 10));
-        let s = load("[github]\napi_url = \"https://ghe.example.com/api/v3\"\n").unwrap();
-        assert_eq!(s.github.api_url, "https://ghe.example.com/api/v3");
-        let err = load("[github]\ntoken = \"ghp_x\"\n").unwrap_err();
-        assert!(err.to_string().contains("GITHUB_TOKEN"), "{err}");
-        let err = load("[github]\napi_url = \"ghe.example.com\"\n").unwrap_err();
-        assert!(err.to_string().contains("github.api_url"), "{err}");
-    }
-
-    #[test]
-    fn serve_section_is_read_and_empty_service_names_refused() {
-        let s = load("[serve]\nrepo = \"/srv/shop\"\nservices = [\"a\", \"b\"]\n").unwrap();
-        assert_eq!(s.serve.repo.as_deref(), Some(Path::new("/srv/shop")));
-        assert_eq!(s.serve.services, ["a", "b"]);
-        let err = load("[serve]\nservices = [\" \"]\n").unwrap_err();
-        assert!(err.to_string().contains("serve.services"), "{err}");
-        let err = load("[serve]\nsecret = \"x\"\n").unwrap_err();
-        assert!(err.to_string().contains("secret"), "{err}");
-    }
-
-    #[test]
-    fn slack_sections_give_channel_and_approvers() {
-        let s = load("[slack]\nchannel = \"#deploys\"\n[services.a.slack]\napprovers = [\"U1\"]\n[services.b.slack]\nchannel = \"#b\"\n").unwrap();
-        assert_eq!(s.slack_channel("a"), Some("#deploys"));
-        assert_eq!(s.slack_channel("b"), Some("#b"));
-        assert_eq!(s.slack_approvers()["a"], ["U1"]);
-        assert_eq!(s.slack.api_url, "https://slack.com/api");
-        assert_eq!(s.slack.group_cache_secs, 60);
-        assert!(load("[slack]\ngroup_cache_secs = 3601\n").is_err());
-        let err = load("[slack]\nbot_token = \"xoxb\"\n").unwrap_err();
-        assert!(err.to_string().contains("SLACK_BOT_TOKEN"), "{err}");
-    }
-
-    #[test]
-    fn bad_backends_and_secrets_in_the_file_are_refused() {
-        let err = load("[services.a.haproxy]\ncanary_server = \"stable\"\n").unwrap_err();
-        assert!(err.to_string().contains("services.a.haproxy"), "{err}");
-        let err = load("[services.a.prometheus]\ntoken = \"x\"\n").unwrap_err();
-        assert!(err.to_string().contains("PROMETHEUS_BEARER_TOKEN"), "{err}");
-    }
+    typos::explain_unknown(&s).unwrap_or(s)
 }

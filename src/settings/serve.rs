@@ -9,7 +9,7 @@ use super::SettingsError;
 
 /// Settings for `deploy-agent serve` (`[serve]`): where deliveries may come from,
 /// which services a merge rolls out, and the limits of the HTTP endpoint.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeSettings {
     /// The local clone changes are assessed from; a merged sha missing from it is

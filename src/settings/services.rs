@@ -13,16 +13,21 @@ use crate::traffic::TargetKind;
 /// The real backends of one service (`[services.NAME.haproxy]`,
 /// `[services.NAME.kubernetes]`, `[services.NAME.argo]`,
 /// `[services.NAME.prometheus]`); each is needed only by the target that uses it.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     /// Which target `serve` rolls this service out on; unset: the one target
     /// section present. The simulator only when named (`target = "sim"`).
     pub target: Option<TargetKind>,
+    /// Traffic split by HAProxy's runtime API (weights of two servers of one backend).
     pub haproxy: Option<HaproxyConfig>,
+    /// Traffic split by a Gateway API HTTPRoute, or by replica counts.
     pub kubernetes: Option<KubernetesConfig>,
+    /// Traffic split by an Argo Rollout's controller.
     pub argo: Option<ArgoConfig>,
+    /// Where both versions' requests, errors and latency are read.
     pub prometheus: Option<PrometheusConfig>,
+    /// Where this service's approvals are asked, and who may answer.
     pub slack: Option<ServiceSlack>,
 }
 
@@ -78,7 +83,7 @@ impl ServiceSettings {
 }
 
 /// `[services.NAME.slack]`: where its approvals are asked and who may answer.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSlack {
     /// Overrides `[slack] channel`.

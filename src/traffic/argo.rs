@@ -39,15 +39,20 @@ pub use state::{RolloutState, Step};
 const GROUP: &str = "argoproj.io";
 
 /// `[services.NAME.argo]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArgoConfig {
     /// A kubeconfig file; unset: in-cluster, else `$KUBECONFIG` / `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; unset: its current context.
     pub context: Option<String>,
+    /// The namespace of the Rollout.
     pub namespace: String,
+    /// The Argo Rollout (`kind: Rollout`) whose steps deploy-agent drives.
     pub rollout: String,
+    /// Per request.
     pub timeout_ms: u64,
+    /// Retries after a transport failure, 429 or 5xx.
     pub max_retries: u32,
     /// How long the controller may take to carry out a step, an abort or a
     /// promotion after the API accepted it (the loop's read-back waits this long).

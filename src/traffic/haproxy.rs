@@ -15,20 +15,24 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{TrafficError, TrafficRouter};
 
 /// `[services.NAME.haproxy]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HaproxyConfig {
     /// The runtime API: a unix socket path (`/run/haproxy/admin.sock`, or
     /// `unix:PATH`) or a TCP `host:port`.
     pub socket: String,
+    /// The backend whose two servers share the traffic.
     pub backend: String,
+    /// The server of the stable version in that backend.
     pub stable_server: String,
+    /// The server of the canary version; at weight 0 between rollouts.
     pub canary_server: String,
     /// Per command: connect, write and read to the end.
     pub timeout_ms: u64,

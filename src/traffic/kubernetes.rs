@@ -47,23 +47,28 @@ pub use staging::ImageUndo;
 pub const MAX_CONFLICTS: u32 = 5;
 
 /// `[services.NAME.kubernetes]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
     /// A kubeconfig file; unset: in-cluster, else `$KUBECONFIG` / `~/.kube/config`.
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context; unset: its current context.
     pub context: Option<String>,
+    /// The namespace of both Deployments and the HTTPRoute.
     pub namespace: String,
+    /// The Deployment serving the stable version (promotion copies the canary's image into it).
     pub stable_deployment: String,
+    /// The Deployment serving the canary version.
     pub canary_deployment: String,
     /// The container whose image promotion copies; unset: the first.
     pub container: Option<String>,
     /// The HTTPRoute splitting traffic; unset: replica mode.
     pub httproute: Option<String>,
+    /// Which rule of the HTTPRoute holds the two backendRefs.
     pub rule_index: usize,
     /// backendRef names (Services) in the rule; unset: the Deployments' names.
     pub stable_backend: Option<String>,
+    /// The canary's backendRef name; unset: `canary_deployment`.
     pub canary_backend: Option<String>,
     /// Replicas a canary at 0 is scaled to before it first gets traffic.
     pub canary_replicas: u32,

@@ -26,7 +26,17 @@ use serde_json::Value;
 pub use granularity::Granularity;
 
 /// Where traffic moves and metrics come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Deserialize,
+    serde::Serialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// The simulated world (no cluster needed).

@@ -15,10 +15,11 @@
 //! (aggregate with `sum`), except the latency query, which returns one series per
 //! `le` bucket (`sum by (le)`).
 
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// Metric families the default templates read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Preset {
     /// HAProxy's built-in exporter (`haproxy_server_http_responses_total{proxy,server,code}`)
@@ -38,7 +39,7 @@ pub enum Preset {
 }
 
 /// The unit of the histogram's `le` bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LatencyUnit {
     Seconds,
@@ -114,11 +115,12 @@ fn with_zero_fallback(errors: &str, requests: &str) -> String {
 
 /// `[services.NAME.prometheus]`. Every field has a default; a template given here
 /// replaces the preset's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrometheusConfig {
     /// Base URL of the Prometheus HTTP API (`/api/v1/query` is appended).
     pub url: String,
+    /// Which metric families the default queries read (see the presets).
     pub preset: Preset,
     /// `{version}` for the stable version.
     pub stable_version: String,
