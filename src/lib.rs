@@ -16,6 +16,7 @@ pub mod bench;
 pub mod canary;
 pub mod change;
 pub mod clock;
+pub mod doctor;
 pub mod error;
 pub mod evals;
 pub mod failpoint;

@@ -304,6 +304,24 @@ enum Command {
         #[arg(long, default_value_t = 0.0, value_name = "SECONDS")]
         pace: f64,
     },
+    /// Check a configuration against the real services before a first rollout.
+    ///
+    /// Runs a rollout's preflight without moving anything: the config and policy
+    /// load; each service's target is reachable with its backend/servers (or
+    /// route, Deployments, Rollout) present and its canary at 0 %; its metrics
+    /// answer for both versions; the journal opens; Slack/GitHub credentials are
+    /// set where configured. Prints a checklist with what to fix. Exit codes: 0
+    /// ready (warnings allowed), 2 a check failed.
+    Doctor {
+        /// Only this service (default: every configured one).
+        #[arg(long)]
+        service: Option<String>,
+        /// A policy file (default: the configured one, else the embedded default).
+        #[arg(long, value_name = "PATH")]
+        policy: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
+        format: JournalFormat,
+    },
     /// Print a JSON Schema: of a machine-readable output (`assess`, `rollout`) or
     /// of the configuration file (`config`; `--format markdown` prints the
     /// reference in docs/configuration.md).
@@ -424,8 +442,11 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
-        // Colour only on a terminal: logs that go to files or collectors stay plain.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colour only on a terminal (and never with NO_COLOR): logs that go to
+        // files or collectors stay plain.
+        .with_ansi(deploy_agent::report::colour_on(
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ))
         .init();
     let cli = Cli::parse();
     match run(cli).await {
@@ -785,6 +806,36 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 journal: location.journal,
             };
             deploy_agent::serve::run_serve(&cmd).await
+        }
+        Command::Doctor {
+            service,
+            policy,
+            format,
+        } => {
+            let cmd = deploy_agent::doctor::DoctorCommand {
+                config: location.config,
+                policy,
+                journal: location.journal,
+                service,
+            };
+            let report = deploy_agent::doctor::run_doctor(&cmd).await;
+            print!(
+                "{}",
+                match format {
+                    JournalFormat::Json => deploy_agent::doctor::render_json(&report),
+                    JournalFormat::Text => deploy_agent::doctor::render_text(
+                        &report,
+                        deploy_agent::report::colour_on(std::io::IsTerminal::is_terminal(
+                            &std::io::stdout()
+                        ))
+                    ),
+                }
+            );
+            Ok(if report.failed() {
+                exit::BAD_INPUT
+            } else {
+                exit::OK
+            })
         }
         Command::Schema { name, format } => {
             print!(

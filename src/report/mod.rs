@@ -11,6 +11,12 @@ pub use text::text;
 use crate::assess::Assessment;
 use crate::policy::Strategy;
 
+/// Whether to colour output on a stream: only a terminal, and never when
+/// `NO_COLOR` is set to anything (<https://no-color.org>).
+pub fn colour_on(is_terminal: bool) -> bool {
+    is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Output formats of `assess`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
