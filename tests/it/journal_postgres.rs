@@ -17,6 +17,7 @@ use deploy_agent::journal::{
 use deploy_agent::policy::Level;
 use deploy_agent::rollout::events::{Event, EventSink};
 use deploy_agent::rollout::state::Outcome;
+use tokio_postgres::types::ToSql;
 
 use crate::support::postgres::database;
 use crate::support::rollout::migration_repo;
@@ -149,11 +150,8 @@ fn migrations_run_once_when_replicas_open_together_and_reopen_idempotently() {
     let j = PostgresJournal::open(&url).unwrap();
     assert_eq!(j.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(j.rollout("r1").unwrap(), conformance::record("r1"));
-    let mut raw = raw_client(&url);
-    let rows = raw
-        .query_one("SELECT COUNT(*) FROM deploy_agent_schema", &[])
-        .unwrap();
-    assert_eq!(rows.get::<_, i64>(0), i64::from(SCHEMA_VERSION));
+    let rows = raw_count(&url, "SELECT COUNT(*) FROM deploy_agent_schema", &[]);
+    assert_eq!(rows, i64::from(SCHEMA_VERSION));
 }
 
 #[test]
@@ -161,12 +159,11 @@ fn refuses_a_database_written_by_a_newer_binary() {
     let url = database("newer");
     drop(PostgresJournal::open(&url).unwrap());
     let newer = i32::try_from(SCHEMA_VERSION + 1).unwrap();
-    raw_client(&url)
-        .execute(
-            "INSERT INTO deploy_agent_schema (version, applied_at) VALUES ($1, 0)",
-            &[&newer],
-        )
-        .unwrap();
+    raw_execute(
+        &url,
+        "INSERT INTO deploy_agent_schema (version, applied_at) VALUES ($1, 0)",
+        &[&newer],
+    );
     let err = PostgresJournal::open(&url).unwrap_err();
     assert!(
         matches!(err, JournalError::NewerSchema { found, known } if found == SCHEMA_VERSION + 1 && known == SCHEMA_VERSION),
@@ -181,20 +178,68 @@ fn a_dropped_connection_is_reopened_on_the_next_call() {
     let j = PostgresJournal::open(&url).unwrap();
     j.begin(&conformance::record("r1")).unwrap();
     let db = url.rsplit('/').next().unwrap().to_string();
-    let killed = raw_client(&url)
-        .query_one(
-            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = $1 AND application_name = 'deploy-agent'",
-            &[&db],
-        )
-        .unwrap()
-        .get::<_, i64>(0);
+    let killed = raw_count(
+        &url,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'deploy-agent'",
+        &[&db],
+    );
     assert_eq!(killed, 1);
     assert_eq!(j.rollout("r1").unwrap().id, "r1", "a read after the drop");
     let seq = j
         .append("r1", 0.0, &Event::WeightChanged { from: 0, to: 5 })
         .unwrap();
     assert_eq!(seq, 1);
+}
+
+/// One handle shared by many threads (as `serve` shares it) spreads their calls
+/// over a pool of at most 4 connections and numbers their appends without gaps;
+/// when the server ends every one of those sessions at once, the next calls only
+/// reconnect.
+#[test]
+fn one_shared_handle_uses_a_bounded_pool_and_survives_losing_all_of_it() {
+    let url = database("pool");
+    let j = PostgresJournal::open(&url).unwrap();
+    j.begin(&conformance::record("r1")).unwrap();
+    let weight = Event::WeightChanged { from: 0, to: 5 };
+    let mut seqs: Vec<u64> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..10)
+                        .map(|i| j.append("r1", f64::from(i), &weight).unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=80).collect::<Vec<u64>>());
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let killed = raw_count(
+        &url,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'deploy-agent'",
+        &[&db],
+    );
+    assert!((1..=4).contains(&killed), "{killed} connections");
+    assert_eq!(j.events("r1").unwrap().len(), 80, "a read after the drop");
+    assert_eq!(j.append("r1", 0.0, &weight).unwrap(), 81);
+}
+
+/// Regression: each handle owns a runtime, and a runtime dropped the ordinary way
+/// inside an async task panics; a handle must be droppable anywhere.
+#[tokio::test]
+async fn a_handle_dropped_inside_an_async_task_does_not_panic() {
+    let url = database("drop_in_async");
+    let j = open(&url);
+    j.begin(&conformance::record("r1")).unwrap();
+    drop(j);
+    assert_eq!(open(&url).rollout("r1").unwrap().id, "r1");
 }
 
 #[test]
@@ -210,6 +255,12 @@ fn unreachable_servers_missing_databases_and_inline_passwords_are_refused_on_ope
         matches!(err, JournalError::Open { .. }) && err.to_string().contains("does not exist"),
         "{err}"
     );
+    // It names the database and how to create it, and blames no password.
+    let said = err.to_string();
+    assert!(said.contains("`no_such_db`"), "{said}");
+    assert!(said.contains("createdb -h 127.0.0.1 -p "), "{said}");
+    assert!(said.contains(" -U postgres no_such_db`"), "{said}");
+    assert!(!said.contains("PGPASSWORD"), "{said}");
     let err = PostgresJournal::open("postgres://postgres:hunter2@127.0.0.1:5432/x").unwrap_err();
     assert!(err.to_string().contains("PGPASSWORD"), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
@@ -285,6 +336,34 @@ fn append_rate_sqlite_vs_postgres() {
     }
 }
 
-fn raw_client(url: &str) -> postgres::Client {
-    postgres::Client::connect(url, postgres::NoTls).unwrap()
+/// Runs `sql` on a connection of its own (outside the journal, on a runtime of
+/// its own) and returns the first column of its one row.
+fn raw_count(url: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+    raw_runtime().block_on(async {
+        let client = raw_connect(url).await;
+        client.query_one(sql, params).await.unwrap().get(0)
+    })
+}
+
+/// [`raw_count`] for a statement that returns no rows.
+fn raw_execute(url: &str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> u64 {
+    raw_runtime().block_on(async {
+        let client = raw_connect(url).await;
+        client.execute(sql, params).await.unwrap()
+    })
+}
+
+fn raw_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn raw_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
 }

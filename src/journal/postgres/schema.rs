@@ -2,9 +2,10 @@
 //! migrations recorded in `deploy_agent_schema`, applied in one transaction under
 //! an advisory lock so two replicas starting together do not both migrate.
 
-use postgres::{Client, Transaction};
+use tokio_postgres::{Client, Transaction};
 
-use super::worker::PgTrouble;
+use super::rows::Db;
+use super::trouble::PgTrouble;
 use crate::journal::JournalError;
 
 /// Schema migrations, in order; migration `i` takes the version from `i` to `i + 1`.
@@ -117,42 +118,40 @@ const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS deploy_agent_schema (\
      version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)";
 
 /// Brings the database to [`SCHEMA_VERSION`], or refuses one a newer binary wrote.
-pub(super) fn migrate(client: &mut Client) -> Result<(), JournalError> {
+pub(super) async fn migrate(client: &mut Client) -> Result<(), JournalError> {
     let target = SCHEMA_VERSION;
-    let fail = |e: postgres::Error| JournalError::Migration {
+    let fail = |e: tokio_postgres::Error| JournalError::Migration {
         version: target,
         source: Box::new(PgTrouble::Query(e)),
     };
-    let mut tx = client.transaction().map_err(fail)?;
+    let tx = client.transaction().await.map_err(fail)?;
     // Held to the end of the transaction: a second replica waits here, then finds the work done.
     tx.batch_execute("SET LOCAL lock_timeout = '60s'; SET LOCAL statement_timeout = '90s'")
+        .await
         .map_err(fail)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
         .map_err(fail)?;
-    tx.batch_execute(VERSION_TABLE).map_err(fail)?;
-    let found = version_in(&mut tx).map_err(fail)?;
+    tx.batch_execute(VERSION_TABLE).await.map_err(fail)?;
+    let found = schema_version(&tx).await.map_err(fail)?;
     refuse_newer(found)?;
     for (version, sql) in (1..).zip(MIGRATIONS).skip(found as usize) {
-        apply(&mut tx, version, sql).map_err(|e| JournalError::Migration {
-            version,
-            source: Box::new(PgTrouble::Query(e)),
-        })?;
+        apply(&tx, version, sql)
+            .await
+            .map_err(|e| JournalError::Migration {
+                version,
+                source: Box::new(PgTrouble::Query(e)),
+            })?;
     }
-    tx.commit().map_err(fail)
+    tx.commit().await.map_err(fail)
 }
 
 /// The highest version applied (0 for a database without the journal).
-pub(super) fn schema_version(client: &mut Client) -> Result<u32, postgres::Error> {
-    let mut tx = client.transaction()?;
-    let found = version_in(&mut tx)?;
-    tx.commit()?;
-    Ok(found)
-}
-
-fn version_in(tx: &mut Transaction<'_>) -> Result<u32, postgres::Error> {
-    let version: Option<i32> = tx
-        .query_one("SELECT MAX(version) FROM deploy_agent_schema", &[])?
-        .get(0);
+pub(super) async fn schema_version(c: &impl Db) -> Result<u32, tokio_postgres::Error> {
+    let version: Option<i32> = c
+        .query_one("SELECT MAX(version) FROM deploy_agent_schema", &[])
+        .await?
+        .try_get(0)?;
     Ok(version.map_or(0, |v| v.max(0).unsigned_abs()))
 }
 
@@ -166,12 +165,13 @@ fn refuse_newer(found: u32) -> Result<(), JournalError> {
     Ok(())
 }
 
-fn apply(tx: &mut Transaction<'_>, version: u32, sql: &str) -> Result<(), postgres::Error> {
-    tx.batch_execute(sql)?;
+async fn apply(tx: &Transaction<'_>, version: u32, sql: &str) -> Result<(), tokio_postgres::Error> {
+    tx.batch_execute(sql).await?;
     let version = i32::try_from(version).unwrap_or(i32::MAX);
     tx.execute(
         "INSERT INTO deploy_agent_schema (version, applied_at) VALUES ($1, $2)",
         &[&version, &crate::journal::wall_now()],
-    )?;
+    )
+    .await?;
     Ok(())
 }
