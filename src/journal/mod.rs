@@ -68,6 +68,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum JournalError {
     #[error("cannot open the journal at {path}: {source} (check the path and its permissions, or the server and URL; or pass --journal PATH|postgres://USER@HOST:PORT/DB)")]
     Open { path: String, source: BoxError },
+    /// The journal's location names something that is not there or not allowed
+    /// (a database to create, a login to fix): bad input, not a broken journal.
+    #[error("{0}")]
+    Setup(BoxError),
     #[error("journal schema migration to version {version} failed: {source} (the journal is unchanged at the previous version; check disk space and permissions)")]
     Migration { version: u32, source: BoxError },
     #[error("the journal has schema version {found} but this deploy-agent knows only up to {known}: upgrade deploy-agent to read it")]

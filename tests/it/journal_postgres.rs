@@ -252,9 +252,17 @@ fn unreachable_servers_missing_databases_and_inline_passwords_are_refused_on_ope
     let missing = crate::support::postgres::server().url("no_such_db");
     let err = PostgresJournal::open(&missing).unwrap_err();
     assert!(
-        matches!(err, JournalError::Open { .. }) && err.to_string().contains("does not exist"),
+        matches!(err, JournalError::Setup(_)) && err.to_string().contains("does not exist"),
         "{err}"
     );
+    // The CLI calls it bad input (exit 2), not a broken journal (exit 1).
+    let out = run_cli(
+        std::path::Path::new("."),
+        &["history", "--journal", &missing],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("createdb"), "{}", stderr(&out));
     // It names the database and how to create it, and blames no password.
     let said = err.to_string();
     assert!(said.contains("`no_such_db`"), "{said}");

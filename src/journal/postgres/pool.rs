@@ -137,9 +137,15 @@ impl Pool {
     /// [`JournalError::Open`]) and brings the schema up to date, once: a migration
     /// runs under its own lock and is not retried.
     pub(super) async fn open(&self) -> Result<(), JournalError> {
-        let mut client = self.client().await.map_err(|e| JournalError::Open {
-            path: self.target.location.clone(),
-            source: Box::new(e),
+        let mut client = self.client().await.map_err(|e| match e {
+            // The operator's to fix, not the server's: bad input, said as such.
+            PgTrouble::MissingDatabase { .. } | PgTrouble::LoginRefused { .. } => {
+                JournalError::Setup(Box::new(e))
+            }
+            e => JournalError::Open {
+                path: self.target.location.clone(),
+                source: Box::new(e),
+            },
         })?;
         let migrated = tokio::time::timeout(MIGRATE_TIMEOUT, schema::migrate(&mut client)).await;
         match migrated {
