@@ -58,7 +58,14 @@ pub fn run_history(cmd: &HistoryCommand) -> Result<String, Error> {
     let journal = open_existing(&cmd.location)?;
     let records = journal.list(cmd.service.as_deref(), cmd.limit)?;
     Ok(match cmd.format {
-        JournalFormat::Text => render_history(&records),
+        JournalFormat::Text => {
+            let awaiting: Vec<String> = journal
+                .pending_approvals()?
+                .into_iter()
+                .map(|p| p.rollout_id)
+                .collect();
+            render_history(&records, &awaiting)
+        }
         JournalFormat::Json => pretty(&history_json(&records)),
     })
 }

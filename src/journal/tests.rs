@@ -180,7 +180,7 @@ fn timeline_shows_what_each_event_means() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    let history = render_history(&j.list(None, 10).unwrap());
+    let history = render_history(&j.list(None, 10).unwrap(), &[]);
     assert!(
         history.contains("r1  checkout  0123456789  2023-11-14 22:13:20  rolled_back"),
         "{history}"

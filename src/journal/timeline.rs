@@ -9,10 +9,14 @@ use serde_json::{json, Value};
 use super::{ApprovalVote, RolloutRecord, StoredEvent};
 
 /// `history` as a table, newest first.
-pub fn render_history(records: &[RolloutRecord]) -> String {
+///
+/// A rollout in `awaiting` waits for a human: it says so, and how to answer,
+/// rather than "unfinished" (which also means a crashed one, for `resume`).
+pub fn render_history(records: &[RolloutRecord], awaiting: &[String]) -> String {
     if records.is_empty() {
         return "no rollouts in the journal\n".into();
     }
+    let waiting = |r: &RolloutRecord| r.outcome.is_none() && awaiting.contains(&r.id);
     let rows: Vec<[String; 7]> = records
         .iter()
         .map(|r| {
@@ -21,9 +25,17 @@ pub fn render_history(records: &[RolloutRecord]) -> String {
                 r.service.clone(),
                 short_rev(&r.rev).to_string(),
                 utc(r.started_at),
-                r.outcome.clone().unwrap_or_else(|| "unfinished".into()),
+                match (&r.outcome, waiting(r)) {
+                    (Some(o), _) => o.clone(),
+                    (None, true) => "awaiting approval".into(),
+                    (None, false) => "unfinished".into(),
+                },
                 format!("{}%", r.weight),
-                r.reason.clone().unwrap_or_default(),
+                if waiting(r) {
+                    format!("answer: deploy-agent approve {} (or --reject)", r.id)
+                } else {
+                    r.reason.clone().unwrap_or_default()
+                },
             ]
         })
         .collect();
@@ -36,7 +48,11 @@ pub fn render_history(records: &[RolloutRecord]) -> String {
         "WEIGHT",
         "REASON",
     ];
-    table(&header, &rows)
+    let mut out = table(&header, &rows);
+    if records.iter().any(|r| r.outcome.is_none() && !waiting(r)) {
+        out.push_str("\nunfinished: still running, or stopped (Ctrl-C, a crash): `deploy-agent resume` takes over the stopped ones\n");
+    }
+    out
 }
 
 /// `show`: the rollout's header, then one line per event.

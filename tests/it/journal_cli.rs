@@ -202,3 +202,36 @@ fn history_and_show_read_what_the_agent_wrote() {
     assert_eq!(v["events"][0]["kind"], "weight_changed");
     assert_eq!(v["events"][1]["seq"], 2);
 }
+
+/// A rollout waiting for a human says so in `history`, with the command that
+/// answers it; a crashed one points at `resume`.
+#[test]
+fn history_tells_a_rollout_awaiting_approval_from_a_stopped_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let journal = prepared(&path);
+    let db = path.to_str().unwrap();
+    let out = run_cli(dir.path(), &["history", "--journal", db], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("waiting"))
+        .unwrap_or_default();
+    assert!(line.contains("awaiting approval"), "{text}");
+    assert!(line.contains("deploy-agent approve waiting"), "{text}");
+    assert!(!text.contains("resume"), "nothing stopped yet: {text}");
+
+    let mut stopped = journal.rollout("done").unwrap();
+    stopped.id = "stopped".into();
+    stopped.started_at += 200.0;
+    (stopped.outcome, stopped.finished_at, stopped.reason) = (None, None, None);
+    journal.begin(&stopped).unwrap();
+    let text = stdout(&run_cli(dir.path(), &["history", "--journal", db], &[]));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("stopped"))
+        .unwrap_or_default();
+    assert!(line.contains("unfinished"), "{text}");
+    assert!(text.contains("`deploy-agent resume`"), "{text}");
+}
