@@ -7,6 +7,7 @@
 pub mod fetch;
 pub mod github;
 pub mod github_client;
+mod github_error;
 pub mod github_post;
 mod local;
 mod parse;

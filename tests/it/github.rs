@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::support::fake_github::shapes::{commit, file, pull};
+use crate::support::fake_github::shapes::{comment, commit, file, pull};
 use crate::support::fake_github::{FakeGitHub, APP_TOKEN, REPO, TOKEN};
 use crate::support::{json, run_cli, stderr};
 
@@ -111,13 +111,7 @@ fn server() -> FakeGitHub {
         s.comments.insert(
             7,
             (1..=3)
-                .map(|i| {
-                    serde_json::json!({
-                        "id": i, "body": format!("looks good {i}"),
-                        "user": {"login": "bob", "type": "User"},
-                        "html_url": format!("https://github.com/{REPO}/pull/7#issuecomment-{i}"),
-                    })
-                })
+                .map(|i| comment(i, 7, &format!("looks good {i}"), "bob", "User"))
                 .collect(),
         );
     });
