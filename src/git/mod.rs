@@ -9,6 +9,7 @@ pub mod github;
 pub mod github_client;
 mod github_error;
 pub mod github_post;
+mod github_target;
 mod local;
 mod parse;
 

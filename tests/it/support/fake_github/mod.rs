@@ -9,7 +9,7 @@
 //! GitHub's `{"message", "documentation_url"}`: 401 "Bad credentials" for a wrong
 //! token, 404 "Not Found" for unknown repositories, commits and pulls, 403 when
 //! a check run is created without the App token. Failures can be injected
-//! (status + headers) for the next requests. `base_path = "/api/v3"` serves the
+//! (status + headers) for the next requests, and requests can be left hanging. `base_path = "/api/v3"` serves the
 //! API where GitHub Enterprise Server does. Objects have every field GitHub
 //! sends (see `shapes`), because octocrab's models insist on them. The server runs on its own thread
 //! and runtime so that synchronous tests can run the binary against it.
@@ -42,12 +42,22 @@ pub struct State {
     pub requests: Vec<String>,
     /// Answered to the next requests, in order: status and headers.
     pub failures: Vec<(u16, Vec<(String, String)>)>,
+    /// The next this many requests get no answer for 30 s (a hung server).
+    pub stalls: u32,
     pub page_size: usize,
     /// Path the API lives under: "" like api.github.com, "/api/v3" like GitHub
     /// Enterprise Server. Requests outside it get 404.
     pub base_path: String,
     next_id: u64,
     addr: String,
+}
+
+impl State {
+    fn take_stall(&mut self) -> bool {
+        let stall = self.stalls > 0;
+        self.stalls = self.stalls.saturating_sub(1);
+        stall
+    }
 }
 
 pub struct FakeGitHub {
@@ -78,6 +88,9 @@ impl FakeGitHub {
                     move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                         let shared = shared.clone();
                         async move {
+                            if shared.lock().unwrap().take_stall() {
+                                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                            }
                             let mut s = shared.lock().unwrap();
                             handle(&mut s, method, &uri, &headers, &body)
                         }
