@@ -46,6 +46,7 @@ impl Error {
                 GitHubError::Transport { .. }
                 | GitHubError::Shape { .. }
                 | GitHubError::RateLimited { .. }
+                | GitHubError::Unavailable { .. }
                 | GitHubError::Status { .. },
             ) => exit::INTERNAL,
             Error::Git(_)

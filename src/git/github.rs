@@ -1,13 +1,13 @@
 //! The GitHub backend: a commit or a pull request read through the REST API,
 //! for CI runs that have no clone (or only a shallow one).
 //!
-//! **Why reqwest and not octocrab.** Five endpoints are used (a commit, a pull
-//! request, its files, the commit list, and — for `--post` — issue comments and
-//! check runs), all plain JSON. octocrab would add a large typed dependency tree
-//! and minutes of compile time on small CI machines for types we barely read;
-//! reqwest (already a dependency, rustls) with `serde_json::Value`, our own
-//! timeout, bounded retries and `Link` pagination is about as much code as the
-//! glue octocrab would need, and tests point it at a fake server with `api_url`.
+//! **Through octocrab.** The calls are octocrab's typed ones (`pulls().get`,
+//! `commits().get`, `repos().list_commits`) with its models, so the wire format
+//! is the crate's job, not ours; a pull request's files are read with
+//! `octocrab.get` into its `Page<DiffEntry>` (its builder has no `per_page`,
+//! and 30 a page would cut a large pull request at a tenth of GitHub's 3 000),
+//! and a commit's files, paginated inside the commit object, with
+//! `octocrab._get` (see [`GitHubClient::object_page`]).
 //!
 //! **Prefetched, then synchronous.** [`ChangeSource`] is synchronous (the git
 //! binary is), so [`GitHubSource::fetch`] reads everything `assess` needs up
@@ -25,66 +25,14 @@
 //! line counts, are flagged as binary when those are zero, and are listed in a
 //! warning and in the diff excerpt; they never fail the assessment.
 
-use serde_json::Value;
+use octocrab::models::pulls::PullRequest;
+use octocrab::models::repos::{DiffEntry, DiffEntryStatus, RepoCommit};
+use octocrab::Page;
 
 pub use super::github_client::{GitHubClient, GitHubError, GitHubSettings, DEFAULT_API_URL};
+pub use super::github_target::{RepoName, Target};
 use super::{ChangeSource, GitError, HistoryBounds};
 use crate::change::{Change, CommitInfo, FileChange, FileStatus, History, HistoryCommit};
-
-/// `OWNER/REPO`, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoName {
-    pub owner: String,
-    pub name: String,
-}
-
-impl RepoName {
-    pub fn parse(s: &str) -> Result<Self, GitHubError> {
-        let ok = |p: &str| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        match s.split_once('/') {
-            Some((o, n)) if ok(o) && ok(n) => Ok(Self {
-                owner: o.into(),
-                name: n.into(),
-            }),
-            _ => Err(GitHubError::Usage(format!(
-                "--github expects OWNER/REPO, got `{s}`"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for RepoName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.owner, self.name)
-    }
-}
-
-/// What to read: a commit sha or a pull request (`#N`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Commit(String),
-    Pull(u64),
-}
-
-impl Target {
-    pub fn parse(rev: &str) -> Result<Self, GitHubError> {
-        if let Some(n) = rev.strip_prefix('#') {
-            return n.parse().map(Target::Pull).map_err(|_| {
-                GitHubError::Usage(format!("`{rev}`: a pull request is #NUMBER, e.g. #42"))
-            });
-        }
-        if !rev.is_empty() && rev.len() <= 64 && rev.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Ok(Target::Commit(rev.to_ascii_lowercase()));
-        }
-        Err(GitHubError::Usage(format!(
-            "with --github the revision is a commit sha or #PR_NUMBER, got `{rev}`"
-        )))
-    }
-}
 
 /// What the GitHub source read: a snapshot answering [`ChangeSource`].
 #[derive(Debug, Clone)]
@@ -100,6 +48,9 @@ pub struct GitHubSource {
     /// Things the report should say (missing patches, truncated listings, no file history).
     pub warnings: Vec<String>,
 }
+
+/// A pull request's files: 100 a page (octocrab's `list_files` has no `per_page`).
+const PER_PAGE: [(&str, u8); 1] = [("per_page", 100)];
 
 impl GitHubSource {
     /// Reads the change and the bounded history before its base.
@@ -122,34 +73,34 @@ impl GitHubSource {
             },
             other => other,
         };
-        let base_path = format!("/repos/{repo}");
+        let crab = client.octocrab();
+        let (owner, name) = (repo.owner.as_str(), repo.name.as_str());
         let mut warnings = Vec::new();
-        let (commit_json, base, files, html_url, pr) = match &target {
+        let (commit, base, files, html_url, pr) = match &target {
             Target::Commit(sha) => {
-                let (files, first, more) = client
-                    .get_pages(&format!("{base_path}/commits/{sha}"), Some("files"), 10)
-                    .await
-                    .map_err(not_found)?;
-                let commit = first.unwrap_or_default();
+                let (commit, files, more) =
+                    fetch_commit(client, repo, sha).await.map_err(not_found)?;
                 if more {
                     warnings.push("GitHub listed only part of the commit's files".into());
                 }
-                let base = commit["parents"][0]["sha"].as_str().map(str::to_string);
-                let html = commit["html_url"].as_str().map(str::to_string);
+                let base = commit.parents.first().and_then(|p| p.sha.clone());
+                let html = Some(commit.html_url.clone());
                 (commit, base, files, html, None)
             }
             Target::Pull(n) => {
-                let pull = client
-                    .get(&format!("{base_path}/pulls/{n}"))
+                let n = *n;
+                let pull: PullRequest = client
+                    .call(&format!("/repos/{repo}/pulls/{n}"), || async move {
+                        crab.pulls(owner, name).get(n).await
+                    })
                     .await
                     .map_err(not_found)?;
-                let head = str_field(&pull, &["head", "sha"], "pull request")?;
-                let (files, _, more) = client
-                    .get_pages(
-                        &format!("{base_path}/pulls/{n}/files?per_page=100"),
-                        None,
-                        30,
-                    )
+                let files_path = format!("/repos/{repo}/pulls/{n}/files");
+                let route = files_path.as_str();
+                let (files, more) = client
+                    .pages(route, 30, || {
+                        crab.get::<Page<DiffEntry>, _, _>(route, Some(&PER_PAGE))
+                    })
                     .await
                     .map_err(not_found)?;
                 if more {
@@ -158,26 +109,29 @@ impl GitHubSource {
                         files.len()
                     ));
                 }
-                let commit = client
-                    .get(&format!("{base_path}/commits/{head}"))
+                let head = pull.head.sha.as_str();
+                let commit: RepoCommit = client
+                    .call(&format!("/repos/{repo}/commits/{head}"), || async move {
+                        crab.commits(owner, name).get(head).await
+                    })
                     .await
                     .map_err(not_found)?;
-                let base = pull["base"]["sha"].as_str().map(str::to_string);
-                let html = pull["html_url"].as_str().map(str::to_string);
+                let base = Some(pull.base.sha.clone());
+                let html = pull.html_url.as_ref().map(|u| u.to_string());
                 (commit, base, files, html, Some(pull))
             }
         };
-        let mut commit = commit_info(&commit_json)?;
+        let mut commit = commit_info(&commit)?;
         if let Some(pull) = &pr {
             // The change is the whole pull request: its title and body describe it.
-            let title = pull["title"].as_str().unwrap_or_default();
-            let body = pull["body"].as_str().unwrap_or_default();
+            let title = pull.title.as_deref().unwrap_or_default();
+            let body = pull.body.as_deref().unwrap_or_default();
             commit.message = format!("{title}\n\n{body}").trim_end().to_string();
         }
         let mut patches = Vec::new();
         let mut file_changes = Vec::new();
         for f in &files {
-            let (fc, patch) = file_change(f)?;
+            let (fc, patch) = file_change(f);
             patches.push((fc.path.clone(), patch));
             file_changes.push(fc);
         }
@@ -216,6 +170,38 @@ impl GitHubSource {
     }
 }
 
+/// A commit and its files, which GitHub paginates inside the commit object
+/// (300 a page, `Link` header) for at most 10 pages. Returns whether pages
+/// were left unread.
+async fn fetch_commit(
+    client: &GitHubClient,
+    repo: &RepoName,
+    sha: &str,
+) -> Result<(RepoCommit, Vec<DiffEntry>, bool), GitHubError> {
+    let path = format!("/repos/{repo}/commits/{sha}");
+    let mut uri = path.clone();
+    let mut first: Option<RepoCommit> = None;
+    let mut files = Vec::new();
+    for _ in 0..client.page_cap(10) {
+        let (body, next) = client.object_page(&path, &uri).await?;
+        let mut page: RepoCommit = serde_json::from_str(&body).map_err(|e| GitHubError::Shape {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        files.extend(page.files.take().unwrap_or_default());
+        let commit = first.get_or_insert(page);
+        match next {
+            Some(next) => uri = next,
+            None => return Ok((commit.clone(), files, false)),
+        }
+    }
+    let commit = first.ok_or_else(|| GitHubError::Shape {
+        path,
+        detail: "no commit read".into(),
+    })?;
+    Ok((commit, files, true))
+}
+
 async fn fetch_history(
     client: &GitHubClient,
     repo: &RepoName,
@@ -224,12 +210,17 @@ async fn fetch_history(
     bounds: HistoryBounds,
 ) -> Result<History, GitHubError> {
     let pages = bounds.max_commits.div_ceil(100).max(1);
-    let (items, _, more) = client
-        .get_pages(
-            &format!("/repos/{repo}/commits?sha={base}&per_page=100"),
-            None,
-            pages,
-        )
+    let crab = client.octocrab();
+    let (owner, name) = (repo.owner.as_str(), repo.name.as_str());
+    let (items, more) = client
+        .pages(&format!("/repos/{repo}/commits"), pages, || async move {
+            crab.repos(owner, name)
+                .list_commits()
+                .sha(base)
+                .per_page(100u8)
+                .send()
+                .await
+        })
         .await?;
     let cutoff = before - i64::from(bounds.max_age_days) * 86_400;
     let mut commits = Vec::new();
@@ -254,99 +245,47 @@ async fn fetch_history(
     Ok(History { commits, truncated })
 }
 
-fn str_field(v: &Value, keys: &[&str], what: &str) -> Result<String, GitHubError> {
-    let mut cur = v;
-    for k in keys {
-        cur = &cur[*k];
-    }
-    cur.as_str()
-        .map(str::to_string)
+fn commit_info(c: &RepoCommit) -> Result<CommitInfo, GitHubError> {
+    let author = c.commit.author.as_ref();
+    let time = author
+        .and_then(|a| a.date)
+        .map(|d| d.timestamp())
         .ok_or_else(|| GitHubError::Shape {
-            path: what.into(),
-            detail: format!("missing {}", keys.join(".")),
-        })
-}
-
-fn commit_info(v: &Value) -> Result<CommitInfo, GitHubError> {
-    let date = str_field(v, &["commit", "author", "date"], "commit")?;
-    let time = parse_iso8601(&date).ok_or_else(|| GitHubError::Shape {
-        path: "commit".into(),
-        detail: format!("bad date `{date}`"),
-    })?;
+            path: "commit".into(),
+            detail: format!("missing commit.author.date for {}", c.sha),
+        })?;
     Ok(CommitInfo {
-        sha: str_field(v, &["sha"], "commit")?,
-        parents: v["parents"]
-            .as_array()
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| p["sha"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        author_name: v["commit"]["author"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
-        author_email: v["commit"]["author"]["email"]
-            .as_str()
-            .unwrap_or_default()
-            .into(),
+        sha: c.sha.clone(),
+        parents: c.parents.iter().filter_map(|p| p.sha.clone()).collect(),
+        author_name: author.map(|a| a.name.clone()).unwrap_or_default(),
+        author_email: author.and_then(|a| a.email.clone()).unwrap_or_default(),
         time,
-        message: v["commit"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .trim_end()
-            .into(),
+        message: c.commit.message.trim_end().into(),
     })
 }
 
-fn file_change(f: &Value) -> Result<(FileChange, Option<String>), GitHubError> {
-    let path = str_field(f, &["filename"], "file")?;
-    let status = match f["status"].as_str().unwrap_or("modified") {
-        "added" => FileStatus::Added,
-        "removed" => FileStatus::Deleted,
-        "renamed" => FileStatus::Renamed,
-        "copied" => FileStatus::Copied,
-        "changed" => FileStatus::TypeChanged,
+fn file_change(f: &DiffEntry) -> (FileChange, Option<String>) {
+    let status = match f.status {
+        DiffEntryStatus::Added => FileStatus::Added,
+        DiffEntryStatus::Removed => FileStatus::Deleted,
+        DiffEntryStatus::Renamed => FileStatus::Renamed,
+        DiffEntryStatus::Copied => FileStatus::Copied,
+        DiffEntryStatus::Changed => FileStatus::TypeChanged,
         _ => FileStatus::Modified,
     };
-    let added = f["additions"].as_u64().unwrap_or(0);
-    let deleted = f["deletions"].as_u64().unwrap_or(0);
-    let patch = f["patch"].as_str().map(str::to_string);
+    let (added, deleted) = (f.additions, f.deletions);
+    let patch = f.patch.clone();
     let fc = FileChange {
-        old_path: f["previous_filename"].as_str().map(str::to_string),
+        old_path: f.previous_filename.clone(),
         status,
         added,
         deleted,
         // No patch and no counted lines: GitHub saw binary content.
         binary: patch.is_none() && added + deleted == 0,
         submodule: false,
-        path,
+        path: f.filename.clone(),
     };
-    Ok((fc, patch))
-}
-
-/// `YYYY-MM-DDTHH:MM:SS(Z|±HH:MM)` → seconds since the epoch.
-pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let (date, rest) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = rest.get(..8)?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let zone = rest
-        .get(8..)?
-        .trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
-    let offset = match zone {
-        "Z" | "" => 0,
-        z => {
-            let sign = if z.starts_with('-') { -1 } else { 1 };
-            let (zh, zm) = z.get(1..)?.split_once(':')?;
-            sign * (zh.parse::<i64>().ok()? * 3600 + zm.parse::<i64>().ok()? * 60)
-        }
-    };
-    let days = crate::clock::days_from_civil(y, m, day);
-    Some(days * 86_400 + hh * 3600 + mm * 60 + ss - offset)
+    (fc, patch)
 }
 
 impl ChangeSource for GitHubSource {
@@ -413,13 +352,40 @@ impl ChangeSource for GitHubSource {
 mod tests {
     use super::*;
 
+    /// A commit as GitHub sends it, reduced to what octocrab's model requires.
+    fn commit_at(date: &str) -> RepoCommit {
+        let sha = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+        serde_json::from_value(serde_json::json!({
+            "url": "https://api.github.com/repos/acme/shop/commits/a1b2",
+            "sha": sha,
+            "node_id": "C_kwDOAAAB",
+            "html_url": "https://github.com/acme/shop/commit/a1b2",
+            "comments_url": "https://api.github.com/repos/acme/shop/commits/a1b2/comments",
+            "commit": {
+                "url": "https://api.github.com/repos/acme/shop/git/commits/a1b2",
+                "author": {"name": "alice", "email": "alice@example.com", "date": date},
+                "committer": null,
+                "message": "Add a column\n",
+                "comment_count": 0,
+                "tree": {"sha": "9c48", "url": "https://api.github.com/repos/acme/shop/git/trees/9c48"}
+            },
+            "author": null,
+            "committer": null,
+            "parents": [{"sha": "b0b1", "url": "https://api.github.com/repos/acme/shop/commits/b0b1"}]
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn dates_and_targets_parse() {
-        assert_eq!(parse_iso8601("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_iso8601("2011-04-14T16:00:49Z"), Some(1_302_796_849));
+        let time = |date: &str| commit_info(&commit_at(date)).unwrap().time;
+        assert_eq!(time("1970-01-01T00:00:00Z"), 0);
+        assert_eq!(time("2011-04-14T16:00:49Z"), 1_302_796_849);
+        assert_eq!(time("2011-04-14T18:00:49+02:00"), 1_302_796_849);
+        let info = commit_info(&commit_at("2011-04-14T16:00:49Z")).unwrap();
         assert_eq!(
-            parse_iso8601("2011-04-14T18:00:49+02:00"),
-            Some(1_302_796_849)
+            (info.parents, info.message.as_str()),
+            (vec!["b0b1".to_string()], "Add a column")
         );
         assert_eq!(Target::parse("#42").unwrap(), Target::Pull(42));
         assert!(Target::parse("main").is_err());

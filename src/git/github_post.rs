@@ -9,6 +9,13 @@
 //! rarely read; with a commit sha, `--post` posts only the check run and
 //! refuses (before reading anything) when no App token is set.
 //!
+//! **Typed calls.** Listing and creating comments and creating the check run
+//! are octocrab's typed calls (`issues().list_comments`, `create_comment`,
+//! `checks().create_check_run`), each inside [`GitHubClient::call`] for the
+//! deadline and bounded retries. The update is `octocrab.patch` into its
+//! `Comment` model: GitHub documents `PATCH`, and octocrab's `update_comment`
+//! sends `POST`.
+//!
 //! **Check runs need an App.** GitHub accepts `POST /check-runs` only from a
 //! GitHub App. Signing the App's JWT and exchanging it is out of scope: pass an
 //! installation token in `GITHUB_APP_INSTALLATION_TOKEN` (in Actions, the
@@ -16,7 +23,8 @@
 //! required → `action_required`; else `high`/`critical` → `neutral` (look, but
 //! not blocking); else `success`.
 
-use serde_json::{json, Value};
+use octocrab::models::issues::Comment;
+use octocrab::params::checks::{CheckRunConclusion, CheckRunOutput, CheckRunStatus};
 
 use super::github::{GitHubClient, GitHubError, GitHubSettings, RepoName, Target};
 use crate::assess::Assessment;
@@ -79,6 +87,12 @@ pub async fn publish(
     Ok(done)
 }
 
+/// The body of a comment update.
+#[derive(serde::Serialize)]
+struct CommentBody<'a> {
+    body: &'a str,
+}
+
 /// Updates the comment carrying the marker, or creates it.
 pub async fn upsert_comment(
     client: &GitHubClient,
@@ -86,40 +100,54 @@ pub async fn upsert_comment(
     number: u64,
     body: &str,
 ) -> Result<Posted, GitHubError> {
-    let (comments, _, _) = client
-        .get_pages(
-            &format!("/repos/{repo}/issues/{number}/comments?per_page=100"),
-            None,
+    let crab = client.octocrab();
+    let (owner, name) = (repo.owner.as_str(), repo.name.as_str());
+    let (comments, _) = client
+        .pages(
+            &format!("/repos/{repo}/issues/{number}/comments"),
             usize::MAX,
+            || async move {
+                crab.issues(owner, name)
+                    .list_comments(number)
+                    .per_page(100u8)
+                    .send()
+                    .await
+            },
         )
         .await?;
-    let existing = comments.iter().find_map(|c| {
-        let marked = c["body"]
-            .as_str()
-            .is_some_and(|b| b.contains(COMMENT_MARKER));
-        marked.then(|| c["id"].as_u64()).flatten()
-    });
-    let payload = json!({ "body": body });
-    let (answer, created) = match existing {
-        Some(id) => (
-            client
-                .patch(&format!("/repos/{repo}/issues/comments/{id}"), &payload)
-                .await?,
-            false,
-        ),
-        None => (
-            client
-                .post(&format!("/repos/{repo}/issues/{number}/comments"), &payload)
-                .await?,
-            true,
-        ),
-    };
-    let id = answer["id"].as_u64().unwrap_or_default();
-    let url = answer["html_url"].as_str().unwrap_or_default().to_string();
-    Ok(if created {
-        Posted::CommentCreated { id, url }
-    } else {
-        Posted::CommentUpdated { id, url }
+    let existing = comments
+        .iter()
+        .find(|c| {
+            c.body
+                .as_deref()
+                .is_some_and(|b| b.contains(COMMENT_MARKER))
+        })
+        .map(|c| c.id);
+    Ok(match existing {
+        Some(id) => {
+            // GitHub documents PATCH; octocrab's `update_comment` sends POST.
+            let route = format!("/repos/{repo}/issues/comments/{id}");
+            let payload = CommentBody { body };
+            let c: Comment = client
+                .call(&route, || crab.patch(route.as_str(), Some(&payload)))
+                .await?;
+            Posted::CommentUpdated {
+                id: c.id.into_inner(),
+                url: c.html_url.to_string(),
+            }
+        }
+        None => {
+            let c = client
+                .call(
+                    &format!("/repos/{repo}/issues/{number}/comments"),
+                    || async move { crab.issues(owner, name).create_comment(number, body).await },
+                )
+                .await?;
+            Posted::CommentCreated {
+                id: c.id.into_inner(),
+                url: c.html_url.to_string(),
+            }
+        }
     })
 }
 
@@ -153,21 +181,36 @@ async fn check_run(
             ""
         }
     );
-    let mut payload = json!({
-        "name": CHECK_NAME,
-        "head_sha": head_sha,
-        "status": "completed",
-        "conclusion": conclusion,
-        "output": { "title": title, "summary": cut(summary, 65_000) },
-    });
-    if let Some(url) = details_url {
-        payload["details_url"] = Value::String(url.to_string());
-    }
-    let answer = client
-        .post(&format!("/repos/{repo}/check-runs"), &payload)
+    let wire = match conclusion {
+        "action_required" => CheckRunConclusion::ActionRequired,
+        "neutral" => CheckRunConclusion::Neutral,
+        _ => CheckRunConclusion::Success,
+    };
+    let crab = client.octocrab();
+    let (owner, name) = (repo.owner.as_str(), repo.name.as_str());
+    let (title, summary) = (title.as_str(), cut(summary, 65_000));
+    let run = client
+        .call(&format!("/repos/{repo}/check-runs"), || async move {
+            let checks = crab.checks(owner, name);
+            let mut run = checks
+                .create_check_run(CHECK_NAME, head_sha)
+                .status(CheckRunStatus::Completed)
+                .conclusion(wire)
+                .output(CheckRunOutput {
+                    title: title.into(),
+                    summary: summary.into(),
+                    text: None,
+                    annotations: Vec::new(),
+                    images: Vec::new(),
+                });
+            if let Some(url) = details_url {
+                run = run.details_url(url);
+            }
+            run.send().await
+        })
         .await?;
     Ok(Posted::CheckRun {
-        id: answer["id"].as_u64().unwrap_or_default(),
+        id: run.id.into_inner(),
         conclusion: conclusion.into(),
     })
 }

@@ -7,7 +7,9 @@
 pub mod fetch;
 pub mod github;
 pub mod github_client;
+mod github_error;
 pub mod github_post;
+mod github_target;
 mod local;
 mod parse;
 

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use crate::support::fake_github::shapes::{commit, file, pull};
+use crate::support::fake_github::shapes::{comment, commit, file, pull};
 use crate::support::fake_github::{FakeGitHub, APP_TOKEN, REPO, TOKEN};
 use crate::support::{json, run_cli, stderr};
 
-const HEAD: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+pub(crate) const HEAD: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 const BASE: &str = "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf00112233";
 const DOCS_HEAD: &str = "d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5d0c5";
 
@@ -36,7 +36,7 @@ fn change_files() -> Vec<Value> {
 
 /// acme/shop: eight older commits, the base, a commit touching a migration,
 /// PR #7 (that commit plus one more file) and PR #8 (docs only).
-fn server() -> FakeGitHub {
+pub(crate) fn server() -> FakeGitHub {
     let gh = FakeGitHub::start();
     gh.with(|s| {
         let mut pr_files = change_files();
@@ -111,13 +111,7 @@ fn server() -> FakeGitHub {
         s.comments.insert(
             7,
             (1..=3)
-                .map(|i| {
-                    serde_json::json!({
-                        "id": i, "body": format!("looks good {i}"),
-                        "user": {"login": "bob", "type": "User"},
-                        "html_url": format!("https://github.com/{REPO}/pull/7#issuecomment-{i}"),
-                    })
-                })
+                .map(|i| comment(i, 7, &format!("looks good {i}"), "bob", "User"))
                 .collect(),
         );
     });

@@ -10,6 +10,7 @@ mod backtest_cli;
 mod e2e_loopback;
 mod evals;
 mod github;
+mod github_wire;
 mod journal_cli;
 mod journal_postgres;
 mod kube_adapters;

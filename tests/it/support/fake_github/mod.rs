@@ -9,7 +9,9 @@
 //! GitHub's `{"message", "documentation_url"}`: 401 "Bad credentials" for a wrong
 //! token, 404 "Not Found" for unknown repositories, commits and pulls, 403 when
 //! a check run is created without the App token. Failures can be injected
-//! (status + headers) for the next requests. The server runs on its own thread
+//! (status + headers) for the next requests, and requests can be left hanging. `base_path = "/api/v3"` serves the
+//! API where GitHub Enterprise Server does. Objects have every field GitHub
+//! sends (see `shapes`), because octocrab's models insist on them. The server runs on its own thread
 //! and runtime so that synchronous tests can run the binary against it.
 
 use std::collections::BTreeMap;
@@ -21,6 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
+
+pub mod shapes;
 
 pub const TOKEN: &str = "ghp_fake_token";
 pub const APP_TOKEN: &str = "ghs_fake_installation_token";
@@ -38,9 +42,22 @@ pub struct State {
     pub requests: Vec<String>,
     /// Answered to the next requests, in order: status and headers.
     pub failures: Vec<(u16, Vec<(String, String)>)>,
+    /// The next this many requests get no answer for 30 s (a hung server).
+    pub stalls: u32,
     pub page_size: usize,
+    /// Path the API lives under: "" like api.github.com, "/api/v3" like GitHub
+    /// Enterprise Server. Requests outside it get 404.
+    pub base_path: String,
     next_id: u64,
     addr: String,
+}
+
+impl State {
+    fn take_stall(&mut self) -> bool {
+        let stall = self.stalls > 0;
+        self.stalls = self.stalls.saturating_sub(1);
+        stall
+    }
 }
 
 pub struct FakeGitHub {
@@ -71,6 +88,9 @@ impl FakeGitHub {
                     move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                         let shared = shared.clone();
                         async move {
+                            if shared.lock().unwrap().take_stall() {
+                                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                            }
                             let mut s = shared.lock().unwrap();
                             handle(&mut s, method, &uri, &headers, &body)
                         }
@@ -84,8 +104,9 @@ impl FakeGitHub {
         Self { addr, state }
     }
 
+    /// The API's URL, `[github] api_url` (with the base path, if any).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}{}", self.addr, self.with(|s| s.base_path.clone()))
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
@@ -139,7 +160,7 @@ fn handle(s: &mut State, method: Method, uri: &Uri, headers: &HeaderMap, body: &
         return error(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
     let path = uri.path().to_string();
-    let Some(rest) = path.strip_prefix(&format!("/repos/{REPO}")) else {
+    let Some(rest) = path.strip_prefix(&format!("{}/repos/{REPO}", s.base_path)) else {
         return error(StatusCode::NOT_FOUND, "Not Found");
     };
     let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
@@ -203,18 +224,8 @@ fn handle(s: &mut State, method: Method, uri: &Uri, headers: &HeaderMap, body: &
             }
             s.next_id += 1;
             let id = s.next_id;
-            let comment = json!({
-                "id": id,
-                "node_id": "IC_kwDOA",
-                "url": format!("https://api.github.com/repos/{REPO}/issues/comments/{id}"),
-                "html_url": format!("https://github.com/{REPO}/pull/{n}#issuecomment-{id}"),
-                "issue_url": format!("https://api.github.com/repos/{REPO}/issues/{n}"),
-                "body": input["body"],
-                "user": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"},
-                "created_at": "2026-11-29T10:00:00Z",
-                "updated_at": "2026-11-29T10:00:00Z",
-                "author_association": "NONE",
-            });
+            let body = input["body"].as_str().unwrap_or_default();
+            let comment = shapes::comment(id, n, body, "github-actions[bot]", "Bot");
             s.comments.entry(n).or_default().push(comment.clone());
             (StatusCode::CREATED, axum::Json(comment)).into_response()
         }
@@ -237,11 +248,11 @@ fn handle(s: &mut State, method: Method, uri: &Uri, headers: &HeaderMap, body: &
                 );
             }
             s.next_id += 1;
-            let mut run = input.clone();
-            run["id"] = json!(s.next_id);
-            run["html_url"] = json!(format!("https://github.com/{REPO}/runs/{}", s.next_id));
-            run["app"] = json!({"slug": "deploy-agent"});
-            s.check_runs.push(run.clone());
+            // What was asked is kept for the tests; GitHub's whole object is answered.
+            let mut asked = input.clone();
+            asked["id"] = json!(s.next_id);
+            s.check_runs.push(asked);
+            let run = shapes::check_run(s.next_id, &input);
             (StatusCode::CREATED, axum::Json(run)).into_response()
         }
         _ => error(StatusCode::NOT_FOUND, "Not Found"),
@@ -304,102 +315,4 @@ fn paginate(
             .insert("link", HeaderValue::from_str(&links.join(", ")).unwrap());
     }
     resp
-}
-
-/// Realistic objects, as GitHub returns them (fields we do not read included).
-pub mod shapes {
-    use serde_json::{json, Value};
-
-    use super::REPO;
-
-    pub fn commit(
-        sha: &str,
-        parent: Option<&str>,
-        email: &str,
-        date: &str,
-        message: &str,
-        files: Vec<Value>,
-    ) -> Value {
-        let parents: Vec<Value> = parent
-            .map(|p| {
-                vec![json!({
-                    "sha": p,
-                    "url": format!("https://api.github.com/repos/{REPO}/commits/{p}"),
-                    "html_url": format!("https://github.com/{REPO}/commit/{p}"),
-                })]
-            })
-            .unwrap_or_default();
-        let name = email.split('@').next().unwrap_or_default();
-        json!({
-            "sha": sha,
-            "node_id": "C_kwDOAAAB",
-            "commit": {
-                "author": {"name": name, "email": email, "date": date},
-                "committer": {"name": "GitHub", "email": "noreply@github.com", "date": date},
-                "message": message,
-                "tree": {"sha": "9c48853fa3dc5c1c3d6f1f1cd1f2743e72652840", "url": "https://api.github.com/repos/acme/shop/git/trees/9c48853"},
-                "url": format!("https://api.github.com/repos/{REPO}/git/commits/{sha}"),
-                "comment_count": 0,
-                "verification": {"verified": false, "reason": "unsigned", "signature": null, "payload": null}
-            },
-            "url": format!("https://api.github.com/repos/{REPO}/commits/{sha}"),
-            "html_url": format!("https://github.com/{REPO}/commit/{sha}"),
-            "author": {"login": name, "id": 1, "type": "User"},
-            "committer": {"login": "web-flow", "id": 19864447, "type": "User"},
-            "parents": parents,
-            "stats": {"total": 0, "additions": 0, "deletions": 0},
-            "files": files,
-        })
-    }
-
-    /// A file entry; `patch: None` is what GitHub sends for binary or too-large diffs.
-    pub fn file(
-        name: &str,
-        status: &str,
-        additions: u64,
-        deletions: u64,
-        patch: Option<&str>,
-    ) -> Value {
-        let mut f = json!({
-            "sha": "bbcd538c8e72b8c175046e27cc8f907076331401",
-            "filename": name,
-            "status": status,
-            "additions": additions,
-            "deletions": deletions,
-            "changes": additions + deletions,
-            "blob_url": format!("https://github.com/{REPO}/blob/HEAD/{name}"),
-            "raw_url": format!("https://github.com/{REPO}/raw/HEAD/{name}"),
-            "contents_url": format!("https://api.github.com/repos/{REPO}/contents/{name}?ref=HEAD"),
-        });
-        if let Some(p) = patch {
-            f["patch"] = json!(p);
-        }
-        f
-    }
-
-    pub fn pull(number: u64, head: &str, base: &str, title: &str) -> Value {
-        json!({
-            "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
-            "id": 1_000_000 + number,
-            "node_id": "PR_kwDOA",
-            "html_url": format!("https://github.com/{REPO}/pull/{number}"),
-            "number": number,
-            "state": "open",
-            "locked": false,
-            "title": title,
-            "user": {"login": "alice", "id": 1, "type": "User"},
-            "body": "Adds a column.\n\nFixes #3",
-            "created_at": "2026-11-20T09:00:00Z",
-            "updated_at": "2026-11-20T09:30:00Z",
-            "draft": false,
-            "head": {"label": "acme:feature", "ref": "feature", "sha": head, "user": {"login": "acme"}, "repo": {"full_name": REPO}},
-            "base": {"label": "acme:main", "ref": "main", "sha": base, "user": {"login": "acme"}, "repo": {"full_name": REPO}},
-            "merged": false,
-            "mergeable": true,
-            "commits": 1,
-            "additions": 0,
-            "deletions": 0,
-            "changed_files": 0,
-        })
-    }
 }
