@@ -33,7 +33,6 @@ pub mod rollout;
 pub mod serve;
 pub mod settings;
 pub mod sim;
-pub mod testsvc;
 pub mod tools;
 pub mod traffic;
 

@@ -332,24 +332,6 @@ enum Command {
         #[arg(long, default_value = "json", value_parser = ["json", "markdown"])]
         format: String,
     },
-    /// A small HTTP service for end-to-end tests (GET / and /metrics).
-    #[command(hide = true, disable_version_flag = true)]
-    Testsvc {
-        /// Address to listen on (port 0: any; the chosen one is printed).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: std::net::SocketAddr,
-        /// The `version` label of its metrics.
-        #[arg(long = "version", value_name = "NAME")]
-        version_name: String,
-        /// Share of requests answered 500.
-        #[arg(long, default_value_t = 0.0)]
-        error_rate: f64,
-        /// Mean latency of GET / in milliseconds.
-        #[arg(long, default_value_t = 20.0)]
-        latency_ms: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
 }
 
 #[derive(Subcommand)]
@@ -842,25 +824,6 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 "{}",
                 deploy_agent::output_schema(&name, format == "markdown")?
             );
-            Ok(exit::OK)
-        }
-        Command::Testsvc {
-            listen,
-            version_name,
-            error_rate,
-            latency_ms,
-            seed,
-        } => {
-            let config = deploy_agent::testsvc::TestServiceConfig {
-                listen,
-                version: version_name,
-                error_rate,
-                latency_ms,
-                seed,
-            };
-            deploy_agent::testsvc::serve(config)
-                .await
-                .map_err(|e| deploy_agent::Error::Usage(e.to_string()))?;
             Ok(exit::OK)
         }
     }

@@ -1,5 +1,5 @@
 //! End to end on loopback: a real HAProxy splits real traffic between instances
-//! of the test service (`deploy-agent testsvc`), a real Prometheus scrapes HAProxy's
+//! of the test service (`examples/testsvc`), a real Prometheus scrapes HAProxy's
 //! exporter and the services, and the real `deploy-agent rollout --target haproxy`
 //! decides. Two services roll out at once on one HAProxy and one Prometheus:
 //! `bad` (canary 20 % errors against 1 %) must be rolled back with its canary weight

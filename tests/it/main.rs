@@ -28,3 +28,4 @@ mod slack;
 mod slack_click;
 mod slack_config;
 mod slack_serve;
+mod testsvc;

@@ -60,10 +60,40 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Starts `deploy-agent testsvc` on a port it picks and returns it with its address.
+/// The test service (`examples/testsvc`), next to the agent's binary, built
+/// (or found up to date) once per run: a run of one test target (`--test it`)
+/// does not build examples, and a stale one must never answer (cargo holds no
+/// lock while tests run).
+pub fn testsvc_bin() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let agent = Path::new(env!("CARGO_BIN_EXE_deploy-agent"));
+            let bin = agent.with_file_name("examples").join("testsvc");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "--example",
+                    "testsvc",
+                    "--manifest-path",
+                ])
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+                .status()
+                .expect("run cargo build --example testsvc");
+            assert!(
+                status.success() && bin.exists(),
+                "cargo build --example testsvc failed"
+            );
+            bin
+        })
+        .clone()
+}
+
+/// Starts the test service on a port it picks and returns it with its address.
 pub fn testsvc(version: &str, error_rate: f64, seed: u64) -> (Proc, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_deploy-agent"))
-        .args(["testsvc", "--listen", "127.0.0.1:0", "--version", version])
+    let mut child = Command::new(testsvc_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--version", version])
         .args([
             "--error-rate",
             &error_rate.to_string(),
@@ -74,7 +104,7 @@ pub fn testsvc(version: &str, error_rate: f64, seed: u64) -> (Proc, SocketAddr) 
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("start deploy-agent testsvc");
+        .expect("start the test service");
     let stdout = child.stdout.take().expect("stdout");
     let proc = Proc {
         name: format!("testsvc {version}"),

@@ -1,6 +1,7 @@
-//! A small HTTP service to roll out in end-to-end tests (`deploy-agent testsvc`,
-//! a hidden subcommand): a stable and a canary instance with chosen error rates
-//! and latencies, behind a real HAProxy and scraped by a real Prometheus.
+//! A small HTTP service to roll out in the quickstart and the end-to-end tests
+//! (`testsvc serve`, an example, not part of the product): a stable and a
+//! canary instance with chosen error rates and latencies, behind a real
+//! HAProxy and scraped by a real Prometheus.
 //!
 //! `GET /` sleeps about `latency_ms` (log-normal jitter, mean `latency_ms`) and
 //! answers 200, or 500 with probability `error_rate`. `GET /metrics` serves, in
@@ -18,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use crate::sim::SplitMix64;
+use deploy_agent::sim::SplitMix64;
 
 /// Upper bounds of the latency histogram, in seconds (then `+Inf`).
 pub const BUCKETS: [f64; 11] = [
@@ -210,68 +211,4 @@ fn exposition(version: &str, c: &Counters) -> String {
         "http_request_duration_seconds_count{{version=\"{v}\"}} {cumulative}\n"
     ));
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn answers_at_its_error_rate_and_counts_what_it_answered() {
-        let config = TestServiceConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            version: "canary".into(),
-            error_rate: 0.2,
-            latency_ms: 2.0,
-            seed: 7,
-        };
-        let (listener, app) = bind(config).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let http = reqwest::Client::new();
-        let mut errors = 0;
-        for _ in 0..200 {
-            let r = http.get(format!("http://{addr}/")).send().await.unwrap();
-            errors += u32::from(r.status() == 500);
-        }
-        assert!((20..=60).contains(&errors), "{errors} errors of 200");
-        let text = http
-            .get(format!("http://{addr}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(text.contains(&format!(
-            "http_requests_total{{version=\"canary\",code=\"500\"}} {errors}\n"
-        )));
-        assert!(text.contains(
-            "http_request_duration_seconds_bucket{version=\"canary\",le=\"+Inf\"} 200\n"
-        ));
-        assert!(text.contains("http_request_duration_seconds_count{version=\"canary\"} 200\n"));
-    }
-
-    #[test]
-    fn every_series_exists_from_the_start() {
-        let text = exposition("stable", &Counters::default());
-        assert!(text.contains("code=\"500\"} 0\n"));
-        assert!(text.contains("le=\"0.005\"} 0\n"));
-        assert_eq!(text.matches("_bucket{").count(), BUCKETS.len() + 1);
-    }
-
-    #[tokio::test]
-    async fn bad_settings_are_refused() {
-        let config = TestServiceConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            version: "v".into(),
-            error_rate: 1.5,
-            latency_ms: 1.0,
-            seed: 1,
-        };
-        assert!(matches!(
-            bind(config).await,
-            Err(TestServiceError::Invalid(_))
-        ));
-    }
 }
