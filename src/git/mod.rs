@@ -60,7 +60,7 @@ pub trait ChangeSource {
 /// Why reading git failed. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
-    #[error("{path} is not a git repository (run inside a repository or pass --repo PATH)")]
+    #[error("{path} is not a git repository (run inside a repository or pass --repo PATH; for `serve`, set [serve] repo to a clone)")]
     NotARepository { path: String },
     #[error(
         "unknown revision `{rev}` (check the name with `git rev-parse {rev}`, or fetch it first)"

@@ -5,75 +5,13 @@
 //! Only [`check`] can make an [`Allowed`], and the executor only takes an
 //! `Allowed`, so no tool runs without passing here.
 
-use serde::Serialize;
-
 use crate::canary::VerdictKind;
 use crate::rollout::state::{Phase, RolloutState};
 use crate::tools::ToolCall;
 
-/// The rules a veto can cite. Ids are stable: reports and evals count by them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    UnknownTool,
-    InvalidArguments,
-    RolloutFinished,
-    WeightRange,
-    WeightDecrease,
-    WeightUnchanged,
-    ApprovalRequired,
-    ApprovalRejected,
-    MaxFirstStep,
-    MaxStep,
-    BakeTime,
-    VerdictNotPass,
-    StaleVerdict,
-    TargetGranularity,
-    PromoteTooEarly,
-    AlreadyPromoted,
-    AskNotAllowed,
-    BudgetTurns,
-    BudgetTokens,
-    BudgetDuration,
-    CircuitBreaker,
-}
-
-impl Rule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::UnknownTool => "unknown_tool",
-            Rule::InvalidArguments => "invalid_arguments",
-            Rule::RolloutFinished => "rollout_finished",
-            Rule::WeightRange => "weight_range",
-            Rule::WeightDecrease => "weight_decrease",
-            Rule::WeightUnchanged => "weight_unchanged",
-            Rule::ApprovalRequired => "approval_required",
-            Rule::ApprovalRejected => "approval_rejected",
-            Rule::MaxFirstStep => "max_first_step",
-            Rule::MaxStep => "max_step",
-            Rule::BakeTime => "bake_time",
-            Rule::VerdictNotPass => "verdict_not_pass",
-            Rule::StaleVerdict => "stale_verdict",
-            Rule::TargetGranularity => "target_granularity",
-            Rule::PromoteTooEarly => "promote_too_early",
-            Rule::AlreadyPromoted => "already_promoted",
-            Rule::AskNotAllowed => "ask_not_allowed",
-            Rule::BudgetTurns => "budget_turns",
-            Rule::BudgetTokens => "budget_tokens",
-            Rule::BudgetDuration => "budget_duration",
-            Rule::CircuitBreaker => "circuit_breaker",
-        }
-    }
-}
-
-/// A refusal: the rule and a reason short and safe enough to show the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Veto {
-    pub rule: Rule,
-    pub reason: String,
-}
+// The vocabulary of refusals lives with the calls it refuses (`tools::veto`),
+// so parsing a proposal needs no guard: tools never imports guard.
+pub use crate::tools::veto::{Rule, Veto};
 
 /// A call the guard allowed. Only this module can construct one.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,6 @@
 //! Where canary and baseline metrics come from. One trait, one file per backend.
 
 pub mod prometheus;
-pub mod sim;
 
 use async_trait::async_trait;
 

@@ -12,8 +12,10 @@
 
 mod draw;
 pub mod faults;
+mod metrics;
 mod rng;
 mod scenario;
+mod traffic;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,10 +26,10 @@ pub use scenario::{Scenario, BASELINE_ERROR_RATE};
 
 use crate::canary::{MetricsWindow, VersionSample};
 use crate::clock::Clock;
-pub use crate::metrics::sim::SimMetrics;
 use crate::metrics::MetricsError;
-pub use crate::traffic::sim::SimTraffic;
 use draw::{Counts, Drawer, Timeline, Version};
+pub use metrics::SimMetrics;
+pub use traffic::SimTraffic;
 
 /// Longest window (and longest `canary_served` span) the world computes: 7 days,
 /// so a stray query cannot loop over millions of buckets.

@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::guard::{Rule, Veto};
+pub mod veto;
+
+pub use veto::{Rule, Veto};
 
 /// A tool call as a planner proposed it: a name and raw JSON arguments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

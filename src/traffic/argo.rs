@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use super::kube_client::{validate_name, KubeClient, KubeError, Op};
 use super::{Granularity, PromotionPlan, TrafficError, TrafficRouter};
 
-pub use state::{RolloutState, Step};
+pub use state::{ArgoRolloutState, Step};
 
 const GROUP: &str = "argoproj.io";
 
@@ -150,8 +150,8 @@ impl ArgoRolloutRouter {
         })
     }
 
-    pub async fn state(&self) -> Result<RolloutState, TrafficError> {
-        Ok(RolloutState::read(&self.rollout().await?))
+    pub async fn state(&self) -> Result<ArgoRolloutState, TrafficError> {
+        Ok(ArgoRolloutState::read(&self.rollout().await?))
     }
 
     async fn patch_status(&self, status: Value) -> Result<(), TrafficError> {
@@ -174,7 +174,7 @@ impl ArgoRolloutRouter {
         ))
     }
 
-    fn refused(&self, state: &RolloutState, current: u8, weight: u8) -> TrafficError {
+    fn refused(&self, state: &ArgoRolloutState, current: u8, weight: u8) -> TrafficError {
         let steps: Vec<String> = state
             .step_shares()
             .iter()
@@ -222,7 +222,7 @@ impl TrafficRouter for ArgoRolloutRouter {
             _ => e.into(),
         })?;
         let json = self.json(object)?;
-        let state = RolloutState::read(&json);
+        let state = ArgoRolloutState::read(&json);
         if let Some(problem) = state.steps_problem() {
             return Err(self.misconfigured(&problem));
         }

@@ -18,7 +18,6 @@ mod granularity;
 pub mod haproxy;
 pub mod kube_client;
 pub mod kubernetes;
-pub mod sim;
 
 use async_trait::async_trait;
 use serde_json::Value;

@@ -29,7 +29,7 @@ pub use row::Row;
 
 use crate::approval::{ApprovalAnswer, ApprovalRequest, Approver};
 use crate::canary::baselines::{
-    ArgoConfig, ArgoJudge, FlaggerConfig, FlaggerJudge, KayentaConfig, KayentaJudge,
+    ArgoAnalysisConfig, ArgoJudge, FlaggerConfig, FlaggerJudge, KayentaConfig, KayentaJudge,
 };
 use crate::canary::{Judge, SequentialJudge, VerdictKind};
 use crate::clock::VirtualClock;
@@ -93,11 +93,11 @@ impl JudgeKind {
                 with(FlaggerJudge::for_loop(c), c.schedule())
             }
             JudgeKind::Argo => {
-                let c = ArgoConfig::documented();
+                let c = ArgoAnalysisConfig::documented();
                 with(ArgoJudge::for_loop(c), c.schedule())
             }
             JudgeKind::ArgoInline => {
-                let c = ArgoConfig::alternative();
+                let c = ArgoAnalysisConfig::alternative();
                 with(ArgoJudge::for_loop(c), c.schedule())
             }
             JudgeKind::Kayenta => {

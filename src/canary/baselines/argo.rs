@@ -13,7 +13,7 @@
 //! # Loop mode ([`ArgoJudge::for_loop`])
 //!
 //! For the whole-rollout benchmark the loop steps the traffic through
-//! [`ArgoConfig::schedule`] (the Rollout's `setWeight`/`pause` steps) and the
+//! [`ArgoAnalysisConfig::schedule`] (the Rollout's `setWeight`/`pause` steps) and the
 //! judge plays the AnalysisRun as the controller does (`analysis/analysis.go`,
 //! `utils/evaluate/evaluate.go`):
 //!
@@ -42,7 +42,7 @@ use crate::canary::{Judge, MetricCheck, MetricsWindow, Verdict, VerdictKind, Ver
 use crate::policy::Strategy;
 
 mod config;
-pub use config::{ArgoAnalysis, ArgoConfig};
+pub use config::{ArgoAnalysis, ArgoAnalysisConfig};
 
 /// One measurement's phase, as Argo names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ enum Measurement {
 /// Argo's AnalysisRun as a [`Judge`].
 #[derive(Debug, Clone)]
 pub struct ArgoJudge {
-    config: ArgoConfig,
+    config: ArgoAnalysisConfig,
     /// Loop mode: `Pass` = this step may go on (see the module docs).
     loop_mode: bool,
     clock: IntervalClock,
@@ -96,14 +96,14 @@ struct Run {
 
 impl Default for ArgoJudge {
     fn default() -> Self {
-        Self::new(ArgoConfig::default())
+        Self::new(ArgoAnalysisConfig::default())
     }
 }
 
 impl ArgoJudge {
     /// The `bench canary` judge: `Pass` = the run of `count` measurements
     /// succeeded, promote now.
-    pub fn new(config: ArgoConfig) -> Self {
+    pub fn new(config: ArgoAnalysisConfig) -> Self {
         Self {
             config,
             loop_mode: false,
@@ -124,14 +124,14 @@ impl ArgoJudge {
     /// The whole-loop judge: `Pass` = this step's analysis lets the rollout go
     /// on, `Fail` = the AnalysisRun failed (abort); see the module docs. The
     /// loop must call `new_step` at every weight change, the first included.
-    pub fn for_loop(config: ArgoConfig) -> Self {
+    pub fn for_loop(config: ArgoAnalysisConfig) -> Self {
         Self {
             loop_mode: true,
             ..Self::new(config)
         }
     }
 
-    /// The traffic schedule of this judge's config ([`ArgoConfig::schedule`]).
+    /// The traffic schedule of this judge's config ([`ArgoAnalysisConfig::schedule`]).
     pub fn schedule(&self) -> Strategy {
         self.config.schedule()
     }

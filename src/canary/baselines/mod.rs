@@ -22,7 +22,7 @@ mod flagger;
 mod kayenta;
 mod oracle;
 
-pub use argo::{ArgoAnalysis, ArgoConfig, ArgoJudge};
+pub use argo::{ArgoAnalysis, ArgoAnalysisConfig, ArgoJudge};
 pub use fixed_mw::{FixedMwConfig, FixedMwJudge};
 pub use flagger::{FlaggerConfig, FlaggerJudge};
 pub use kayenta::{KayentaClassifier, KayentaConfig, KayentaJudge};

@@ -50,7 +50,7 @@ impl Step {
 
 /// A Rollout's spec and status, as the agent needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RolloutState {
+pub struct ArgoRolloutState {
     /// `None`: not a canary Rollout (or no steps).
     pub steps: Option<Vec<Step>>,
     /// `spec.replicas` (Argo's default is 1).
@@ -69,7 +69,7 @@ pub struct RolloutState {
     pub updated_replicas: u32,
 }
 
-impl RolloutState {
+impl ArgoRolloutState {
     pub fn read(rollout: &Value) -> Self {
         let at = |p: &str| rollout.pointer(p);
         let count = |p: &str| {

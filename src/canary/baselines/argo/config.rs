@@ -19,7 +19,7 @@ pub enum ArgoAnalysis {
 /// [`documented`](Self::documented) and [`alternative`](Self::alternative) for
 /// the examples of Argo Rollouts' docs.
 #[derive(Debug, Clone, Copy)]
-pub struct ArgoConfig {
+pub struct ArgoAnalysisConfig {
     pub interval_s: f64,
     /// `successCondition: result >= min_success`.
     pub min_success: f64,
@@ -46,7 +46,7 @@ pub struct ArgoConfig {
     pub error_retry_s: f64,
 }
 
-impl Default for ArgoConfig {
+impl Default for ArgoAnalysisConfig {
     fn default() -> Self {
         Self {
             interval_s: 300.0,
@@ -65,7 +65,7 @@ impl Default for ArgoConfig {
     }
 }
 
-impl ArgoConfig {
+impl ArgoAnalysisConfig {
     /// The "Background Analysis" example of Argo Rollouts' analysis docs:
     /// <https://argo-rollouts.readthedocs.io/en/stable/features/analysis/#background-analysis>
     /// (`argoproj/argo-rollouts` `docs/features/analysis.md`):

@@ -30,7 +30,7 @@ fn feed(
 
 #[test]
 fn schedules_are_the_documented_numbers() {
-    let d = ArgoConfig::documented();
+    let d = ArgoAnalysisConfig::documented();
     assert_eq!(
         d.schedule(),
         Strategy::Canary {
@@ -46,7 +46,7 @@ fn schedules_are_the_documented_numbers() {
         (300.0, 0.95, 3, 0)
     );
     assert_eq!(d.analysis, ArgoAnalysis::Background { from_weight: 1 });
-    let a = ArgoConfig::alternative();
+    let a = ArgoAnalysisConfig::alternative();
     assert_eq!(
         a.schedule(),
         Strategy::Canary {
@@ -57,7 +57,7 @@ fn schedules_are_the_documented_numbers() {
         }
     );
     assert_eq!(a.schedule().weights(), vec![20, 100]);
-    let five = ArgoConfig { count: 5, ..a };
+    let five = ArgoAnalysisConfig { count: 5, ..a };
     assert!(matches!(
         five.schedule(),
         Strategy::Canary {
@@ -69,7 +69,7 @@ fn schedules_are_the_documented_numbers() {
 
 #[test]
 fn background_analysis_starts_at_its_step_and_spans_the_steps() {
-    let mut j = ArgoJudge::for_loop(ArgoConfig::documented());
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig::documented());
     j.new_step(); // the first weight: not a step yet
                   // 20 %: no analysis, a bad canary goes on.
     assert!(feed(&mut j, 0.0, 600.0, BAD).iter().all(|k| *k == Pass));
@@ -86,7 +86,7 @@ fn background_analysis_starts_at_its_step_and_spans_the_steps() {
 
 #[test]
 fn a_healthy_background_run_passes_every_step() {
-    let mut j = ArgoJudge::for_loop(ArgoConfig::documented());
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig::documented());
     for step in 0..4 {
         j.new_step();
         let from = 600.0 * f64::from(step);
@@ -98,17 +98,17 @@ fn a_healthy_background_run_passes_every_step() {
 
 #[test]
 fn errors_retry_at_once_and_fail_after_the_limit() {
-    let mut j = ArgoJudge::for_loop(ArgoConfig {
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig {
         analysis: ArgoAnalysis::Background { from_weight: 0 },
-        ..ArgoConfig::documented()
+        ..ArgoAnalysisConfig::documented()
     });
     // No canary series: errors at 30, 60, 90, 120 pass, the fifth (150) fails.
     let kinds = feed(&mut j, 0.0, 150.0, None);
     assert_eq!(kinds, vec![Pass, Pass, Pass, Pass, Fail]);
     // A measurement in between ends the streak.
-    let mut j = ArgoJudge::for_loop(ArgoConfig {
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig {
         analysis: ArgoAnalysis::Background { from_weight: 0 },
-        ..ArgoConfig::documented()
+        ..ArgoAnalysisConfig::documented()
     });
     let mut kinds = feed(&mut j, 0.0, 120.0, None);
     kinds.extend(feed(&mut j, 120.0, 150.0, GOOD));
@@ -118,9 +118,9 @@ fn errors_retry_at_once_and_fail_after_the_limit() {
 
 #[test]
 fn no_requests_is_nan_and_a_failed_measurement() {
-    let mut j = ArgoJudge::for_loop(ArgoConfig {
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig {
         analysis: ArgoAnalysis::Background { from_weight: 0 },
-        ..ArgoConfig::documented()
+        ..ArgoAnalysisConfig::documented()
     });
     // Failed measurements every 5 min: 30, 330, 630, 930 → fail at the 4th.
     let kinds = feed(&mut j, 0.0, 930.0, Some((0, 0, 0.0)));
@@ -129,12 +129,12 @@ fn no_requests_is_nan_and_a_failed_measurement() {
 
 #[test]
 fn inline_analysis_measures_once_after_the_pause() {
-    let mut j = ArgoJudge::for_loop(ArgoConfig::alternative());
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig::alternative());
     j.new_step();
     let kinds = feed(&mut j, 0.0, 300.0, GOOD);
     assert!(kinds[..9].iter().all(|k| *k == Inconclusive), "{kinds:?}");
     assert_eq!(kinds[9], Pass);
-    let mut j = ArgoJudge::for_loop(ArgoConfig::alternative());
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig::alternative());
     j.new_step();
     let kinds = feed(&mut j, 0.0, 300.0, BAD);
     assert_eq!(
@@ -142,7 +142,7 @@ fn inline_analysis_measures_once_after_the_pause() {
         "failureLimit 0: one failed measurement fails"
     );
     // Only the query range counts: bad until the last window passes.
-    let mut j = ArgoJudge::for_loop(ArgoConfig::alternative());
+    let mut j = ArgoJudge::for_loop(ArgoAnalysisConfig::alternative());
     feed(&mut j, 0.0, 270.0, BAD);
     assert_eq!(feed(&mut j, 270.0, 300.0, GOOD), vec![Pass]);
 }

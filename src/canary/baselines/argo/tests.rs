@@ -37,9 +37,9 @@ fn fails_when_failures_exceed_the_limit() {
 
 #[test]
 fn fails_on_the_fifth_consecutive_error_only() {
-    let mut j = ArgoJudge::new(ArgoConfig {
+    let mut j = ArgoJudge::new(ArgoAnalysisConfig {
         count: 20,
-        ..ArgoConfig::default()
+        ..ArgoAnalysisConfig::default()
     });
     // Four errors, a good one (ends the streak), then five errors.
     let plan = [None, None, None, None, GOOD, None, None, None, None, None];

@@ -2,12 +2,12 @@ use serde_json::{json, Value};
 
 use super::*;
 
-fn rollout(replicas: u64, routing: bool, steps: Value, status: Value) -> RolloutState {
+fn rollout(replicas: u64, routing: bool, steps: Value, status: Value) -> ArgoRolloutState {
     let mut canary = json!({"steps": steps});
     if routing {
         canary["trafficRouting"] = json!({"nginx": {"stableIngress": "checkout"}});
     }
-    RolloutState::read(&json!({
+    ArgoRolloutState::read(&json!({
         "spec": {"replicas": replicas, "strategy": {"canary": canary}},
         "status": status,
     }))

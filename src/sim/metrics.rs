@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{MetricsError, MetricsSource};
+use super::SimWorld;
 use crate::canary::MetricsWindow;
-use crate::sim::SimWorld;
+use crate::metrics::{MetricsError, MetricsSource};
 
 /// Metrics of a [`SimWorld`]; cheap to clone (it shares the world).
 #[derive(Debug, Clone)]

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{TrafficError, TrafficRouter};
-use crate::sim::SimWorld;
+use super::SimWorld;
+use crate::traffic::{TrafficError, TrafficRouter};
 
 /// The router of a [`SimWorld`]; cheap to clone (it shares the world).
 #[derive(Debug, Clone)]
