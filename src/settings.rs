@@ -11,14 +11,19 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod approvers;
 mod serve;
 mod services;
+mod slack;
 
+pub use approvers::ApproverConfigError;
 use serve::validate_serve;
 pub use serve::ServeSettings;
 use services::validate_service;
 pub use services::{ServiceSettings, ServiceSlack};
+use slack::{validate_slack, RawSlack};
 
+use crate::approval::identity::{Directory, Person};
 use crate::approval::slack::SlackSettings;
 use crate::git::github::GitHubSettings;
 use crate::policy::{Policy, PolicyError};
@@ -73,16 +78,9 @@ pub struct Settings {
     pub serve: ServeSettings,
     /// `[slack]`, the bot token from `SLACK_BOT_TOKEN`.
     pub slack: SlackSettings,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSlack {
-    api_url: Option<String>,
-    channel: Option<String>,
-    timeout_secs: Option<u64>,
-    max_retries: Option<u32>,
-    group_cache_secs: Option<u64>,
+    /// `[people.NAME]`: one person's OS account and Slack id, so either
+    /// channel records the same approver.
+    pub people: BTreeMap<String, Person>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -101,6 +99,8 @@ struct RawSettings {
     serve: ServeSettings,
     #[serde(default)]
     slack: RawSlack,
+    #[serde(default)]
+    people: BTreeMap<String, Person>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -217,8 +217,10 @@ impl Settings {
         let github = validate_github(raw.github, env)?;
         let serve = validate_serve(raw.serve)?;
         let slack = validate_slack(raw.slack, env)?;
+        approvers::validate_people(&raw.people)?;
         Ok(Settings {
             slack,
+            people: raw.people,
             github,
             services,
             prometheus_token: env.prometheus_bearer_token.clone(),
@@ -257,12 +259,23 @@ impl Settings {
             .or(self.slack.channel.as_deref())
     }
 
-    /// Slack user ids allowed to decide, by service.
+    /// Each service's own `approvers` (people, Slack user ids, user groups);
+    /// [`Settings::directory`] adds people and the `[slack] approvers` default.
     pub fn slack_approvers(&self) -> BTreeMap<String, Vec<String>> {
         self.services
             .iter()
             .filter_map(|(n, s)| s.slack.as_ref().map(|s| (n.clone(), s.approvers.clone())))
             .collect()
+    }
+
+    /// People and allow-lists: who an account is and whom each service lets
+    /// decide (see [`Directory`]).
+    pub fn directory(&self) -> Directory {
+        Directory::new(
+            self.people.clone(),
+            self.slack_approvers(),
+            self.slack.approvers.clone(),
+        )
     }
 
     /// The policy: `override_path`, else the configured one, else the embedded default.
@@ -288,37 +301,6 @@ fn lease_timing(raw: &RawJournal) -> Result<crate::journal::LeaseTiming, Setting
     Ok(crate::journal::LeaseTiming {
         ttl_secs: ttl,
         heartbeat_secs: beat,
-    })
-}
-
-fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsError> {
-    let d = SlackSettings::default();
-    let api_url = raw.api_url.unwrap_or(d.api_url);
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        return Err(SettingsError::Invalid(format!(
-            "slack.api_url must be an http(s) URL, got `{api_url}`"
-        )));
-    }
-    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
-    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
-    if timeout_secs == 0 || timeout_secs > 60 || max_retries > 10 {
-        return Err(SettingsError::Invalid(
-            "slack: timeout_secs 1..=60, max_retries at most 10".into(),
-        ));
-    }
-    let group_cache_secs = raw.group_cache_secs.unwrap_or(d.group_cache_secs);
-    if group_cache_secs > 3600 {
-        return Err(SettingsError::Invalid(
-            "slack.group_cache_secs at most 3600 (0 asks Slack at every click)".into(),
-        ));
-    }
-    Ok(SlackSettings {
-        api_url,
-        channel: raw.channel.filter(|c| !c.trim().is_empty()),
-        timeout_secs,
-        max_retries,
-        group_cache_secs,
-        bot_token: env.slack_bot_token.clone(),
     })
 }
 

@@ -11,6 +11,7 @@ mod e2e_loopback;
 mod evals;
 mod github;
 mod journal_cli;
+mod journal_identity;
 mod journal_postgres;
 mod kube_adapters;
 mod leases;
