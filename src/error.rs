@@ -1,5 +1,6 @@
 //! The library's top-level error and the exit codes it maps to.
 
+use crate::approval::identity::IdentityError;
 use crate::git::{GitError, GitHubError};
 use crate::journal::JournalError;
 use crate::policy::PolicyError;
@@ -32,6 +33,13 @@ pub enum Error {
     /// in a state a rollout may start from.
     #[error(transparent)]
     Start(#[from] crate::rollout::StartError),
+    /// Who is answering an approval, and whether they may.
+    #[error(transparent)]
+    Identity(#[from] crate::approval::identity::IdentityError),
+    /// `serve`'s approvers: one that can never match, a Slack section for an
+    /// unknown service, a channel nobody may answer.
+    #[error(transparent)]
+    Approvers(#[from] crate::settings::ApproverConfigError),
     #[error("{0}")]
     Usage(String),
 }
@@ -42,6 +50,7 @@ impl Error {
             Error::Git(GitError::Spawn(_)) => exit::INTERNAL,
             Error::Git(GitError::Command { .. } | GitError::Parse { .. }) => exit::INTERNAL,
             Error::Journal(e) if journal_is_broken(e) => exit::INTERNAL,
+            Error::Identity(IdentityError::UnknownUid { .. }) => exit::INTERNAL,
             Error::GitHub(
                 GitHubError::Transport { .. }
                 | GitHubError::Shape { .. }
@@ -55,6 +64,8 @@ impl Error {
             | Error::Settings(_)
             | Error::Journal(_)
             | Error::Start(_)
+            | Error::Identity(_)
+            | Error::Approvers(_)
             | Error::Usage(_) => exit::BAD_INPUT,
         }
     }

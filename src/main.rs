@@ -236,17 +236,22 @@ enum Command {
     },
     /// Decide a running rollout's pending approval (for the rollout's revision).
     ///
-    /// Exit codes: 0 recorded; 2 refused (no such rollout or journal, nothing
-    /// pending, already decided, past the deadline); 1 the journal is unusable.
+    /// You decide as your OS account (the real uid, never `$USER`), recorded as
+    /// the `[people]` entry it maps to; a service with an allow-list
+    /// (`[services.NAME.slack] approvers`) must list you.
+    /// Exit codes: 0 recorded; 2 refused (no such rollout or journal, not an
+    /// approver, nothing pending, already decided, past the deadline); 1 the
+    /// journal is unusable or the uid has no user.
     Approve {
         /// The rollout id (see `history`).
         id: String,
         /// Reject instead of approving.
         #[arg(long)]
         reject: bool,
-        /// Who decides (recorded).
+        /// Not needed: who decides is your OS account (real uid), as `[people]`
+        /// maps it to a person. Given, it must name you, or it is refused.
         #[arg(long, value_name = "NAME")]
-        by: String,
+        by: Option<String>,
         /// Why (recorded).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,

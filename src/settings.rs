@@ -9,23 +9,28 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod approvers;
 mod raw;
 pub mod reference;
 mod serve;
 mod services;
+mod slack;
 #[cfg(test)]
 mod tests;
 mod typos;
 
+pub use approvers::ApproverConfigError;
 use serve::validate_serve;
 pub use serve::ServeSettings;
 use services::validate_service;
 pub use services::{ServiceSettings, ServiceSlack};
+use slack::validate_slack;
 
+use crate::approval::identity::{Directory, Person};
 use crate::approval::slack::SlackSettings;
 use crate::git::github::GitHubSettings;
 use crate::policy::{Policy, PolicyError};
-use raw::{lease_timing, validate_github, validate_slack, RawSettings};
+use raw::{lease_timing, validate_github, RawSettings};
 
 /// The default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "deploy-agent.toml";
@@ -77,6 +82,9 @@ pub struct Settings {
     pub serve: ServeSettings,
     /// `[slack]`, the bot token from `SLACK_BOT_TOKEN`.
     pub slack: SlackSettings,
+    /// `[people.NAME]`: one person's OS account and Slack id, so either
+    /// channel records the same approver.
+    pub people: BTreeMap<String, Person>,
 }
 
 /// Why settings could not be loaded.
@@ -175,8 +183,10 @@ impl Settings {
         let github = validate_github(raw.github, env)?;
         let serve = validate_serve(raw.serve)?;
         let slack = validate_slack(raw.slack, env)?;
+        approvers::validate_people(&raw.people)?;
         Ok(Settings {
             slack,
+            people: raw.people,
             github,
             services,
             prometheus_token: env.prometheus_bearer_token.clone(),
@@ -215,12 +225,23 @@ impl Settings {
             .or(self.slack.channel.as_deref())
     }
 
-    /// Slack user ids allowed to decide, by service.
+    /// Each service's own `approvers` (people, Slack user ids, user groups);
+    /// [`Settings::directory`] adds people and the `[slack] approvers` default.
     pub fn slack_approvers(&self) -> BTreeMap<String, Vec<String>> {
         self.services
             .iter()
             .filter_map(|(n, s)| s.slack.as_ref().map(|s| (n.clone(), s.approvers.clone())))
             .collect()
+    }
+
+    /// People and allow-lists: who an account is and whom each service lets
+    /// decide (see [`Directory`]).
+    pub fn directory(&self) -> Directory {
+        Directory::new(
+            self.people.clone(),
+            self.slack_approvers(),
+            self.slack.approvers.clone(),
+        )
     }
 
     /// The policy: `override_path`, else the configured one, else the embedded default.

@@ -127,7 +127,7 @@ impl Approver for JournalApprover {
         }
         tracing::info!(
             rollout = %request.rollout_id,
-            "waiting for approval: run `deploy-agent approve {} --by NAME` (or --reject)",
+            "waiting for approval: run `deploy-agent approve {}` as an approver (or --reject)",
             request.rollout_id
         );
         self.wait(request).await

@@ -2,6 +2,7 @@
 //! journal (answered by `deploy-agent approve` from another shell), and Slack
 //! (the journal plus buttons). Silence means no: a timeout is a rejection.
 
+pub mod identity;
 mod journal;
 pub mod slack;
 mod terminal;
@@ -104,6 +105,19 @@ impl FixedApprover {
                 approved: true,
                 by: Some(name.to_string()),
                 reason: format!("approved by {name} (--approve-as)"),
+            },
+        }
+    }
+
+    /// Approves as the verified `identity` (`--approve-as LABEL` for a service
+    /// with an allow-list, once the OS user was found on it): the identity is
+    /// recorded, the label only said.
+    pub fn approve_verified(identity: &str, label: &str) -> Self {
+        Self {
+            answer: ApprovalAnswer {
+                approved: true,
+                by: Some(identity.to_string()),
+                reason: format!("approved by {identity} (--approve-as {label})"),
             },
         }
     }

@@ -26,7 +26,7 @@ mod message;
 pub use client::{
     ResponseUrlClient, SlackClient, SlackError, SlackSettings, BOT_TOKEN_ENV, DEFAULT_API_URL,
 };
-pub use message::{decided_message, progress_message, request_message};
+pub use message::{decided_message, escape, progress_message, request_message};
 
 pub const APPROVE_ACTION: &str = "approve";
 pub const REJECT_ACTION: &str = "reject";
@@ -108,9 +108,10 @@ impl SlackApprover {
         };
         let when = crate::journal::timeline::utc(wall_now());
         let text = format!(
-            "{}\n*Rollout {}* at {when}: {reason}",
+            "{}\n*Rollout {}* at {when}: {}",
             p.decided,
-            outcome.as_str().replace('_', " ")
+            outcome.as_str().replace('_', " "),
+            escape(reason)
         );
         let body = json!({
             "channel": p.channel,
@@ -226,7 +227,7 @@ impl Approver for SlackApprover {
             &nonce,
         ) {
             Err(e) => {
-                tracing::error!(error = %e, "could not record the Slack button nonce: run `deploy-agent approve {} --by NAME`", request.rollout_id);
+                tracing::error!(error = %e, "could not record the Slack button nonce: run `deploy-agent approve {}` as an approver", request.rollout_id);
                 None
             }
             Ok(()) => match self.post(request, &nonce).await {
@@ -241,7 +242,7 @@ impl Approver for SlackApprover {
                     Some(p)
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "could not ask in Slack: run `deploy-agent approve {} --by NAME` (or --reject)", request.rollout_id);
+                    tracing::error!(error = %e, "could not ask in Slack: run `deploy-agent approve {}` as an approver (or --reject)", request.rollout_id);
                     None
                 }
             },
@@ -289,7 +290,9 @@ pub async fn close_approval_message(
     let when = crate::journal::timeline::utc(wall_now());
     let outcome = outcome.as_str().replace('_', " ");
     let text = format!(
-        "*Rollout {rollout_id}* ended {outcome} at {when} (finished by another process: {reason}). This approval request is closed."
+        "*Rollout {}* ended {outcome} at {when} (finished by another process: {}). This approval request is closed.",
+        escape(rollout_id),
+        escape(reason)
     );
     let body = json!({
         "channel": channel,

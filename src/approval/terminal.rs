@@ -10,7 +10,8 @@ use super::{ApprovalAnswer, ApprovalRequest, Approver};
 /// Asks on stderr, reads stdin. Anything but `y`/`yes` is a rejection.
 #[derive(Debug, Clone)]
 pub struct TerminalApprover {
-    /// Recorded as the approver (e.g. `$USER`).
+    /// Recorded as the approver: the verified OS identity (`[people]` name or
+    /// `os:LOGIN`), never `$USER`, which anyone can set.
     pub user: String,
 }
 

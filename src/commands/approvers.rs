@@ -1,9 +1,11 @@
 //! Who answers a rollout's approval request: `--approve-as`, Slack, the
-//! terminal, or the journal (`deploy-agent approve` from another shell).
+//! terminal, or the journal (`deploy-agent approve` from another shell), each
+//! speaking for a verified identity where the service has an allow-list.
 
 use std::sync::Arc;
 
 use super::rollout::RolloutCommand;
+use crate::approval::identity::{os_user, IdentityError};
 use crate::approval::slack::BOT_TOKEN_ENV;
 use crate::approval::{Approver, FixedApprover, JournalApprover, TerminalApprover};
 use crate::error::Error;
@@ -13,30 +15,67 @@ use crate::settings::Settings;
 
 /// Who answers an approval request when Slack does not (see [`slack_channel`]),
 /// and whether it is the journal:
-/// `--approve-as NAME` approves without asking; else a terminal asks; else the
-/// journal waits for `deploy-agent approve` from another shell; with `--no-journal`
-/// and no terminal, a standing rejection.
+/// `--approve-as NAME` (checked by [`approve_as`]) approves without asking; else a
+/// terminal asks, when `terminal` names who sits at it (see [`terminal_user`]);
+/// else the journal waits for `deploy-agent approve` from another shell; with
+/// `--no-journal` and no terminal, a standing rejection.
 pub(super) fn approver(
-    cmd: &RolloutCommand,
-    interactive: bool,
+    approve_as: Option<FixedApprover>,
+    terminal: Option<String>,
     journal: Option<&Arc<dyn Journal>>,
 ) -> (Arc<dyn Approver>, bool) {
-    match (&cmd.approve_as, interactive, journal) {
-        (Some(name), _, _) => (Arc::new(FixedApprover::approve_as(name)), false),
-        (None, true, _) => (
-            Arc::new(TerminalApprover {
-                user: std::env::var("USER").unwrap_or_else(|_| "terminal".into()),
-            }),
-            false,
-        ),
-        (None, false, Some(journal)) => (Arc::new(JournalApprover::new(journal.clone())), true),
-        (None, false, None) => (
+    match (approve_as, terminal, journal) {
+        (Some(fixed), _, _) => (Arc::new(fixed), false),
+        (None, Some(user), _) => (Arc::new(TerminalApprover { user }), false),
+        (None, None, Some(journal)) => (Arc::new(JournalApprover::new(journal.clone())), true),
+        (None, None, None) => (
             Arc::new(FixedApprover::reject(
                 "no terminal to ask, no --approve-as and no journal (--no-journal): a rejection",
             )),
             false,
         ),
     }
+}
+
+/// `--approve-as NAME`, checked before anything runs. Without an allow-list for
+/// the service it approves as NAME, as automation always has (the README's demo,
+/// CI). With one, NAME is only a label: the OS user running the command must be
+/// on the list, and its verified identity is what is recorded; otherwise the
+/// rollout is refused, so the flag cannot stand in for an approver.
+pub(super) fn approve_as(
+    cmd: &RolloutCommand,
+    settings: &Settings,
+) -> Result<Option<FixedApprover>, Error> {
+    let Some(label) = cmd.approve_as.as_deref() else {
+        return Ok(None);
+    };
+    let directory = settings.directory();
+    if !directory.has_allow_list(&cmd.service) {
+        return Ok(Some(FixedApprover::approve_as(label)));
+    }
+    let os_user = os_user()?;
+    match directory.admit_os_user(&cmd.service, &os_user) {
+        Ok(identity) => Ok(Some(FixedApprover::approve_verified(
+            &identity.key(),
+            label,
+        ))),
+        Err(IdentityError::NotAnApprover(refusal)) => {
+            Err(IdentityError::ApproveAsNotApprover(refusal).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Who answers at this terminal: the verified OS identity (never `$USER`), if
+/// the service's allow-list admits it. Otherwise the terminal is not asked (the
+/// journal waits for a listed approver instead) and the reason is logged.
+pub(super) fn terminal_user(service: &str, settings: &Settings) -> Option<String> {
+    let admitted = os_user()
+        .and_then(|user| settings.directory().admit_os_user(service, &user))
+        .map(|identity| identity.key());
+    admitted
+        .map_err(|e| tracing::warn!("not asking at this terminal: {e}"))
+        .ok()
 }
 
 /// The Slack channel to ask in, when Slack is the approver: configured for the
@@ -78,7 +117,7 @@ impl EventSink for ApprovalHint {
     fn emit(&mut self, _at: f64, event: &Event) {
         if matches!(event, Event::ApprovalRequested { .. }) {
             eprintln!(
-                "approve from another shell: deploy-agent approve {} --by NAME",
+                "approve from another shell: deploy-agent approve {} --by NAME (optional; you approve as your OS account, mapped by [people])",
                 self.id
             );
         }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::approval::identity::{check_by, os_user};
 use crate::error::Error;
 use crate::journal::timeline::{
     history_json, render_history, render_timeline, render_votes, timeline_json,
@@ -43,13 +44,16 @@ pub struct ShowCommand {
     pub format: JournalFormat,
 }
 
-/// `deploy-agent approve <id>`.
+/// `deploy-agent approve <id>`. Who decides is not a field: it is the OS user
+/// of the process, mapped through `[people]` ([`crate::approval::identity`]).
 #[derive(Debug, Clone)]
 pub struct ApproveCommand {
     pub location: JournalLocation,
     pub id: String,
     pub reject: bool,
-    pub by: String,
+    /// `--by NAME`: accepted only when it names the verified identity (a
+    /// check for scripts that passed it before), never instead of it.
+    pub by: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -83,24 +87,30 @@ pub fn run_show(cmd: &ShowCommand) -> Result<String, Error> {
 }
 
 /// Decides the pending approval of a rollout, bound to the rollout's revision, or
-/// adds a vote when policy asks two approvers and this is the first. A refusal
-/// (decided already, too late, nothing pending, the same approver twice) is an error.
+/// adds a vote when policy asks two approvers and this is the first. The voter
+/// is the verified identity: the OS user of this process (real uid), as the
+/// person `[people]` maps it to; when the service has an allow-list, that
+/// identity must be on it. A refusal (not an approver, `--by` naming someone
+/// else, decided already, too late, nothing pending, the same person twice,
+/// whichever channel they used the first time) is an error.
 pub fn run_approve(cmd: &ApproveCommand) -> Result<String, Error> {
-    let by = cmd.by.trim();
-    if by.is_empty() {
-        return Err(Error::Usage(
-            "--by must name who decides (it is recorded)".into(),
-        ));
-    }
-    let journal = open_existing(&cmd.location)?;
+    let (settings, journal) = open_with_settings(&cmd.location)?;
     let rollout = journal.rollout(&cmd.id)?;
+    let os_user = os_user()?;
+    let directory = settings.directory();
+    check_by(
+        cmd.by.as_deref(),
+        &directory.identify_os(&os_user),
+        &os_user,
+    )?;
+    let by = directory.admit_os_user(&rollout.service, &os_user)?.key();
     // The question pending for this rollout: its approval, or whether to go
     // on without a Pass (recorded as `REV#go-on@W`).
     let key = pending_key(journal.as_ref(), &rollout.id)?.unwrap_or_else(|| rollout.rev.clone());
     let verb = if cmd.reject { "rejected" } else { "approved" };
     let decision = ApprovalDecision {
         approved: !cmd.reject,
-        by: Some(by.to_string()),
+        by: Some(by.clone()),
         reason: cmd
             .reason
             .clone()
@@ -141,12 +151,18 @@ pub(crate) fn pending_key(
 /// Opens the journal for reading or deciding; a missing file is an error rather
 /// than a new empty journal, so a wrong path is noticed.
 pub(crate) fn open_existing(location: &JournalLocation) -> Result<Arc<dyn Journal>, Error> {
+    Ok(open_with_settings(location)?.1)
+}
+
+/// [`open_existing`], with the settings it read.
+fn open_with_settings(location: &JournalLocation) -> Result<(Settings, Arc<dyn Journal>), Error> {
     let settings = Settings::load(location.config.as_deref(), &Env::from_process())?;
     let path = settings.journal_path(location.journal.as_deref());
     if !path.exists() && !crate::journal::is_database_url(&path) {
         return Err(Error::Usage(missing(&path)));
     }
-    Ok(crate::journal::open_path(&path)?)
+    let journal = crate::journal::open_path(&path)?;
+    Ok((settings, journal))
 }
 
 fn missing(path: &Path) -> String {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::approvers::{approver, slack_channel, ApprovalHint};
+use super::approvers::{approve_as, approver, slack_channel, terminal_user, ApprovalHint};
 use crate::approval::slack::SlackClient;
 use crate::approval::{Approver, SlackApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
@@ -146,6 +146,7 @@ pub async fn run_rollout_with(
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
     let slack_channel = slack_channel(cmd, &settings)?;
+    let approve_as = approve_as(cmd, &settings)?;
     if cmd.planner == PlannerKind::Llm && !settings.llm.is_configured() {
         return Err(Error::Usage(
             "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
@@ -200,7 +201,10 @@ pub async fn run_rollout_with(
         None => {
             // A terminal asks one person: two approvers go through the journal.
             let one = policy.approval.required_approvals(assessment.level) == 1;
-            approver(cmd, interactive && one, journal.as_ref())
+            let terminal = (interactive && one && approve_as.is_none())
+                .then(|| terminal_user(&cmd.service, &settings))
+                .flatten();
+            approver(approve_as, terminal, journal.as_ref())
         }
     };
     let asks_journal = approver.1;

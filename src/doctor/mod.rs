@@ -300,6 +300,18 @@ fn credential_checks(settings: &Settings, services: &[String]) -> Vec<Check> {
             .fix("export SLACK_BOT_TOKEN=xoxb-… (scope chat:write; docs/slack.md), or remove the channel"),
     });
     let serving = !settings.serve.repositories.is_empty();
+    if serving {
+        // What `serve` refuses to start with: approvers nobody can be.
+        checks.push(match settings.check_approvers() {
+            Ok(()) => Check::new(
+                "approvers",
+                Status::Ok,
+                "every approver can match a person, a Slack user or a group",
+            ),
+            Err(e) => Check::new("approvers", Status::Fail, e.to_string())
+                .fix("serve refuses to start with this: see docs/slack.md, \"Who is who\""),
+        });
+    }
     checks.push(match (settings.github.token.is_some(), serving) {
         (true, _) => Check::new(
             "github",

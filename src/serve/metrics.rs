@@ -220,7 +220,7 @@ impl EventSink for MetricsSink {
             Event::Started { rollout_id, .. } => self.rollout_id.clone_from(rollout_id),
             Event::ApprovalRequested { summary } => tracing::warn!(
                 rollout = %self.rollout_id, %summary,
-                "approval pending: deploy-agent approve {} --by NAME", self.rollout_id
+                "approval pending: deploy-agent approve {} (as an approver's OS account)", self.rollout_id
             ),
             _ => {}
         }

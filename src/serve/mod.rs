@@ -22,6 +22,7 @@ pub mod http;
 pub mod metrics;
 pub mod queue;
 pub mod slack;
+mod startup;
 mod takeover;
 pub mod webhook;
 
@@ -110,8 +111,8 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         ));
     }
     crate::git::LocalGit::open(&repo)?;
-    check_slack(&settings)?;
-    let targets = service_targets(&settings)?;
+    startup::check_approvals(&settings)?;
+    let targets = startup::service_targets(&settings)?;
     // One handle for the whole server: rollouts, failures and Slack clicks.
     let journal = crate::journal::open_path(&settings.journal_path(cmd.journal.as_deref()))?;
     let metrics = Metrics::default();
@@ -151,7 +152,7 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         metrics: state.metrics.clone(),
     });
     let watcher = tokio::spawn(takeover::watch(watch));
-    let app = router(state, slack_state(&settings, journal));
+    let app = router(state, startup::slack_state(&settings, journal));
     let listener = tokio::net::TcpListener::bind(cmd.listen)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
@@ -186,75 +187,12 @@ fn router(state: AppState, slack: Option<slack::SlackState>) -> Router {
         .layer(DefaultBodyLimit::max(webhook::MAX_BODY_BYTES))
 }
 
-/// A service whose approvals go to Slack needs the bot token to post, checked at
-/// start rather than at each rollout; without the signing secret the buttons
-/// cannot be clicked, which is allowed (`deploy-agent approve` still decides) but
-/// said.
-fn check_slack(settings: &Settings) -> Result<(), Error> {
-    if settings.serve.approve_as.is_some() {
-        return Ok(());
-    }
-    let slack: Vec<&String> = settings
-        .serve
-        .services
-        .iter()
-        .filter(|s| settings.slack_channel(s).is_some())
-        .collect();
-    if slack.is_empty() {
-        return Ok(());
-    }
-    if settings.slack.bot_token.is_none() {
-        return Err(Error::Usage(format!(
-            "approvals of {slack:?} go to Slack but {} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or set `[serve] approve_as`",
-            crate::approval::slack::BOT_TOKEN_ENV
-        )));
-    }
-    if std::env::var(slack::SIGNING_SECRET_ENV).map_or(true, |s| s.trim().is_empty()) {
-        tracing::warn!(
-            "approvals of {slack:?} go to Slack but {} is not set: clicks will be refused (503); `deploy-agent approve` still works",
-            slack::SIGNING_SECRET_ENV
-        );
-    }
-    Ok(())
-}
-
-/// The Slack interactivity handler's state, when `SLACK_SIGNING_SECRET` is set.
-fn slack_state(settings: &Settings, journal: Arc<dyn Journal>) -> Option<slack::SlackState> {
-    let secret = std::env::var(slack::SIGNING_SECRET_ENV)
-        .ok()
-        .filter(|s| !s.trim().is_empty())?;
-    let state = slack::SlackState::new(
-        secret.as_bytes(),
-        journal,
-        settings.slack_approvers(),
-        &settings.slack,
-    );
-    state
-        .map_err(|e| tracing::error!("Slack clicks are refused (503): {e}"))
-        .ok()
-}
-
 async fn metrics_text(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// The target of every `[serve] services` entry, resolved once at startup: a
-/// service without a complete target is an error now, not a rollout silently
-/// run in the simulator and reported promoted.
-fn service_targets(settings: &Settings) -> Result<BTreeMap<String, TargetKind>, Error> {
-    let mut targets = BTreeMap::new();
-    for name in &settings.serve.services {
-        let service = settings.services.get(name).cloned().unwrap_or_default();
-        let target = service
-            .resolve_target(name)
-            .map_err(|e| Error::Usage(format!("serve.services: {e}")))?;
-        targets.insert(name.clone(), target);
-    }
-    Ok(targets)
 }
 
 /// Starts each job's rollout on its own thread and runtime: a simulated rollout

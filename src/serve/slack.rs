@@ -5,18 +5,19 @@
 //! time, timestamps within 300 s; else 401) and the payload's form (else 400).
 //! It then answers 200 with an empty body at once — Slack gives up after 3 s —
 //! and works the click out on a task ([`click`]): the user checked against
-//! `[services.NAME.slack] approvers` (user ids, or user groups resolved with
-//! `usergroups.users.list` and cached briefly, [`groups`]), the button's nonce
+//! `[services.NAME.slack] approvers` (people, user ids, or user groups resolved
+//! with `usergroups.users.list` and cached briefly, [`groups`]), the button's nonce
 //! checked in the journal (bound to its rollout and revision, one click per
 //! user), and the decision written through `Journal::decide_approval`. The
 //! clicker learns the outcome (decided, waiting for a second approver, or why
-//! not) from an ephemeral message posted to the payload's `response_url`.
+//! not) from an ephemeral message posted to the payload's `response_url` — if
+//! its host is one of `[slack] response_url_hosts` (Slack's own by default):
+//! the URL is in the request body, so it is not followed anywhere else.
 
 pub mod click;
 pub mod groups;
 pub mod signature;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::approval::identity::Directory;
 use crate::approval::slack::{ResponseUrlClient, SlackClient, SlackError, SlackSettings};
 use crate::journal::{wall_now, Journal};
 
@@ -45,8 +47,9 @@ pub const PATH: &str = "/slack/interactivity";
 pub struct SlackState {
     pub secret: Arc<Vec<u8>>,
     pub journal: Arc<dyn Journal>,
-    /// Slack user ids (`U…`) or user group ids (`S…`) allowed to decide, by service.
-    pub approvers: Arc<BTreeMap<String, Vec<String>>>,
+    /// People and each service's approvers (people, Slack user ids `U…`, user
+    /// groups `S…`): who may click, and which person a Slack user is.
+    pub directory: Arc<Directory>,
     /// Group memberships, cached for `[slack] group_cache_secs`.
     pub groups: GroupCache,
     /// Posts the asynchronous replies to `response_url`.
@@ -59,13 +62,13 @@ impl SlackState {
     pub fn new(
         secret: &[u8],
         journal: Arc<dyn Journal>,
-        approvers: BTreeMap<String, Vec<String>>,
+        directory: impl Into<Directory>,
         settings: &SlackSettings,
     ) -> Result<Self, SlackError> {
         Ok(Self {
             secret: Arc::new(secret.to_vec()),
             journal,
-            approvers: Arc::new(approvers),
+            directory: Arc::new(directory.into()),
             groups: GroupCache::new(
                 SlackClient::new(settings).ok(),
                 Duration::from_secs(settings.group_cache_secs),

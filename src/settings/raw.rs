@@ -8,32 +8,10 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::slack::RawSlack;
 use super::{Env, ServeSettings, ServiceSettings, SettingsError};
-use crate::approval::slack::SlackSettings;
+use crate::approval::identity::Person;
 use crate::git::github::GitHubSettings;
-
-/// `[slack]`: where approvals are asked (the bot token comes from
-/// `SLACK_BOT_TOKEN` only, the signing secret from `SLACK_SIGNING_SECRET`).
-#[derive(Debug, Deserialize, Default, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawSlack {
-    /// Slack's Web API base URL (a local fake in tests).
-    #[schemars(extend("default" = "https://slack.com/api"))]
-    pub(super) api_url: Option<String>,
-    /// The channel approvals are asked in (`#deploys` or a channel id), unless
-    /// the service names its own in `[services.NAME.slack]`.
-    #[schemars(extend("examples" = ["#deploys"]))]
-    pub(super) channel: Option<String>,
-    /// Per Web API call (1-60).
-    #[schemars(extend("default" = 10))]
-    pub(super) timeout_secs: Option<u64>,
-    /// Retries after a failed call, honouring `Retry-After` (at most 10).
-    #[schemars(extend("default" = 2))]
-    pub(super) max_retries: Option<u32>,
-    /// How long a user group's members are remembered (0-3600; 0 asks Slack at every click).
-    #[schemars(extend("default" = 60))]
-    pub(super) group_cache_secs: Option<u64>,
-}
 
 /// The whole `deploy-agent.toml`. Every section and field is optional; secrets
 /// are never read from it (environment only).
@@ -62,6 +40,10 @@ pub(crate) struct RawSettings {
     /// `[slack]`: approvals in Slack.
     #[serde(default)]
     pub(super) slack: RawSlack,
+    /// `[people.NAME]`: one person's accounts, so a vote in Slack and one in the
+    /// CLI are the same voter (names: lower case, no `:`).
+    #[serde(default)]
+    pub(super) people: BTreeMap<String, Person>,
 }
 
 /// `[github]` (`GITHUB_TOKEN` / `GITHUB_APP_INSTALLATION_TOKEN` from the environment only).
@@ -133,37 +115,6 @@ pub(super) fn lease_timing(raw: &RawJournal) -> Result<crate::journal::LeaseTimi
     Ok(crate::journal::LeaseTiming {
         ttl_secs: ttl,
         heartbeat_secs: beat,
-    })
-}
-
-pub(super) fn validate_slack(raw: RawSlack, env: &Env) -> Result<SlackSettings, SettingsError> {
-    let d = SlackSettings::default();
-    let api_url = raw.api_url.unwrap_or(d.api_url);
-    if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-        return Err(SettingsError::Invalid(format!(
-            "slack.api_url must be an http(s) URL, got `{api_url}`"
-        )));
-    }
-    let timeout_secs = raw.timeout_secs.unwrap_or(d.timeout_secs);
-    let max_retries = raw.max_retries.unwrap_or(d.max_retries);
-    if timeout_secs == 0 || timeout_secs > 60 || max_retries > 10 {
-        return Err(SettingsError::Invalid(
-            "slack: timeout_secs 1..=60, max_retries at most 10".into(),
-        ));
-    }
-    let group_cache_secs = raw.group_cache_secs.unwrap_or(d.group_cache_secs);
-    if group_cache_secs > 3600 {
-        return Err(SettingsError::Invalid(
-            "slack.group_cache_secs at most 3600 (0 asks Slack at every click)".into(),
-        ));
-    }
-    Ok(SlackSettings {
-        api_url,
-        channel: raw.channel.filter(|c| !c.trim().is_empty()),
-        timeout_secs,
-        max_retries,
-        group_cache_secs,
-        bot_token: env.slack_bot_token.clone(),
     })
 }
 

@@ -7,7 +7,7 @@ use deploy_agent::journal::{ApprovalStatus, Journal, JournalSink, RolloutRecord,
 use deploy_agent::rollout::events::{Event, EventSink};
 use deploy_agent::rollout::state::Outcome;
 
-use crate::support::{json, run_cli, stderr, stdout};
+use crate::support::{json, me_as, me_as_env, run_cli, stderr, stdout};
 
 const REV: &str = "0123456789abcdef0123";
 
@@ -54,6 +54,8 @@ fn approve_decides_once_and_a_second_answer_is_refused() {
     let path = dir.path().join("journal.db");
     let journal = prepared(&path);
     let db = path.to_str().unwrap();
+    // The approver is the OS account running `approve`; [people] names it alice.
+    std::fs::write(dir.path().join("deploy-agent.toml"), me_as("alice")).unwrap();
 
     let out = run_cli(
         dir.path(),
@@ -72,17 +74,11 @@ fn approve_decides_once_and_a_second_answer_is_refused() {
     assert!(d.approved);
     assert_eq!(d.by.as_deref(), Some("alice"));
 
+    // A second answer from the same account (bob could only answer as
+    // himself, from his own account: see `journal_identity`).
     let again = run_cli(
         dir.path(),
-        &[
-            "approve",
-            "waiting",
-            "--reject",
-            "--by",
-            "bob",
-            "--journal",
-            db,
-        ],
+        &["approve", "waiting", "--reject", "--journal", db],
         &[],
     );
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
@@ -110,7 +106,11 @@ fn the_journal_path_comes_from_the_environment_and_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("elsewhere/journal.db");
     drop(prepared(&path));
-    let env = [("DEPLOY_AGENT_JOURNAL__PATH", path.to_str().unwrap())];
+    let (person, me) = me_as_env("alice");
+    let env = [
+        ("DEPLOY_AGENT_JOURNAL__PATH", path.to_str().unwrap()),
+        (person.as_str(), me.as_str()),
+    ];
     let out = run_cli(dir.path(), &["approve", "waiting", "--by", "alice"], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 

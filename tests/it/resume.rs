@@ -19,6 +19,12 @@ const PACE: &str = "0.01";
 const WAIT: Duration = Duration::from_secs(15);
 
 /// A migration repository, a temp dir and the journal path in it.
+/// `approve` from this process counts as bob (`[people.bob]` through the environment).
+fn bob_is_me() -> (&'static str, &'static str) {
+    let (key, user) = crate::support::me_as_env("bob");
+    (key.leak(), user.leak())
+}
+
 fn setup() -> (crate::support::repo::Repo, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("journal.db").to_str().unwrap().to_string();
@@ -212,7 +218,7 @@ fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_clos
     let late = run_cli(
         r.path(),
         &["approve", &id, "--by", "bob", "--journal", db],
-        &[],
+        &[bob_is_me()],
     );
     assert_eq!(late.status.code(), Some(2), "{}", stdout(&late));
 }
@@ -393,7 +399,7 @@ fn on_resume_continue_joins_the_pending_approval_decided_meanwhile() {
     let approve = run_cli(
         r.path(),
         &["approve", &id, "--by", "bob", "--journal", db],
-        &[],
+        &[bob_is_me()],
     );
     assert_eq!(approve.status.code(), Some(0), "{}", stderr(&approve));
 

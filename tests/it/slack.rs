@@ -79,6 +79,8 @@ fn settings(slack: &FakeSlack) -> SlackSettings {
         api_url: slack.url(),
         bot_token: Some("xoxb-test".into()),
         max_retries: 0,
+        // The fake Slack's response_urls are local.
+        response_url_hosts: vec!["127.0.0.1".into()],
         ..SlackSettings::default()
     }
 }
@@ -112,8 +114,25 @@ fn request() -> ApprovalRequest {
 async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64) -> (u16, String) {
     static CLICKS: AtomicUsize = AtomicUsize::new(0);
     let id = CLICKS.fetch_add(1, Ordering::Relaxed).to_string();
-    let body =
-        crate::support::fake_slack::click_form(user, action, value, &w.slack.response_url(&id));
+    let url = w.slack.response_url(&id);
+    let status = click_to(w, user, action, value, timestamp, &url).await;
+    if status != 200 {
+        return (status, String::new());
+    }
+    (status, w.slack.reply(&id, 1, Duration::from_secs(10)).await)
+}
+
+/// Sends a signed click whose `response_url` is `url`; returns the status
+/// (a 200 must be an empty acknowledgement).
+async fn click_to(
+    w: &World,
+    user: &str,
+    action: &str,
+    value: &str,
+    timestamp: i64,
+    url: &str,
+) -> u16 {
+    let body = crate::support::fake_slack::click_form(user, action, value, url);
     let ts = timestamp.to_string();
     let resp = reqwest::Client::new()
         .post(&w.handler)
@@ -128,15 +147,14 @@ async fn click(w: &World, user: &str, action: &str, value: &str, timestamp: i64)
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    if status != 200 {
-        return (status, String::new());
+    if status == 200 {
+        assert_eq!(
+            resp.text().await.unwrap(),
+            "",
+            "acknowledged with an empty body"
+        );
     }
-    assert_eq!(
-        resp.text().await.unwrap(),
-        "",
-        "acknowledged with an empty body"
-    );
-    (status, w.slack.reply(&id, 1, Duration::from_secs(10)).await)
+    status
 }
 
 async fn posted_value(w: &World) -> String {
@@ -342,4 +360,38 @@ async fn an_approval_message_left_by_a_dead_process_is_closed_by_whoever_ends_th
         text.contains("rolled back") && text.contains("closed"),
         "{text}"
     );
+}
+
+/// The `response_url` is in the request body: a click whose URL points at a
+/// host that is not one of `[slack] response_url_hosts` (here `localhost`, the
+/// fake's own listener under another name) still decides, but nothing is
+/// posted there; a URL on a listed host (`127.0.0.1`) gets the reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_response_url_is_only_followed_to_listed_hosts() {
+    let w = world().await;
+    let slack_approver = approver(&w);
+    let waiting = tokio::spawn(async move { slack_approver.request(&request()).await });
+    let value = posted_value(&w).await;
+    let elsewhere = w
+        .slack
+        .response_url("elsewhere")
+        .replace("127.0.0.1", "localhost");
+    assert!(elsewhere.starts_with("http://localhost:"), "{elsewhere}");
+    let now = wall_now() as i64;
+    assert_eq!(
+        click_to(&w, "U123", "approve", &value, now, &elsewhere).await,
+        200
+    );
+
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.approved, "the answer is recorded all the same");
+    assert_eq!(answer.by.as_deref(), Some("slack:U123"));
+
+    // A listed host is called: the second click's refusal arrives there.
+    let (_, text) = click(&w, "U123", "reject", &value, now).await;
+    assert!(text.contains("already used"), "{text}");
+    assert_eq!(w.slack.replies("elsewhere"), 0, "never called");
 }

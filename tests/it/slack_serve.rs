@@ -33,7 +33,8 @@ pub(crate) struct Setup {
 
 /// A repo with one commit, a policy where every change needs approval (from
 /// `two_approvers` levels, two), and serve with Slack configured for `demo`:
-/// approvers U123 and the group SOPS (U456, U789).
+/// approvers U123, the group SOPS (U456, U789), and alice (the tests' OS
+/// account, for `deploy-agent approve`).
 pub(crate) async fn setup(two_approvers: bool) -> Setup {
     setup_with(two_approvers, "").await
 }
@@ -65,10 +66,12 @@ pub(crate) async fn setup_with(two_approvers: bool, slack_extra: &str) -> Setup 
     std::fs::write(
         &config,
         format!(
-            "policy = {:?}\n[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\n{slack_extra}\n[services.demo]\ntarget = \"sim\"\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\"]\n",
+            "policy = {:?}\n[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[slack]\napi_url = {:?}\nchannel = \"#deploys\"\nmax_retries = 0\nresponse_url_hosts = [\"127.0.0.1\"]\n{slack_extra}\n[services.demo]\ntarget = \"sim\"\n[services.demo.slack]\napprovers = [\"U123\", \"SOPS\", \"alice\"]\n{}",
             work.path().join("policy.toml"),
             repo.path(),
-            slack.url()
+            slack.url(),
+            // `approve` from the tests' OS account counts as alice.
+            crate::support::me_as("alice"),
         ),
     )
     .expect("config");

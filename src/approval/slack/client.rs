@@ -10,6 +10,8 @@ use serde_json::Value;
 pub const BOT_TOKEN_ENV: &str = "SLACK_BOT_TOKEN";
 /// Slack's Web API.
 pub const DEFAULT_API_URL: &str = "https://slack.com/api";
+/// Where Slack's `response_url`s point.
+pub const RESPONSE_URL_HOST: &str = "hooks.slack.com";
 /// `[slack]` plus the bot token from the environment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlackSettings {
@@ -20,6 +22,11 @@ pub struct SlackSettings {
     pub max_retries: u32,
     /// How long `serve` trusts a user group's members read from Slack.
     pub group_cache_secs: u64,
+    /// `[slack] approvers`: who decides for services without their own list.
+    pub approvers: Vec<String>,
+    /// Hosts a click's `response_url` may point at (lower case); any other is
+    /// not followed, since the URL comes from the request body.
+    pub response_url_hosts: Vec<String>,
     /// From `SLACK_BOT_TOKEN` only.
     pub bot_token: Option<String>,
 }
@@ -32,6 +39,8 @@ impl Default for SlackSettings {
             timeout_secs: 10,
             max_retries: 2,
             group_cache_secs: 60,
+            approvers: Vec::new(),
+            response_url_hosts: vec![RESPONSE_URL_HOST.into()],
             bot_token: None,
         }
     }
@@ -44,6 +53,8 @@ pub enum SlackError {
     NoToken,
     #[error("Slack {method} answered ok=false: {error} (check the bot token, its scopes — chat:write, and usergroups:read for approver groups — and that the bot is in the channel)")]
     Api { method: String, error: String },
+    #[error("not following the click's response_url to {host}: it is none of Slack's hosts ({allowed:?}, `[slack] response_url_hosts`); the decision itself stands")]
+    UntrustedResponseUrl { host: String, allowed: Vec<String> },
     #[error("Slack refused the reply to a click with HTTP {status} (a response_url takes 5 replies within 30 minutes; the decision itself stands)")]
     Response { status: u16 },
     #[error("Slack {method} failed after {attempts} attempt(s): {detail}")]
@@ -138,20 +149,27 @@ impl SlackClient {
 pub struct ResponseUrlClient {
     http: reqwest::Client,
     max_retries: u32,
+    hosts: Vec<String>,
 }
 
 impl ResponseUrlClient {
-    /// With `[slack] timeout_secs` and `max_retries`, like the Web API client.
+    /// With `[slack] timeout_secs` and `max_retries`, like the Web API client,
+    /// and `response_url_hosts`.
     pub fn new(settings: &SlackSettings) -> Result<Self, SlackError> {
         Ok(Self {
             http: http_client(settings.timeout_secs)?,
             max_retries: settings.max_retries,
+            hosts: settings.response_url_hosts.clone(),
         })
     }
 
     /// POSTs `body` (JSON) to `url`; any 2xx is success (Slack answers `ok`
-    /// in plain text or JSON depending on the surface).
+    /// in plain text or JSON depending on the surface). A URL whose host is
+    /// not one of `response_url_hosts` is not called
+    /// ([`SlackError::UntrustedResponseUrl`]): it comes from the request, and
+    /// a signed request is still no reason to let `serve` POST anywhere.
     pub async fn post(&self, url: &str, body: &Value) -> Result<(), SlackError> {
+        self.check(url)?;
         let (resp, _) = with_retries("response_url", self.max_retries, || {
             self.http.post(url).json(body)
         })
@@ -162,6 +180,31 @@ impl ResponseUrlClient {
         Err(SlackError::Response {
             status: resp.status().as_u16(),
         })
+    }
+}
+
+impl ResponseUrlClient {
+    /// https to a listed host; plain http only to a listed loopback address (tests).
+    fn check(&self, url: &str) -> Result<(), SlackError> {
+        let parsed = reqwest::Url::parse(url).ok();
+        let host = parsed
+            .as_ref()
+            .and_then(|u| u.host_str())
+            .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase());
+        let scheme_ok = |host: &str| match parsed.as_ref().map(reqwest::Url::scheme) {
+            Some("https") => true,
+            Some("http") => host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            _ => false,
+        };
+        match host {
+            Some(h) if self.hosts.contains(&h) && scheme_ok(&h) => Ok(()),
+            other => Err(SlackError::UntrustedResponseUrl {
+                host: other.unwrap_or_else(|| format!("an unreadable URL ({url})")),
+                allowed: self.hosts.clone(),
+            }),
+        }
     }
 }
 
@@ -202,5 +245,45 @@ async fn with_retries(
             });
         }
         tokio::time::sleep(Duration::from_millis(200 * u64::from(attempts))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(hosts: &[&str]) -> ResponseUrlClient {
+        ResponseUrlClient::new(&SlackSettings {
+            response_url_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..SlackSettings::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn response_urls_are_followed_only_to_listed_hosts() {
+        let slack = client(&[RESPONSE_URL_HOST]);
+        assert!(slack
+            .check("https://hooks.slack.com/actions/T1/2/x")
+            .is_ok());
+        assert!(slack
+            .check("https://HOOKS.slack.com/actions/T1/2/x")
+            .is_ok());
+        for bad in [
+            "http://hooks.slack.com/actions/x",
+            "https://hooks.slack.com.evil.example/actions/x",
+            "https://evil.example/?hooks.slack.com",
+            "https://user@169.254.169.254/latest",
+            "not a url",
+        ] {
+            let err = slack.check(bad).unwrap_err();
+            assert!(
+                matches!(err, SlackError::UntrustedResponseUrl { .. }),
+                "{bad}: {err}"
+            );
+        }
+        let local = client(&["127.0.0.1"]);
+        assert!(local.check("http://127.0.0.1:9/response/1").is_ok());
+        assert!(local.check("http://localhost:9/response/1").is_err());
     }
 }

@@ -1,5 +1,10 @@
 //! The Block Kit bodies the approver posts: the request with its buttons, the
 //! same message with the votes so far (buttons kept), and the outcome.
+//!
+//! Every text that is not ours — the planner's summary, the reasons (commit
+//! subjects, paths), a `--reason`, the rollout's end reason, names — goes
+//! through [`escape`] first: in mrkdwn, `<https://evil|click>` is a link and
+//! `<!channel>` pings everyone, and a model's output must not do either.
 
 use serde_json::{json, Value};
 
@@ -10,18 +15,19 @@ use crate::journal::wall_now;
 /// The chat.postMessage body: the change and two buttons.
 pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) -> Value {
     let value = button_value(&request.rollout_id, &request.key(), nonce);
-    let reasons: String = request.reasons.iter().map(|r| format!("\n• {r}")).collect();
+    let reasons: String = (request.reasons.iter())
+        .map(|r| format!("\n• {}", escape(r)))
+        .collect();
+    let (question, rev) = (escape(&request.question()), escape(&request.rev));
     let text = format!(
-        "*{}* at `{}`\nRisk score {:.2}, level *{}*{reasons}\n{}",
-        request.question(),
-        request.rev,
+        "*{question}* at `{rev}`\nRisk score {:.2}, level *{}*{reasons}\n{}",
         request.risk_score,
         request.level.as_str(),
-        request.summary
+        escape(&request.summary)
     );
     json!({
         "channel": channel,
-        "text": format!("{} at {}", request.question(), request.rev),
+        "text": format!("{question} at {rev}"),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
             {"type": "actions", "block_id": "approval", "elements": [
@@ -31,7 +37,7 @@ pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) ->
                  "text": {"type": "plain_text", "text": "Reject"}, "value": value,
                  "confirm": {
                      "title": {"type": "plain_text", "text": "Reject this rollout?"},
-                     "text": {"type": "mrkdwn", "text": format!("The rollout of {} stops.", request.service)},
+                     "text": {"type": "mrkdwn", "text": format!("The rollout of {} stops.", escape(&request.service))},
                      "confirm": {"type": "plain_text", "text": "Reject"},
                      "deny": {"type": "plain_text", "text": "Cancel"}
                  }}
@@ -55,14 +61,15 @@ pub fn decided_message(
         "Rejected"
     };
     let when = crate::journal::timeline::utc(wall_now());
+    let (service, rev, by) = (escape(&request.service), escape(&request.rev), escape(by));
     let text = format!(
-        "*{verb}*: {} at `{}` by {by} at {when}\n{}",
-        request.service, request.rev, answer.reason
+        "*{verb}*: {service} at `{rev}` by {by} at {when}\n{}",
+        escape(&answer.reason)
     );
     json!({
         "channel": channel,
         "ts": ts,
-        "text": format!("{verb}: {} at {} by {by}", request.service, request.rev),
+        "text": format!("{verb}: {service} at {rev} by {by}"),
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     })
 }
@@ -93,13 +100,36 @@ pub fn progress_message(
     body
 }
 
-/// `slack:U1` (a click) as a Slack mention `<@U1>`; other names (the CLI's
-/// `--by`) as they are.
+/// `slack:U1` (a click) as a Slack mention `<@U1>` (only when the id is
+/// `U`/`W` and upper-case letters or digits, so nothing else can be formed);
+/// other voters (people, `os:LOGIN`) escaped, as text.
 fn mention(by: &str) -> String {
+    let id = |u: &str| {
+        u.len() > 1
+            && u.starts_with(['U', 'W'])
+            && u.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
     match by.strip_prefix("slack:") {
-        Some(user) => format!("<@{user}>"),
-        None => by.to_string(),
+        Some(user) if id(user) => format!("<@{user}>"),
+        _ => escape(by),
     }
+}
+
+/// Text shown literally in mrkdwn: `&`, `<` and `>` as Slack's entities (the
+/// three characters Slack asks to escape), so no link, mention or
+/// `<!channel>` can be formed by what goes in.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -132,5 +162,52 @@ mod tests {
         assert!(cli
             .to_string()
             .contains("1 of 3 approvals: approved by alice"));
+    }
+
+    #[test]
+    fn model_text_shows_literally_in_mrkdwn() {
+        let evil = "<https://evil.example|click> <!channel> <@U0BOSS> & co";
+        let literal =
+            "&lt;https://evil.example|click&gt; &lt;!channel&gt; &lt;@U0BOSS&gt; &amp; co";
+        assert_eq!(escape(evil), literal);
+        assert_eq!(escape("plain *bold* text"), "plain *bold* text");
+        let request = ApprovalRequest {
+            rollout_id: "r1".into(),
+            service: "checkout".into(),
+            rev: "abc".into(),
+            risk_score: 0.9,
+            level: Level::Critical,
+            reasons: vec![format!("commit says {evil}")],
+            summary: evil.into(),
+            timeout_seconds: 60,
+            required_approvals: 2,
+            go_on_at: None,
+        };
+        let posted = request_message("C1", &request, "n0");
+        let text = posted["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(text.contains(&format!("• commit says {literal}")), "{text}");
+        assert!(text.ends_with(&format!("\n{literal}")), "{text}");
+        assert!(!text.contains('<') && !text.contains('>'), "{text}");
+        let answer = ApprovalAnswer {
+            approved: false,
+            by: Some("alice".into()),
+            reason: evil.into(),
+        };
+        let decided = decided_message("C1", "1.2", &request, &answer, "<!here>");
+        let text = decided["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(
+            text.contains("by &lt;!here&gt;") && text.ends_with(literal),
+            "{text}"
+        );
+        // A real Slack voter is still a mention; anything else is text.
+        let voters = ["slack:U0ALICE".to_string(), "slack:<!channel>".into()];
+        let progress = progress_message("C1", "1.2", &request, "n0", &voters, 3);
+        let line = progress["blocks"][2]["elements"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert!(
+            line.contains("<@U0ALICE> and slack:&lt;!channel&gt;"),
+            "{line}"
+        );
     }
 }

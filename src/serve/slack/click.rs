@@ -100,7 +100,8 @@ pub async fn outcome(state: &SlackState, click: &Click) -> ClickOutcome {
         Ok(Err(e)) => return ClickOutcome::Failed(e.to_string()),
         Err(e) => return ClickOutcome::Failed(e),
     };
-    let approvers = state.approvers.get(&service).cloned().unwrap_or_default();
+    // People listed by name stand for their Slack ids here.
+    let approvers = state.directory.slack_entries(&service);
     match state.groups.is_approver(&approvers, &click.user).await {
         Ok(true) => {}
         Ok(false) => {
@@ -111,13 +112,16 @@ pub async fn outcome(state: &SlackState, click: &Click) -> ClickOutcome {
     }
     let journal = state.journal.clone();
     let click = click.clone();
-    off_executor(move || record(journal.as_ref(), &click))
+    let voter = state.directory.identify_slack(&click.user).key();
+    off_executor(move || record(journal.as_ref(), &click, &voter))
         .await
         .unwrap_or_else(ClickOutcome::Failed)
 }
 
-/// Spends the nonce and records the decision (or vote) as `slack:<user>`.
-fn record(journal: &dyn Journal, click: &Click) -> ClickOutcome {
+/// Spends the nonce and records the decision (or vote) as `voter`: the person
+/// the Slack user is in `[people]`, else `slack:<user>`, so a person who
+/// already voted from a shell does not count twice.
+fn record(journal: &dyn Journal, click: &Click, voter: &str) -> ClickOutcome {
     let Some((rollout_id, rev, nonce)) = parse_button_value(&click.value) else {
         return ClickOutcome::Malformed;
     };
@@ -129,7 +133,7 @@ fn record(journal: &dyn Journal, click: &Click) -> ClickOutcome {
     let approved = click.action_id.as_deref() == Some(APPROVE_ACTION);
     let decision = ApprovalDecision {
         approved,
-        by: Some(format!("slack:{}", click.user)),
+        by: Some(voter.to_string()),
         reason: format!(
             "{} in Slack",
             if approved { "approved" } else { "rejected" }

@@ -62,3 +62,23 @@ pub fn json(o: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The OS user the tests run as (from the real uid, as `approve` reads it).
+pub fn os_user() -> String {
+    deploy_agent::approval::identity::os_user().expect("the tests' uid has a user")
+}
+
+/// `[people.NAME]` for the OS user the tests run as: `approve` from this
+/// process counts as NAME.
+pub fn me_as(name: &str) -> String {
+    format!("[people.{name}]\nos_user = {:?}\n", os_user())
+}
+
+/// The same mapping through the environment (`DEPLOY_AGENT_PEOPLE__NAME__OS_USER`),
+/// for commands run without a config file.
+pub fn me_as_env(name: &str) -> (String, String) {
+    (
+        format!("DEPLOY_AGENT_PEOPLE__{}__OS_USER", name.to_uppercase()),
+        os_user(),
+    )
+}
