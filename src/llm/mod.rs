@@ -205,11 +205,7 @@ pub fn parse_json_answer<T: DeserializeOwned>(content: &str) -> Result<T, LlmErr
 
 /// The first 12 hex digits of a prompt's SHA-256, recorded with every model call.
 pub fn prompt_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
 
 fn truncate(s: &str, max: usize) -> String {
