@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod planner;
 pub mod policy;
 pub mod report;
+pub mod retry;
 pub mod risk;
 pub mod rollout;
 pub mod serve;
