@@ -26,6 +26,7 @@ pub mod llm;
 pub mod metrics;
 pub mod planner;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod retry;
 pub mod risk;
