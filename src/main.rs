@@ -16,6 +16,7 @@ use deploy_agent::commands::journal::{
 use deploy_agent::commands::resume::{run_resume, ResumeCommand};
 use deploy_agent::commands::rollout::{PlannerKind, RolloutFormat, TargetKind};
 use deploy_agent::evals::{EvalCommand, EvalFormat, EvalPlanner};
+use deploy_agent::progress::Progress;
 use deploy_agent::report::Format;
 use deploy_agent::sim::Scenario;
 use deploy_agent::{exit, AssessCommand, RolloutCommand};
@@ -584,14 +585,13 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 },
         } => {
             use deploy_agent::bench::risk;
-            let started = std::time::Instant::now();
+            let mut shown = Progress::new("bench risk", "models fitted", 0);
             let b = risk::run(&rows, seed, |what| {
-                eprintln!(
-                    "bench risk: {what} ({:.0} s)",
-                    started.elapsed().as_secs_f64()
-                )
+                shown.message(what);
+                shown.inc();
             })
             .map_err(deploy_agent::error::Error::Usage)?;
+            shown.finish();
             if let Some(path) = write_prior {
                 let json = serde_json::to_string(&b.prior).unwrap_or_default();
                 std::fs::write(&path, json + "\n").map_err(|e| {
@@ -668,9 +668,11 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                 seeds,
                 seed_offset: seed,
             };
+            let mut shown = Progress::new("bench rollouts", "cells", 0);
             let rows = rollouts::run(&bench, &policy, |r, i, n| {
-                eprintln!(
-                    "[{i}/{n}] {} {} {} {} rps: {} promoted, {} stopped, {} asked of {}",
+                shown.set(i as u64, n as u64);
+                shown.message(format!(
+                    "{} {} {} {} rps: {} promoted, {} stopped, {} asked of {}",
                     r.judge.as_str(),
                     r.level.as_str(),
                     r.scenario.as_str(),
@@ -679,9 +681,10 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
                     r.stopped,
                     r.asked,
                     r.runs
-                );
+                ));
             })
             .await;
+            shown.finish();
             let targets = rollouts::targets(&rows);
             match format {
                 BenchFormat::Json => println!(

@@ -19,7 +19,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use deploy_agent::sim::SplitMix64;
+use deploy_agent::sim::{seeded, Draws, SimRng};
 
 /// Upper bounds of the latency histogram, in seconds (then `+Inf`).
 pub const BUCKETS: [f64; 11] = [
@@ -66,7 +66,7 @@ struct Counters {
 
 struct Service {
     config: TestServiceConfig,
-    rng: Mutex<SplitMix64>,
+    rng: Mutex<SimRng>,
     counters: Mutex<Counters>,
 }
 
@@ -101,7 +101,7 @@ pub async fn bind(
             source,
         })?;
     let service = Arc::new(Service {
-        rng: Mutex::new(SplitMix64::new(config.seed)),
+        rng: Mutex::new(seeded(config.seed)),
         counters: Mutex::default(),
         config,
     });
@@ -143,7 +143,7 @@ impl Service {
         };
         let c = &self.config;
         let jitter = (JITTER_SIGMA * rng.normal() - JITTER_SIGMA * JITTER_SIGMA / 2.0).exp();
-        let fail = rng.next_f64() < c.error_rate;
+        let fail = rng.uniform() < c.error_rate;
         (
             Duration::from_secs_f64(c.latency_ms * jitter / 1_000.0),
             fail,

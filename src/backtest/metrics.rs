@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use rand::RngExt;
 use serde::Serialize;
 
 use super::Scored;
 use crate::canary::mw::{group, mann_whitney};
 use crate::policy::Level;
-use crate::sim::SplitMix64;
+use crate::sim::seeded;
 
 /// Bootstrap resamples for the AUC interval.
 const RESAMPLES: usize = 400;
@@ -105,12 +106,12 @@ pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
 
 fn bootstrap(scores: &[f64], labels: &[bool], seed: u64) -> (f64, f64) {
     let n = scores.len();
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = seeded(seed);
     let mut aucs = Vec::with_capacity(RESAMPLES);
     let (mut s, mut l) = (vec![0.0; n], vec![false; n]);
     for _ in 0..RESAMPLES {
         for i in 0..n {
-            let k = ((rng.next_f64() * n as f64) as usize).min(n - 1);
+            let k = rng.random_range(0..n);
             s[i] = scores[k];
             l[i] = labels[k];
         }

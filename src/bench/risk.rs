@@ -256,6 +256,7 @@ mod tests {
     use super::*;
     use crate::backtest::write_features;
     use crate::policy::Level;
+    use crate::sim::Draws;
 
     /// Three repositories where `file_revert_rate` above its median raises
     /// reverts fifteenfold: each held-out one must be ranked by what the other
@@ -267,12 +268,11 @@ mod tests {
             .iter()
             .position(|f| *f == "file_revert_rate")
             .unwrap();
-        let mut rng = crate::sim::SplitMix64::new(3);
+        let mut rng = crate::sim::seeded(3);
         for repo in ["a+one", "b+two", "c+three"] {
             let rows: Vec<Scored> = (0..500)
                 .map(|i| {
-                    let values: Vec<f64> =
-                        (0..ALL_FEATURES.len()).map(|_| rng.next_f64()).collect();
+                    let values: Vec<f64> = (0..ALL_FEATURES.len()).map(|_| rng.uniform()).collect();
                     let risky = values[at] > 0.5;
                     Scored {
                         sha: format!("{repo}{i}"),
@@ -280,7 +280,7 @@ mod tests {
                         score: 0.1,
                         level: Level::Low,
                         lines: 10,
-                        reverted: rng.next_f64() < if risky { 0.30 } else { 0.02 },
+                        reverted: rng.uniform() < if risky { 0.30 } else { 0.02 },
                         contributions: vec![],
                         values,
                     }

@@ -102,7 +102,7 @@ pub fn msprt_radius(se: f64, tau: f64, level: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SplitMix64;
+    use crate::sim::{seeded, Draws, SimRng};
 
     #[test]
     fn msprt_grows_with_effect_and_radius_shrinks_with_data() {
@@ -114,7 +114,7 @@ mod tests {
     /// Per-minute (requests, errors) with a mean-one log-normal rate factor of
     /// log-sd `sigma`, and a ×5 minute every `blip_every` minutes (0: none).
     pub(crate) fn blocks(
-        rng: &mut SplitMix64,
+        rng: &mut SimRng,
         sigma: f64,
         blip_every: usize,
         n: usize,
@@ -139,7 +139,7 @@ mod tests {
         for outliers in [Outliers::Robust, Outliers::Mean] {
             let noisy = (0..500)
                 .filter(|&seed| {
-                    let mut rng = SplitMix64::new(seed);
+                    let mut rng = seeded(seed);
                     rate_noise_variance(&blocks(&mut rng, 0.0, 0, 60), outliers) > 0.0
                 })
                 .count();
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn rate_noise_is_near_sigma_squared_when_noisy() {
-        let mut rng = SplitMix64::new(21);
+        let mut rng = seeded(21);
         let noisy = rate_noise_variance(&blocks(&mut rng, 0.3, 0, 60), Outliers::Robust);
         assert!((0.04..0.2).contains(&noisy), "σ² estimate {noisy} for 0.09");
         // Too little history says nothing.
@@ -165,7 +165,7 @@ mod tests {
     /// in the robust one (side by side, where blips cancel).
     #[test]
     fn blips_weigh_fully_only_in_the_mean() {
-        let mut rng = SplitMix64::new(5);
+        let mut rng = seeded(5);
         let history = blocks(&mut rng, 0.0, 10, 60);
         let robust = rate_noise_variance(&history, Outliers::Robust);
         let mean = rate_noise_variance(&history, Outliers::Mean);

@@ -71,7 +71,7 @@ impl FloorTest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SplitMix64;
+    use crate::sim::{seeded, Draws};
 
     #[test]
     fn an_error_free_canary_passes_after_enough_requests() {
@@ -86,7 +86,7 @@ mod tests {
     /// A canary at the floor passes in at most ≈β of runs, looked at every window.
     #[test]
     fn a_canary_at_the_floor_rarely_passes() {
-        let mut rng = SplitMix64::new(9);
+        let mut rng = seeded(9);
         let (runs, beta) = (1_000, 0.05);
         let mut passed = 0;
         for _ in 0..runs {

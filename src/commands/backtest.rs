@@ -1,11 +1,11 @@
 //! `deploy-agent backtest`: wiring settings, policy, the repository and progress.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::backtest::{self, render, BacktestOptions, Metrics};
 use crate::error::Error;
 use crate::git::LocalGit;
+use crate::progress::Progress;
 use crate::settings::{Env, Settings};
 
 /// Output of `backtest`.
@@ -30,21 +30,14 @@ pub struct BacktestCommand {
     pub features: Option<PathBuf>,
 }
 
-/// Progress on stderr every `every` commits: one rewritten line on a
-/// terminal, a line each otherwise (logs).
-pub fn progress(what: &'static str, every: usize) -> impl FnMut(usize, usize) {
-    let terminal = std::io::stderr().is_terminal();
+/// Progress of scoring commits on stderr ([`Progress`]): a bar on a
+/// terminal, one closing line otherwise (logs).
+pub fn progress(what: &'static str) -> impl FnMut(usize, usize) {
+    let mut shown = Progress::new(what, "commits scored", 0);
     move |done, total| {
-        if done == total || done % every == 0 {
-            let line = format!("{what}: {done}/{total} commits scored");
-            if terminal {
-                eprint!("\r{line}");
-                if done == total {
-                    eprintln!();
-                }
-            } else {
-                eprintln!("{line}");
-            }
+        shown.set(done as u64, total as u64);
+        if done == total {
+            shown.finish();
         }
     }
 }
@@ -59,13 +52,7 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
     let repo = LocalGit::open(&cmd.repo)?;
     let started = std::time::Instant::now();
     let known = std::collections::HashMap::new();
-    let result = backtest::run(
-        &repo,
-        &policy,
-        &cmd.options,
-        &known,
-        progress("backtest", 500),
-    )?;
+    let result = backtest::run(&repo, &policy, &cmd.options, &known, progress("backtest"))?;
     let scored = result.scored;
     if let Some((sha, why)) = result.unreadable.first() {
         eprintln!(

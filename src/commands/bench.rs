@@ -49,6 +49,7 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
     let started = Instant::now();
     let mut steps = 0usize;
     let mut promoted = 0u64;
+    let mut shown = crate::progress::Progress::new("bench loop", "rollouts", rollouts);
     for seed in 0..rollouts {
         let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
         let (backends, _world) = Backends::simulated(
@@ -78,8 +79,10 @@ pub async fn bench_loop(rollouts: u64) -> Result<LoopBench, Error> {
         .await;
         steps += summary.steps.len();
         promoted += u64::from(summary.outcome == Outcome::Promoted);
+        shown.inc();
     }
     let secs = started.elapsed().as_secs_f64();
+    shown.finish();
     Ok(LoopBench {
         guard_calls,
         guard_us_per_call: guard_us,

@@ -64,7 +64,7 @@ pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
         &policy,
         &cmd.options,
         &known,
-        super::backtest::progress("calibrate", 1000),
+        super::backtest::progress("calibrate"),
     )?;
     let fitted = calibrate::fit(
         &result.scored,

@@ -97,18 +97,25 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
         None => settings.policy(None)?,
     };
     let started = std::time::Instant::now();
+    let repeat = |spec: &suite::ScenarioSpec| {
+        cmd.repeat
+            .or(spec.repeat)
+            .or(suite.file.repeat)
+            .unwrap_or(1)
+    };
+    let total: u64 = (suite.file.scenario.iter())
+        .map(|spec| spec.seeds.len() as u64 * u64::from(repeat(spec)))
+        .sum();
+    let mut shown = crate::progress::Progress::new("eval", "episodes", total);
     let mut scenarios = Vec::new();
     for spec in &suite.file.scenario {
         let policy = match &spec.policy {
             Some(p) => Policy::load(&suite.dir().join(p))?,
             None => default_policy.clone(),
         };
+        shown.message(spec.name.as_str());
         let change = prepare(spec, &policy, &settings, cmd.planner).await?;
-        let repeat = cmd
-            .repeat
-            .or(spec.repeat)
-            .or(suite.file.repeat)
-            .unwrap_or(1);
+        let repeat = repeat(spec);
         let mut episodes = Vec::new();
         for &seed in &spec.seeds {
             for r in 0..u64::from(repeat) {
@@ -127,10 +134,12 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
                 };
                 let ep = episode::run_episode(&change, &policy, setting, planner.as_mut()).await;
                 episodes.push(ep);
+                shown.inc();
             }
         }
         scenarios.push(score::score_scenario(spec, &change, episodes));
     }
+    shown.finish();
     let report = score::summarize(
         &suite,
         cmd.planner,

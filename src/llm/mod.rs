@@ -19,6 +19,7 @@ use async_openai::types::chat::{
     CreateChatCompletionResponse, ResponseFormat, ResponseFormatJsonSchema,
 };
 use async_openai::Client;
+use backon::Retryable;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
@@ -156,22 +157,24 @@ impl LlmClient {
         &self,
         request: CreateChatCompletionRequest,
     ) -> Result<(CreateChatCompletionResponse, u32), LlmError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.client.chat().create(request.clone()).await {
-                Ok(response) => return Ok((response, attempt)),
-                Err(e) => {
-                    let e = self.classify(e);
-                    if !(e.retryable() && attempt <= self.settings.max_retries) {
-                        return Err(e);
-                    }
-                    let wait = Duration::from_millis(200 * 2u64.pow(attempt - 1));
-                    tracing::warn!(error = %e, attempt, ?wait, "model call failed; retrying");
-                    tokio::time::sleep(wait).await;
-                }
+        let mut attempts = 0;
+        let (this, request, made) = (self, &request, &mut attempts);
+        let response = (move || {
+            *made += 1;
+            async move {
+                let reply = this.client.chat().create(request.clone()).await;
+                reply.map_err(|e| this.classify(e))
             }
-        }
+        })
+        .retry(crate::retry::doubling(
+            Duration::from_millis(200),
+            self.settings.max_retries,
+        ))
+        .sleep(tokio::time::sleep)
+        .when(LlmError::retryable)
+        .notify(|e, wait| tracing::warn!(error = %e, ?wait, "model call failed; retrying"))
+        .await?;
+        Ok((response, attempts))
     }
 
     fn classify(&self, e: OpenAIError) -> LlmError {
@@ -205,11 +208,7 @@ pub fn parse_json_answer<T: DeserializeOwned>(content: &str) -> Result<T, LlmErr
 
 /// The first 12 hex digits of a prompt's SHA-256, recorded with every model call.
 pub fn prompt_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
 }
 
 fn truncate(s: &str, max: usize) -> String {

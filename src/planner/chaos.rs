@@ -5,24 +5,25 @@
 //! show that whatever the planner says, the guard keeps the target safe.
 
 use async_trait::async_trait;
+use rand::RngExt;
 use serde_json::json;
 
 use super::{Feedback, Plan, Planner, PlannerError};
 use crate::rollout::state::RolloutState;
-use crate::sim::SplitMix64;
+use crate::sim::{seeded, SimRng};
 use crate::tools::ProposedCall;
 
 /// A seeded random and adversarial planner (same seed, same calls).
 #[derive(Debug, Clone)]
 pub struct ChaosPlanner {
-    rng: SplitMix64,
+    rng: SimRng,
     next_id: u64,
 }
 
 impl ChaosPlanner {
     pub fn new(seed: u64) -> Self {
         Self {
-            rng: SplitMix64::new(seed),
+            rng: seeded(seed),
             next_id: 0,
         }
     }
@@ -31,7 +32,7 @@ impl ChaosPlanner {
         if n == 0 {
             0
         } else {
-            self.rng.next_u64() % n
+            self.rng.random_range(0..n)
         }
     }
 

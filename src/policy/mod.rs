@@ -402,7 +402,7 @@ impl Policy {
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         let digest = Sha256::digest(text.as_bytes());
-        let hash = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let hash = hex::encode(&digest[..6]);
         Ok(Policy {
             name: raw.name,
             version: raw.version,

@@ -202,6 +202,7 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::risk::features::ALL_FEATURES;
+    use crate::sim::Draws;
 
     #[test]
     fn shipped_prior_covers_every_feature() {
@@ -218,13 +219,13 @@ mod tests {
     fn a_real_signal_is_learned_out_of_fold() {
         // Feature 0 raises the revert rate from 1 % to 10 % above its median;
         // feature 1 is noise. Out of fold, the ranking must find it.
-        let mut rng = crate::sim::SplitMix64::new(7);
+        let mut rng = crate::sim::seeded(7);
         let rows: Vec<Vec<f64>> = (0..4000)
-            .map(|_| vec![rng.next_f64(), rng.next_f64()])
+            .map(|_| vec![rng.uniform(), rng.uniform()])
             .collect();
         let labels: Vec<bool> = rows
             .iter()
-            .map(|r| rng.next_f64() < if r[0] > 0.5 { 0.10 } else { 0.01 })
+            .map(|r| rng.uniform() < if r[0] > 0.5 { 0.10 } else { 0.01 })
             .collect();
         let refs: Vec<&[f64]> = rows.iter().map(Vec::as_slice).collect();
         let scale = Scale::fit(&["signal", "noise"], &refs);

@@ -9,6 +9,12 @@
 //! journal's write-ahead record is best-effort here: a journal that refuses it
 //! never stops a rollback (the reason says so).
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 use serde_json::json;
 
 use super::events::Event;
@@ -18,8 +24,8 @@ use crate::clock::Clock;
 use crate::journal::JournalError;
 use crate::traffic::{TrafficError, TrafficRouter};
 
-/// Longest pause between two rollback attempts, seconds.
-const MAX_BACKOFF: f64 = 30.0;
+/// Longest pause between two rollback attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A rollback the target never confirmed.
 pub(super) struct RollbackFailure {
@@ -178,49 +184,56 @@ impl Runner<'_> {
                 )
             }
         };
-        let started = self.now();
+        let clock = self.backends.clock.clone();
+        let started = clock.now();
         let deadline = started + self.limits.rollback_deadline_seconds;
-        let mut attempts = 0u32;
         crate::failpoint::delay(crate::failpoint::Point::BeforeRollback).await;
-        let error = loop {
-            attempts += 1;
-            if let Some(why) = self.lease_lost() {
-                // Another process owns the target now; its rollback is its own.
-                return Err(RollbackFailure {
-                    weight: from,
-                    message: format!("the lease was lost ({why}) before the rollback was confirmed; the process that took the rollout over rolls it back"),
-                });
-            }
-            let clock = self.backends.clock.clone();
-            let attempt = attempt_rollback(traffic.as_ref(), clock.as_ref(), undo.as_ref()).await;
-            let error = match attempt {
-                Ok(()) => {
-                    if let Some(staged) = self.staged.take() {
-                        self.emit(Event::Promotion {
-                            stage: "undone".into(),
-                            detail: format!("undone: {}", staged.detail),
-                        });
-                    }
-                    self.applied(seq, true, "rolled back: the target reads 0%");
-                    if from > 0 {
-                        self.emit(Event::WeightChanged { from, to: 0 });
-                    }
-                    self.state.weight = 0;
-                    return Ok(note);
+        let lease = self.backends.lease.clone();
+        let attempt = || {
+            let (traffic, clock, undo) = (traffic.clone(), clock.clone(), undo.clone());
+            let lease = lease.clone();
+            async move {
+                if let Some(why) = lease.as_ref().and_then(|l| l.lost()) {
+                    return Err(AttemptFailure::LeaseLost(why));
                 }
-                Err(e) => e,
-            };
+                attempt_rollback(traffic.as_ref(), clock.as_ref(), undo.as_ref())
+                    .await
+                    .map_err(AttemptFailure::Target)
+            }
+        };
+        let fits = |pause: f64| clock.now() + pause <= deadline;
+        let failed = |attempts: u32, error: &TrafficError| {
             tracing::error!(error = %error, attempts, "rollback not confirmed");
             self.emit(Event::ToolFailed {
                 call_id: "rollback".into(),
                 tool: "rollback".into(),
                 error: format!("attempt {attempts}: {error}"),
             });
-            let pause = backoff(attempts);
-            if !error.is_transient() || self.now() + pause > deadline {
-                break error;
+        };
+        let (outcome, attempts) = retry_rollback(clock.clone(), fits, attempt, failed).await;
+        let error = match outcome {
+            Ok(()) => {
+                if let Some(staged) = self.staged.take() {
+                    self.emit(Event::Promotion {
+                        stage: "undone".into(),
+                        detail: format!("undone: {}", staged.detail),
+                    });
+                }
+                self.applied(seq, true, "rolled back: the target reads 0%");
+                if from > 0 {
+                    self.emit(Event::WeightChanged { from, to: 0 });
+                }
+                self.state.weight = 0;
+                return Ok(note);
             }
-            self.backends.clock.sleep(pause).await;
+            // Another process owns the target now; its rollback is its own.
+            Err(AttemptFailure::LeaseLost(why)) => {
+                return Err(RollbackFailure {
+                    weight: from,
+                    message: format!("the lease was lost ({why}) before the rollback was confirmed; the process that took the rollout over rolls it back"),
+                });
+            }
+            Err(AttemptFailure::Target(error)) => error,
         };
         let live = traffic.canary_weight().await.ok();
         let weight = live.unwrap_or(from);
@@ -288,9 +301,63 @@ pub async fn read_until(
 /// Failed reads tried again before a read-back gives up.
 const READ_RETRIES: u32 = 2;
 
-/// The pause after `attempts` failed rollbacks: 1 s, doubling, at most 30 s.
-pub fn backoff(attempts: u32) -> f64 {
-    (2f64.powi(attempts.saturating_sub(1).min(16) as i32)).min(MAX_BACKOFF)
+/// Why a rollback attempt failed.
+pub enum AttemptFailure {
+    /// The target did not confirm 0 %: retried while transient and the deadline allows.
+    Target(TrafficError),
+    /// This process lost the lease: never retried, the new owner rolls back.
+    LeaseLost(String),
+}
+
+/// The pauses between rollback attempts: 1 s, doubling, at most 30 s, no
+/// jitter, as many as the deadline allows (the deadline, not a count, bounds
+/// the one action that must succeed).
+fn schedule() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(1))
+        .with_factor(2.0)
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times()
+}
+
+/// Runs rollback `attempt`s, pausing on `clock` (virtual in simulations),
+/// until one confirms, one fails for good (not transient, or the lease is
+/// lost), or the next pause does not fit (`fits(pause)`: it would end past the
+/// deadline). `failed(attempt, error)` hears of every attempt the target did
+/// not confirm, the last included. Returns the outcome and the attempts made;
+/// shared by the loop and `deploy-agent resume`.
+pub async fn retry_rollback<Fut>(
+    clock: Arc<dyn Clock>,
+    fits: impl Fn(f64) -> bool,
+    mut attempt: impl FnMut() -> Fut,
+    mut failed: impl FnMut(u32, &TrafficError),
+) -> (Result<(), AttemptFailure>, u32)
+where
+    Fut: Future<Output = Result<(), AttemptFailure>>,
+{
+    let made = AtomicU32::new(0);
+    let outcome = (|| {
+        made.fetch_add(1, Ordering::Relaxed);
+        attempt()
+    })
+    .retry(schedule())
+    .sleep(move |pause: Duration| {
+        let clock = clock.clone();
+        async move { clock.sleep(pause.as_secs_f64()).await }
+    })
+    .when(|e| matches!(e, AttemptFailure::Target(t) if t.is_transient()))
+    .adjust(|_, pause| pause.filter(|p| fits(p.as_secs_f64())))
+    .notify(|e, _| {
+        if let AttemptFailure::Target(error) = e {
+            failed(made.load(Ordering::Relaxed), error);
+        }
+    })
+    .await;
+    let made = made.load(Ordering::Relaxed);
+    if let Err(AttemptFailure::Target(error)) = &outcome {
+        failed(made, error);
+    }
+    (outcome, made)
 }
 
 /// What to tell the operator when a rollback was never confirmed.

@@ -32,11 +32,11 @@ pub fn verify_signature(
     body: &[u8],
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex = header
+    let digits = header
         .trim()
         .strip_prefix("sha256=")
         .ok_or(SignatureError::Mismatch)?;
-    let expected = decode_hex(hex).ok_or(SignatureError::Mismatch)?;
+    let expected = hex::decode(digits).map_err(|_| SignatureError::Mismatch)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
     mac.verify_slice(&expected)
@@ -52,19 +52,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     };
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
-/// Lower- or upper-case hex to bytes (None when malformed); shared by both signature checks.
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
+    format!("sha256={}", hex::encode(bytes))
 }
 
 /// What a verified delivery asks for.

@@ -19,7 +19,7 @@
 //! most the configured cap per version, because no scenario's latency changes with
 //! time; drawing one per request would cost far too much.
 
-use super::rng::SplitMix64;
+use super::rng::{keyed, Draws};
 use super::scenario::{BASELINE_LATENCY_MEDIAN_MS, LATENCY_SIGMA};
 use super::SimConfig;
 
@@ -190,7 +190,7 @@ impl Drawer<'_> {
 
     /// The whole bucket's draws, from the bucket's own stream.
     fn bucket_totals(&self, version: Version, bucket: i64, exposure: f64, mid: f64) -> Counts {
-        let mut rng = SplitMix64::from_key(self.config.seed, &[bucket as u64, version.tag()]);
+        let mut rng = keyed(self.config.seed, &[bucket as u64, version.tag()]);
         let requests = rng.poisson(self.config.rps.max(0.0) * exposure);
         let errors = rng.binomial(requests, self.error_rate(version, mid));
         Counts { requests, errors }
@@ -212,14 +212,12 @@ impl Drawer<'_> {
     fn noise(&self, version: Version, t: f64) -> f64 {
         let since = t - self.start;
         let minute = (since / 60.0).floor() as i64 as u64;
-        let mut rng =
-            SplitMix64::from_key(self.config.seed, &[NOISE_STREAM, minute, version.tag()]);
+        let mut rng = keyed(self.config.seed, &[NOISE_STREAM, minute, version.tag()]);
         let factor = (NOISE_SIGMA * rng.normal() - NOISE_SIGMA * NOISE_SIGMA / 2.0).exp();
         let period = (since / BLIP_PERIOD_SECS).floor();
-        let mut blip_rng =
-            SplitMix64::from_key(self.config.seed, &[BLIP_STREAM, period as i64 as u64]);
+        let mut blip_rng = keyed(self.config.seed, &[BLIP_STREAM, period as i64 as u64]);
         let blip_start =
-            period * BLIP_PERIOD_SECS + blip_rng.next_f64() * (BLIP_PERIOD_SECS - BLIP_SECS);
+            period * BLIP_PERIOD_SECS + blip_rng.uniform() * (BLIP_PERIOD_SECS - BLIP_SECS);
         let in_blip = (blip_start..blip_start + BLIP_SECS).contains(&since);
         factor * if in_blip { BLIP_FACTOR } else { 1.0 }
     }
@@ -245,7 +243,7 @@ pub fn latencies(
         r.min(config.max_latency_samples_per_window)
     });
     let key = [LATENCY_STREAM ^ version.tag(), from.to_bits(), to.to_bits()];
-    let mut rng = SplitMix64::from_key(config.seed, &key);
+    let mut rng = keyed(config.seed, &key);
     let median = match version {
         Version::Stable => BASELINE_LATENCY_MEDIAN_MS,
         Version::Canary => BASELINE_LATENCY_MEDIAN_MS * config.scenario.canary_latency_factor(),

@@ -14,9 +14,10 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use rand::RngExt;
 use serde::Deserialize;
 
-use super::{SimWorld, SplitMix64};
+use super::{keyed, Draws, SimRng, SimWorld};
 use crate::traffic::{Granularity, PromotionPlan, Staging, TrafficError, TrafficRouter};
 
 /// How the router misbehaves. Probabilities are per call.
@@ -65,7 +66,7 @@ impl Faults {
 }
 
 struct State {
-    rng: SplitMix64,
+    rng: SimRng,
     /// When the last change takes effect: later ones never land before it.
     last_effect: f64,
     stuck: bool,
@@ -84,8 +85,8 @@ pub struct FaultyTraffic {
 
 impl FaultyTraffic {
     pub fn new(world: Arc<SimWorld>, faults: Faults, seed: u64) -> Self {
-        let mut rng = SplitMix64::from_key(seed, &[0xFA17]);
-        let stuck = rng.next_f64() < faults.rollback_stuck;
+        let mut rng = keyed(seed, &[0xFA17]);
+        let stuck = rng.uniform() < faults.rollback_stuck;
         Self {
             world,
             faults,
@@ -135,22 +136,22 @@ impl FaultyTraffic {
                 "simulated: the router is stuck".into(),
             ));
         }
-        if s.rng.next_f64() < f.fail {
+        if s.rng.uniform() < f.fail {
             return Err(TrafficError::Unreachable(
                 "simulated: the change failed".into(),
             ));
         }
         let old = self.world.weight_at(f64::MAX);
         let mut served = self.served(want);
-        if served != old && s.rng.next_f64() < f.half_apply {
+        if served != old && s.rng.uniform() < f.half_apply {
             let (lo, hi) = (old.min(served), old.max(served));
             if hi - lo >= 2 {
-                served = lo + 1 + (s.rng.next_u64() % u64::from(hi - lo - 1)) as u8;
+                served = s.rng.random_range(lo + 1..hi);
             }
         }
-        let at = (now + s.rng.next_f64() * f.max_apply_lag.max(0.0)).max(s.last_effect);
+        let at = (now + s.rng.uniform() * f.max_apply_lag.max(0.0)).max(s.last_effect);
         s.last_effect = at;
-        let lost = s.rng.next_f64() < f.lost_ack;
+        let lost = s.rng.uniform() < f.lost_ack;
         drop(s);
         if served == want {
             apply(&self.world, at, served);
@@ -191,12 +192,12 @@ impl TrafficRouter for FaultyTraffic {
     async fn canary_weight(&self) -> Result<u8, TrafficError> {
         let now = self.world.now();
         let mut s = self.state();
-        if s.rng.next_f64() < self.faults.read_fail {
+        if s.rng.uniform() < self.faults.read_fail {
             return Err(TrafficError::Unreachable(
                 "simulated: the read failed".into(),
             ));
         }
-        let lag = s.rng.next_f64() * self.faults.max_read_staleness.max(0.0);
+        let lag = s.rng.uniform() * self.faults.max_read_staleness.max(0.0);
         Ok(self.world.weight_at(now - lag))
     }
 

@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use draw::BUCKET_SECS;
-pub use rng::{hash_key, mix64, SplitMix64};
+pub use rng::{hash_key, keyed, seeded, Draws, SimRng};
 pub use scenario::{Scenario, BASELINE_ERROR_RATE};
 
 use crate::canary::{MetricsWindow, VersionSample};

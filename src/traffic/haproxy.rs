@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -189,20 +190,18 @@ impl HaproxyRouter {
     /// Sends one command and returns HAProxy's answer, trimmed; connection
     /// failures and timeouts are retried up to `max_retries` times.
     pub async fn command(&self, line: &str) -> Result<String, TrafficError> {
-        let mut backoff = Duration::from_millis(100);
-        let mut attempt = 0;
-        loop {
-            match self.send_once(line).await {
-                Ok(answer) => return Ok(answer.trim().to_string()),
-                Err(e) if e.is_transient() && attempt < self.config.max_retries => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, command = line, "haproxy runtime API failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let answer = (|| self.send_once(line))
+            .retry(crate::retry::doubling(
+                Duration::from_millis(100),
+                self.config.max_retries,
+            ))
+            .sleep(tokio::time::sleep)
+            .when(TrafficError::is_transient)
+            .notify(|e, wait| {
+                tracing::warn!(error = %e, ?wait, command = line, "haproxy runtime API failed; retrying");
+            })
+            .await?;
+        Ok(answer.trim().to_string())
     }
 
     async fn send_once(&self, line: &str) -> Result<String, TrafficError> {

@@ -182,14 +182,14 @@ fn judge_note() -> String {
     SequentialJudge::default().observe(&window).summary
 }
 
-/// Prints progress to stderr about every 5 % (for the CLI).
+/// Progress on stderr for the CLI ([`crate::progress::Progress`]): a bar on a
+/// terminal, one closing line otherwise.
 pub fn stderr_progress() -> impl FnMut(u64, u64) {
-    let mut shown = 0u64;
+    let mut shown = crate::progress::Progress::new("bench canary", "runs", 0);
     move |done, total| {
-        let pct = done * 100 / total.max(1);
-        if pct >= shown + 5 || done == total {
-            shown = pct;
-            eprintln!("bench canary: {done}/{total} runs ({pct}%)");
+        shown.set(done, total);
+        if done == total {
+            shown.finish();
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Counts are drawn in aggregate (Poisson requests, binomial errors) and only a
 //! small latency subsample is drawn per version and window, so a 90-minute run
-//! costs microseconds per window. Each run is one `SplitMix64` stream keyed by
+//! costs microseconds per window. Each run is one seeded PCG stream ([`SimRng`]) keyed by
 //! (seed, run, scenario, rps) and consumed in a fixed order, so a run is
 //! reproducible however far it is read and whichever thread reads it.
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::scenario::LatencyShape;
 pub use super::scenario::{Scenario, ScenarioKind};
 use crate::canary::{MetricsWindow, VersionSample};
-use crate::sim::SplitMix64;
+use crate::sim::{keyed, Draws, SimRng};
 
 /// Length of the baseline history the judges may calibrate on.
 const HISTORY_SECONDS: f64 = 3600.0;
@@ -80,16 +80,15 @@ struct Noise {
 pub struct Traffic {
     config: TrafficConfig,
     scenario: Scenario,
-    rng: SplitMix64,
+    rng: SimRng,
     index: u64,
     noise: Noise,
 }
 
 impl Traffic {
     pub fn new(config: TrafficConfig, scenario: Scenario, seed: u64, run: u64) -> Self {
-        let mut rng =
-            SplitMix64::from_key(seed, &[run, scenario.key(), config.total_rps.to_bits()]);
-        let phase = rng.next_f64() * std::f64::consts::TAU;
+        let mut rng = keyed(seed, &[run, scenario.key(), config.total_rps.to_bits()]);
+        let phase = rng.uniform() * std::f64::consts::TAU;
         Self {
             config,
             scenario,
@@ -118,7 +117,7 @@ impl Traffic {
             ..config
         };
         let mut history = Self::new(config, scenario, seed, run);
-        history.rng = SplitMix64::from_key(
+        history.rng = keyed(
             seed,
             &[run, scenario.key(), config.total_rps.to_bits(), HISTORY_KEY],
         );
@@ -140,7 +139,7 @@ impl Traffic {
         if self.index.is_multiple_of(windows_per_block.max(1)) {
             // One 30 s blip somewhere in each 10-minute block: "every ~10 min".
             let slots = windows_per_block.saturating_sub(blip_windows) + 1;
-            let start = self.index + (self.rng.next_f64() * slots as f64) as u64;
+            let start = self.index + (self.rng.uniform() * slots as f64) as u64;
             self.noise.blip = (start, start + blip_windows);
         }
         if self.index.is_multiple_of(windows_per_minute) {
@@ -217,7 +216,7 @@ impl Iterator for Traffic {
             self.scenario.canary_latency(),
         );
         let (canary_requests, canary_errors) = (canary.requests, canary.errors);
-        let scrape_lost = self.scenario == Scenario::MissingScrapesAa && self.rng.next_f64() < 0.2;
+        let scrape_lost = self.scenario == Scenario::MissingScrapesAa && self.rng.uniform() < 0.2;
         let canary_lost = scrape_lost || self.scenario == Scenario::DeadCanary;
         self.index += 1;
         Some(SimWindow {

@@ -1,10 +1,10 @@
 use super::*;
-use crate::sim::SplitMix64;
+use crate::sim::{seeded, Draws};
 
 /// A/A: the fail e-value crosses 1/α in at most ≈α of runs, checked after every window.
 #[test]
 fn aa_false_alarms_stay_within_alpha() {
-    let mut rng = SplitMix64::new(7);
+    let mut rng = seeded(7);
     let (runs, alpha) = (2_000, 0.05);
     let mut alarms = 0;
     for _ in 0..runs {
@@ -25,7 +25,7 @@ fn aa_false_alarms_stay_within_alpha() {
 
 #[test]
 fn doubling_is_detected_and_health_passes() {
-    let mut rng = SplitMix64::new(3);
+    let mut rng = seeded(3);
     let mut bad = RatioTest::new(1.0, 2.0);
     let mut good = RatioTest::new(1.0, 2.0);
     for _ in 0..300 {
@@ -88,7 +88,7 @@ fn dispersion_is_predictable() {
 /// look in at least 1 − level of runs, and shrinks with data.
 #[test]
 fn ratio_upper_bound_covers_the_truth() {
-    let mut rng = SplitMix64::new(11);
+    let mut rng = seeded(11);
     let (runs, level) = (400, 0.05);
     let mut misses = 0;
     let mut last = Vec::new();
@@ -118,7 +118,7 @@ fn ratio_upper_bound_covers_the_truth() {
 /// Pass evidence survives a traffic step (only the fresh-request count restarts).
 #[test]
 fn pass_evidence_is_kept_across_steps() {
-    let mut rng = SplitMix64::new(4);
+    let mut rng = seeded(4);
     let mut t = RatioTest::new(1.0, 2.0);
     for _ in 0..200 {
         let (n_c, n_s) = (rng.poisson(100.0), rng.poisson(900.0));
@@ -148,7 +148,7 @@ fn ratio_upper_bisection_matches_a_full_scan() {
         }
         bound
     };
-    let mut rng = SplitMix64::new(23);
+    let mut rng = seeded(23);
     for canary_rate in [0.005, 0.01, 0.03] {
         let mut t = RatioTest::new(1.0, 2.0);
         t.set_noise(0.05, 60.0);

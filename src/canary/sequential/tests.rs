@@ -1,7 +1,7 @@
 //! The sequential judge on seeded synthetic windows (10 s, canary 10 % of 100 rps).
 
 use super::*;
-use crate::sim::SplitMix64;
+use crate::sim::{seeded, Draws, SimRng};
 
 struct Canary {
     error: f64,
@@ -17,7 +17,7 @@ const HEALTHY: Canary = Canary {
     tail: 1.0,
 };
 
-fn sample(rng: &mut SplitMix64, n: u64, error: f64, latency: f64, tail: f64) -> VersionSample {
+fn sample(rng: &mut SimRng, n: u64, error: f64, latency: f64, tail: f64) -> VersionSample {
     let latency_ms = (0..n.min(50))
         .map(|_| {
             // p98 of a log-normal with median 80 ms and σ 0.35: 80·e^(2.054·0.35).
@@ -37,7 +37,7 @@ fn sample(rng: &mut SplitMix64, n: u64, error: f64, latency: f64, tail: f64) -> 
     }
 }
 
-fn window(rng: &mut SplitMix64, c: &Canary, t: f64) -> MetricsWindow {
+fn window(rng: &mut SimRng, c: &Canary, t: f64) -> MetricsWindow {
     let (n_c, n_s) = (rng.poisson(100.0), rng.poisson(900.0));
     MetricsWindow {
         start: t,
@@ -49,7 +49,7 @@ fn window(rng: &mut SplitMix64, c: &Canary, t: f64) -> MetricsWindow {
 
 /// Feeds windows until a decision; returns it and the window count.
 fn run(seed: u64, c: &Canary, max_windows: u32) -> (VerdictKind, u32) {
-    let mut rng = SplitMix64::new(seed);
+    let mut rng = seeded(seed);
     let mut judge = SequentialJudge::default();
     for i in 0..max_windows {
         let v = judge.observe(&window(&mut rng, c, f64::from(i) * 10.0));
@@ -112,7 +112,7 @@ fn tail_only_regressions_are_caught_by_the_tail_test() {
         tail: 1.3,
         ..HEALTHY
     };
-    let mut rng = SplitMix64::new(11);
+    let mut rng = seeded(11);
     let mut judge = SequentialJudge::default();
     let mut last = None;
     for i in 0..720 {
@@ -133,7 +133,7 @@ fn tail_only_regressions_are_caught_by_the_tail_test() {
 
 #[test]
 fn missing_canary_metrics_never_pass() {
-    let mut rng = SplitMix64::new(5);
+    let mut rng = seeded(5);
     let mut judge = SequentialJudge::default();
     for i in 0..200 {
         let mut w = window(&mut rng, &HEALTHY, f64::from(i) * 10.0);
@@ -145,7 +145,7 @@ fn missing_canary_metrics_never_pass() {
 
 #[test]
 fn a_gap_is_no_data_but_evidence_of_harm_survives_it() {
-    let mut rng = SplitMix64::new(9);
+    let mut rng = seeded(9);
     let mut judge = SequentialJudge::default();
     let bad = Canary {
         error: 0.05,
@@ -176,7 +176,7 @@ fn aa_false_rollbacks_stay_within_the_bound() {
     let runs = 400;
     let mut fails = 0;
     for seed in 0..runs {
-        let mut rng = SplitMix64::new(1000 + seed);
+        let mut rng = seeded(1000 + seed);
         let mut judge = SequentialJudge::default();
         for i in 0..120 {
             if judge
@@ -197,7 +197,7 @@ fn aa_false_rollbacks_stay_within_the_bound() {
 
 #[test]
 fn a_new_step_needs_fresh_canary_requests_before_passing() {
-    let mut rng = SplitMix64::new(2);
+    let mut rng = seeded(2);
     let mut judge = SequentialJudge::default();
     let mut passed = false;
     for i in 0..100 {
@@ -208,7 +208,16 @@ fn a_new_step_needs_fresh_canary_requests_before_passing() {
     }
     assert!(passed);
     judge.new_step();
-    let v = judge.observe(&window(&mut rng, &HEALTHY, 1000.0));
+    // Half of `min_canary_requests` (100) in the step's first window: fewer than
+    // the step needs, whatever the seed draws (a Poisson(100) window has ≥ 100
+    // about half the time, so a drawn window would test the stream, not the rule).
+    let thin = MetricsWindow {
+        start: 1000.0,
+        end: 1010.0,
+        stable: Some(sample(&mut rng, 900, 0.01, 1.0, 1.0)),
+        canary: Some(sample(&mut rng, 50, 0.01, 1.0, 1.0)),
+    };
+    let v = judge.observe(&thin);
     assert_ne!(
         v.kind,
         VerdictKind::Pass,
@@ -262,7 +271,7 @@ fn calibration_keeps_noisy_aa_false_rollbacks_within_the_bound() {
 
 #[test]
 fn clean_history_leaves_the_error_test_at_full_strength() {
-    let mut rng = SplitMix64::new(9);
+    let mut rng = seeded(9);
     let history: Vec<MetricsWindow> = (0..60)
         .map(|m| {
             let n = rng.poisson(5_400.0);

@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use super::{finish, Reconciled};
 use crate::journal::{wall_now, ApprovalDecision, Intent, Journal, JournalSink, RolloutRecord};
 use crate::rollout::events::{Event, EventSink};
-use crate::rollout::rollback::{attempt_rollback, backoff, failure_message};
+use crate::rollout::rollback::{attempt_rollback, failure_message, retry_rollback, AttemptFailure};
 use crate::rollout::state::Outcome;
 use crate::rollout::Backends;
-use crate::traffic::TrafficRouter;
+use crate::traffic::{TrafficError, TrafficRouter};
 
 /// What the open intents showed.
 pub(super) struct Reconciliation {
@@ -126,42 +126,46 @@ pub(super) async fn roll_back(
     let traffic = backends.traffic.as_ref();
     let clock = backends.clock.as_ref();
     let started = clock.now();
-    let mut attempts = 0;
-    let error = loop {
-        attempts += 1;
-        if let Some(why) = backends.lease.as_ref().and_then(|l| l.lost()) {
-            // Another process took the rollout over; the rollback is its own now.
+    let (lease, undo) = (backends.lease.as_ref(), job.undo.as_ref());
+    let attempt = || async move {
+        if let Some(why) = lease.and_then(|l| l.lost()) {
+            return Err(AttemptFailure::LeaseLost(why));
+        }
+        attempt_rollback(traffic, clock, undo)
+            .await
+            .map_err(AttemptFailure::Target)
+    };
+    let fits = |pause: f64| clock.now() - started + pause <= job.deadline_seconds;
+    let failed = |attempts: u32, error: &TrafficError| {
+        tracing::error!(error = %error, attempts, rollout = %record.id, "rollback not confirmed");
+    };
+    let (outcome, attempts) = retry_rollback(backends.clock.clone(), fits, attempt, failed).await;
+    let error = match outcome {
+        Ok(()) => {
+            if let Some(seq) = seq {
+                if let Err(e) = journal.applied(&record.id, seq, true, "rolled back") {
+                    tracing::error!(error = %e, "could not mark the rollback applied");
+                }
+            }
+            if job.live > 0 {
+                sink.emit(
+                    job.at,
+                    &Event::WeightChanged {
+                        from: job.live,
+                        to: 0,
+                    },
+                );
+            }
+            finish(sink, job.at, Outcome::RolledBack, job.reason, 0);
+            return Ok(());
+        }
+        // Another process took the rollout over; the rollback is its own now.
+        Err(AttemptFailure::LeaseLost(why)) => {
             return Err(format!(
                 "the lease was lost ({why}): no further change from this process"
             ));
         }
-        let error = match attempt_rollback(traffic, clock, job.undo.as_ref()).await {
-            Ok(()) => {
-                if let Some(seq) = seq {
-                    if let Err(e) = journal.applied(&record.id, seq, true, "rolled back") {
-                        tracing::error!(error = %e, "could not mark the rollback applied");
-                    }
-                }
-                if job.live > 0 {
-                    sink.emit(
-                        job.at,
-                        &Event::WeightChanged {
-                            from: job.live,
-                            to: 0,
-                        },
-                    );
-                }
-                finish(sink, job.at, Outcome::RolledBack, job.reason, 0);
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        tracing::error!(error = %error, attempts, rollout = %record.id, "rollback not confirmed");
-        let pause = backoff(attempts);
-        if !error.is_transient() || clock.now() - started + pause > job.deadline_seconds {
-            break error;
-        }
-        clock.sleep(pause).await;
+        Err(AttemptFailure::Target(error)) => error,
     };
     // The intent stays open: the next `resume` finds it and tries again.
     let live = traffic.canary_weight().await.ok();

@@ -17,6 +17,7 @@ mod response;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::Retryable;
 
 pub use buckets::latency_samples;
 pub use config::{render, Labels, LatencyUnit, Preset, PrometheusConfig, Queries};
@@ -68,6 +69,20 @@ pub struct PrometheusMetrics {
 enum Attempt {
     Retry(MetricsError),
     Fatal(MetricsError),
+}
+
+impl Attempt {
+    fn error(&self) -> &MetricsError {
+        match self {
+            Attempt::Retry(e) | Attempt::Fatal(e) => e,
+        }
+    }
+
+    fn into_error(self) -> MetricsError {
+        match self {
+            Attempt::Retry(e) | Attempt::Fatal(e) => e,
+        }
+    }
 }
 
 impl PrometheusMetrics {
@@ -140,20 +155,19 @@ impl PrometheusMetrics {
             [("query", promql.as_str()), ("time", time.as_str())],
         )
         .map_err(|e| MetricsError::Query(e.to_string()))?;
-        let mut backoff = Duration::from_millis(self.config.retry_backoff_ms);
-        let mut attempt = 0;
-        loop {
-            match self.query_once(url.clone()).await {
-                Ok(series) => return Ok(series),
-                Err(Attempt::Retry(e)) if attempt < self.config.max_retries => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, ?backoff, "prometheus query failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                }
-                Err(Attempt::Retry(e) | Attempt::Fatal(e)) => return Err(e),
-            }
-        }
+        let backoff = crate::retry::doubling(
+            Duration::from_millis(self.config.retry_backoff_ms),
+            self.config.max_retries,
+        );
+        (|| self.query_once(url.clone()))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|a| matches!(a, Attempt::Retry(_)))
+            .notify(|a, wait| {
+                tracing::warn!(error = %a.error(), ?wait, "prometheus query failed; retrying");
+            })
+            .await
+            .map_err(Attempt::into_error)
     }
 
     async fn query_once(&self, url: reqwest::Url) -> Result<Vec<Series>, Attempt> {

@@ -5,8 +5,6 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::serve::webhook::decode_hex;
-
 /// Requests signed further than this from now (either way) are refused.
 pub const MAX_SKEW_SECS: i64 = 300;
 
@@ -42,11 +40,11 @@ pub fn verify_signature(
     if (now - ts).abs() > MAX_SKEW_SECS {
         return Err(SlackSignatureError::Stale);
     }
-    let hex = signature
+    let digits = signature
         .trim()
         .strip_prefix("v0=")
         .ok_or(SlackSignatureError::Mismatch)?;
-    let expected = decode_hex(hex).ok_or(SlackSignatureError::Mismatch)?;
+    let expected = hex::decode(digits).map_err(|_| SlackSignatureError::Mismatch)?;
     let mac = mac(secret, timestamp.trim(), body).ok_or(SlackSignatureError::Mismatch)?;
     mac.verify_slice(&expected)
         .map_err(|_| SlackSignatureError::Mismatch)
@@ -57,13 +55,7 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
     let Some(mac) = mac(secret, timestamp, body) else {
         return String::new();
     };
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("v0={hex}")
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn mac(secret: &[u8], timestamp: &str, body: &[u8]) -> Option<Hmac<Sha256>> {

@@ -37,6 +37,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::Retryable;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use tokio::sync::OnceCell;
 
@@ -235,23 +236,17 @@ impl KubeClient {
         Fut: Future<Output = Result<T, kube::Error>>,
     {
         let client = self.clients().await?.calls.clone();
-        let mut backoff = Duration::from_millis(100);
-        let mut attempt = 0;
-        loop {
-            match call(client.clone()).await {
-                Ok(value) => return Ok(value),
-                Err(e) => {
-                    let e = KubeError::from_kube(op, e);
-                    if attempt >= self.inner.max_retries || !e.is_retryable() {
-                        return Err(e);
-                    }
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "kubernetes API call failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                }
-            }
-        }
+        let backoff = crate::retry::doubling(Duration::from_millis(100), self.inner.max_retries)
+            .with_max_delay(MAX_BACKOFF);
+        (|| {
+            let pending = call(client.clone());
+            async move { pending.await.map_err(|e| KubeError::from_kube(op, e)) }
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(KubeError::is_retryable)
+        .notify(|e, wait| tracing::warn!(error = %e, ?wait, "kubernetes API call failed; retrying"))
+        .await
     }
 
     /// The client for watches (no read timeout).

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use backon::Retryable;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::runtime::wait::{await_condition, Error as AwaitError};
 use kube::runtime::watcher::Error as WatchError;
@@ -42,27 +43,29 @@ impl KubeClient {
     {
         let deadline = tokio::time::Instant::now() + timeout;
         let api: Api<Deployment> = Api::namespaced(self.watch_client().await?, namespace);
-        let mut failures = 0;
-        let mut backoff = Duration::from_millis(100);
-        loop {
+        let (api, condition) = (&api, &condition);
+        let watch = move || async move {
             let waited = tokio::time::timeout_at(
                 deadline,
                 await_condition(api.clone(), name, condition.clone()),
             )
             .await;
-            let error = match waited {
-                Err(_) => return Err(WaitError::TimedOut(timeout)),
-                Ok(Ok(found)) => return Ok(found),
-                Ok(Err(AwaitError::ProbeFailed(e))) => classify(namespace, name, e),
-            };
-            if failures >= self.max_retries() || !error.is_retryable() {
-                return Err(error.into());
+            match waited {
+                Err(_) => Err(WaitError::TimedOut(timeout)),
+                Ok(Ok(found)) => Ok(found),
+                Ok(Err(AwaitError::ProbeFailed(e))) => Err(classify(namespace, name, e).into()),
             }
-            failures += 1;
-            tracing::warn!(error = %error, failures, "watching deployment {namespace}/{name} failed; watching again");
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(super::MAX_BACKOFF);
-        }
+        };
+        let schedule = crate::retry::doubling(Duration::from_millis(100), self.max_retries())
+            .with_max_delay(super::MAX_BACKOFF);
+        watch
+            .retry(schedule)
+            .sleep(tokio::time::sleep)
+            .when(|e| matches!(e, WaitError::Api(api) if api.is_retryable()))
+            .notify(|e, wait| {
+                tracing::warn!(error = %e, ?wait, "watching deployment {namespace}/{name} failed; watching again");
+            })
+            .await
     }
 }
 
