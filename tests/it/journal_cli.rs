@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use deploy_agent::journal::{ApprovalStatus, Journal, JournalSink, RolloutRecord, SqliteJournal};
+use deploy_agent::journal::{ApprovalStatus, Journal, JournalSink, SqliteJournal};
 use deploy_agent::rollout::events::{Event, EventSink};
 use deploy_agent::rollout::state::Outcome;
 
@@ -14,18 +14,8 @@ const REV: &str = "0123456789abcdef0123";
 /// A journal with one finished rollout (`done`) and one waiting for approval (`waiting`).
 fn prepared(path: &Path) -> SqliteJournal {
     let journal = SqliteJournal::open(path).unwrap();
-    let record = |id: &str, started_at: f64| RolloutRecord {
-        id: id.into(),
-        service: "checkout".into(),
-        rev: REV.into(),
-        target: "sim:healthy".into(),
-        planner: "playbook".into(),
-        started_at,
-        finished_at: None,
-        outcome: None,
-        weight: 0,
-        reason: None,
-    };
+    let record =
+        |id: &str, started_at: f64| crate::support::rollout::running_record(id, REV, started_at);
     journal.begin(&record("done", 1_700_000_000.0)).unwrap();
     journal
         .append("done", 0.0, &Event::WeightChanged { from: 0, to: 5 })

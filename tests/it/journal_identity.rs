@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_agent::journal::{wall_now, ApprovalStatus, Journal, RolloutRecord, SqliteJournal};
+use deploy_agent::journal::{wall_now, ApprovalStatus, Journal, SqliteJournal};
 use deploy_agent::serve::slack::{router, sign, SlackState, PATH};
 use deploy_agent::settings::{Env, Settings};
 use serde_json::Value;
@@ -27,18 +27,11 @@ fn waiting(dir: &Path, ids: &[&str], required: u32, config: &str) -> SqliteJourn
     let journal = SqliteJournal::open(&dir.join("journal.db")).unwrap();
     for id in ids {
         journal
-            .begin(&RolloutRecord {
-                id: (*id).into(),
-                service: "checkout".into(),
-                rev: REV.into(),
-                target: "sim:healthy".into(),
-                planner: "playbook".into(),
-                started_at: wall_now(),
-                finished_at: None,
-                outcome: None,
-                weight: 0,
-                reason: None,
-            })
+            .begin(&crate::support::rollout::running_record(
+                id,
+                REV,
+                wall_now(),
+            ))
             .unwrap();
         journal
             .request_approval(id, REV, "migration", f64::MAX, required)

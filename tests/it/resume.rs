@@ -225,7 +225,6 @@ fn killed_while_awaiting_a_journal_approval_is_rolled_back_and_the_approval_clos
 
 #[test]
 fn open_intents_are_reconciled_with_the_target_and_never_reapplied() {
-    use deploy_agent::journal::RolloutRecord;
     use deploy_agent::rollout::events::Event;
 
     let dir = tempfile::tempdir().unwrap();
@@ -233,18 +232,11 @@ fn open_intents_are_reconciled_with_the_target_and_never_reapplied() {
     let journal = SqliteJournal::open(&db).unwrap();
     let id = "checkout-abcdef12-1";
     journal
-        .begin(&RolloutRecord {
-            id: id.into(),
-            service: "checkout".into(),
-            rev: "abcdef1234".into(),
-            target: "sim:healthy".into(),
-            planner: "playbook".into(),
-            started_at: 1.0,
-            finished_at: None,
-            outcome: None,
-            weight: 0,
-            reason: None,
-        })
+        .begin(&crate::support::rollout::running_record(
+            id,
+            "abcdef1234",
+            1.0,
+        ))
         .unwrap();
     // 5% was set and journaled; the process died while asking for 20%, before
     // the router answered (so the simulated world, rebuilt from the journal, is at 5%).

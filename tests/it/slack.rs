@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use deploy_agent::approval::slack::{ResponseUrlClient, SlackClient, SlackSettings};
 use deploy_agent::approval::{ApprovalAnswer, ApprovalRequest, Approver, SlackApprover};
-use deploy_agent::journal::{wall_now, Journal, RolloutRecord, SqliteJournal};
+use deploy_agent::journal::{wall_now, Journal, SqliteJournal};
 use deploy_agent::policy::Level;
 use deploy_agent::serve::slack::{router, sign, SlackState, PATH};
 use serde_json::json;
@@ -31,18 +31,11 @@ async fn world() -> World {
     let journal: Arc<dyn Journal> =
         Arc::new(SqliteJournal::open(&dir.path().join("journal.db")).unwrap());
     journal
-        .begin(&RolloutRecord {
-            id: ROLLOUT.into(),
-            service: "checkout".into(),
-            rev: REV.into(),
-            target: "sim:healthy".into(),
-            planner: "playbook".into(),
-            started_at: wall_now(),
-            finished_at: None,
-            outcome: None,
-            weight: 0,
-            reason: None,
-        })
+        .begin(&crate::support::rollout::running_record(
+            ROLLOUT,
+            REV,
+            wall_now(),
+        ))
         .unwrap();
     // The handler gets its own journal handle, as the `serve` process would.
     let served: Arc<dyn Journal> =

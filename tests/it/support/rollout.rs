@@ -275,3 +275,24 @@ pub fn assert_safe(ran: &Ran) {
         ran.world.weight_history()
     );
 }
+
+/// A running rollout's record (no outcome yet, canary at 0) of `checkout` on
+/// the healthy simulator, as the agent writes it when it begins.
+pub fn running_record(
+    id: &str,
+    rev: &str,
+    started_at: f64,
+) -> deploy_agent::journal::RolloutRecord {
+    deploy_agent::journal::RolloutRecord {
+        id: id.into(),
+        service: "checkout".into(),
+        rev: rev.into(),
+        target: "sim:healthy".into(),
+        planner: "playbook".into(),
+        started_at,
+        finished_at: None,
+        outcome: None,
+        weight: 0,
+        reason: None,
+    }
+}
