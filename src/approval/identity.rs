@@ -44,6 +44,15 @@ pub enum Identity {
 }
 
 impl Identity {
+    /// The identity a journal voter key names (the inverse of [`Identity::key`]).
+    pub fn from_key(key: &str) -> Self {
+        match (key.strip_prefix("slack:"), key.strip_prefix("os:")) {
+            (Some(user), _) => Self::Slack(user.to_string()),
+            (_, Some(user)) => Self::OsUser(user.to_string()),
+            _ => Self::Person(key.to_string()),
+        }
+    }
+
     /// The voter key in the journal: `alice` (a person), `slack:U0123ABC`,
     /// `os:root`. Person names cannot hold `:`, so the three never collide,
     /// and two votes with the same key are one voter's.

@@ -9,7 +9,6 @@ use crate::approval::identity::{os_user, IdentityError};
 use crate::approval::slack::BOT_TOKEN_ENV;
 use crate::approval::{Approver, FixedApprover, JournalApprover, TerminalApprover};
 use crate::error::Error;
-use crate::journal::Journal;
 use crate::rollout::events::{Event, EventSink};
 use crate::settings::Settings;
 
@@ -22,12 +21,12 @@ use crate::settings::Settings;
 pub(super) fn approver(
     approve_as: Option<FixedApprover>,
     terminal: Option<String>,
-    journal: Option<&Arc<dyn Journal>>,
+    journal: Option<JournalApprover>,
 ) -> (Arc<dyn Approver>, bool) {
     match (approve_as, terminal, journal) {
         (Some(fixed), _, _) => (Arc::new(fixed), false),
         (None, Some(user), _) => (Arc::new(TerminalApprover { user }), false),
-        (None, None, Some(journal)) => (Arc::new(JournalApprover::new(journal.clone())), true),
+        (None, None, Some(journal)) => (Arc::new(journal), true),
         (None, None, None) => (
             Arc::new(FixedApprover::reject(
                 "no terminal to ask, no --approve-as and no journal (--no-journal): a rejection",

@@ -171,7 +171,10 @@ async fn resume_one(
 ) -> Result<Resumed, String> {
     let (settings, policy) = (ctx.settings, ctx.policy);
     let events = journal.events(&record.id).map_err(|e| e.to_string())?;
-    let approver: Arc<dyn Approver> = Arc::new(JournalApprover::new(journal.clone()));
+    let approver: Arc<dyn Approver> = Arc::new(
+        JournalApprover::new(journal.clone())
+            .checking_voters(settings.directory(), &record.service),
+    );
     let (mut backends, simulated) = target_backends(settings, record, &events, approver)?;
     if let Some(lease) = lease {
         backends = backends.with_lease(lease);

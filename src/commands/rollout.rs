@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::approvers::{approve_as, approver, slack_channel, terminal_user, ApprovalHint};
 use crate::approval::slack::SlackClient;
-use crate::approval::{Approver, SlackApprover};
+use crate::approval::{Approver, JournalApprover, SlackApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::clock::{Clock, VirtualClock};
@@ -188,10 +188,10 @@ pub async fn run_rollout_with(
         (Some(channel), Some(journal)) => {
             let client =
                 SlackClient::new(&settings.slack).map_err(|e| Error::Usage(e.to_string()))?;
-            Some(Arc::new(SlackApprover::new(
-                journal.clone(),
-                client,
-                channel,
+            let asks = JournalApprover::new(journal.clone())
+                .checking_voters(settings.directory(), &cmd.service);
+            Some(Arc::new(SlackApprover::with_journal_approver(
+                asks, client, channel,
             )))
         }
         _ => None,
@@ -204,7 +204,10 @@ pub async fn run_rollout_with(
             let terminal = (interactive && one && approve_as.is_none())
                 .then(|| terminal_user(&cmd.service, &settings))
                 .flatten();
-            approver(approve_as, terminal, journal.as_ref())
+            let journal = journal.as_ref().map(|j| {
+                JournalApprover::new(j.clone()).checking_voters(settings.directory(), &cmd.service)
+            });
+            approver(approve_as, terminal, journal)
         }
     };
     let asks_journal = approver.1;
