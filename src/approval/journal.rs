@@ -277,7 +277,9 @@ mod tests {
             assert!(!answer.approved, "{outsider}: {answer:?}");
             assert!(
                 answer.reason.contains(outsider)
-                    && answer.reason.contains("[services.checkout.slack] approvers"),
+                    && answer
+                        .reason
+                        .contains("[services.checkout.slack] approvers"),
                 "{}",
                 answer.reason
             );
