@@ -17,6 +17,7 @@ use crate::clock::{Clock, VirtualClock};
 use crate::guard::Rule;
 use crate::policy::Level;
 use crate::rollout::events::EventSink;
+use crate::rollout::state::Outcome;
 
 fn temp() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
