@@ -2,7 +2,7 @@
 //! checks (also run against Postgres by `tests/it/journal_postgres.rs`), then what
 //! only a file has (`user_version`, a file that is not a database).
 
-#[path = "conformance.rs"]
+#[path = "conformance/mod.rs"]
 mod conformance;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use crate::clock::{Clock, VirtualClock};
 use crate::guard::Rule;
 use crate::policy::Level;
 use crate::rollout::events::EventSink;
+use crate::rollout::state::Outcome;
 
 fn temp() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,6 @@
 //! The Postgres journal against a real server (`support::postgres`, one per run,
 //! a database per test): the same conformance checks the SQLite file passes
-//! (src/journal/conformance.rs), then what only a shared server has: replicas
+//! (src/journal/conformance/), then what only a shared server has: replicas
 //! racing, migrations run by several openers, a dropped connection, and a rollout
 //! through the CLI with `--journal postgres://…`.
 
@@ -23,7 +23,7 @@ use crate::support::postgres::database;
 use crate::support::rollout::migration_repo;
 use crate::support::{json, run_cli, stderr};
 
-#[path = "../../src/journal/conformance.rs"]
+#[path = "../../src/journal/conformance/mod.rs"]
 mod conformance;
 
 fn open(url: &str) -> Arc<dyn Journal> {

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::canary::baselines::{wald_expected_n, OracleConfig};
 use runner::Cell;
-use traffic::{Scenario, TrafficConfig};
+use traffic::{TrafficConfig, TrafficScenario};
 
 /// What to run.
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +41,7 @@ pub struct BenchConfig {
     /// Total request rates (both versions) to run every scenario at.
     pub rps: Vec<f64>,
     #[serde(skip)]
-    pub scenarios: Vec<Scenario>,
+    pub scenarios: Vec<TrafficScenario>,
     #[serde(skip)]
     pub methods: Vec<Method>,
 }
@@ -55,7 +55,7 @@ impl BenchConfig {
             seed,
             threads: 2,
             rps: vec![100.0, 10.0, 0.5],
-            scenarios: Scenario::ALL.to_vec(),
+            scenarios: TrafficScenario::ALL.to_vec(),
             methods: Method::ALL.to_vec(),
         }
     }
@@ -64,7 +64,7 @@ impl BenchConfig {
         let mut cells = Vec::new();
         for &scenario in &self.scenarios {
             for &rps in &self.rps {
-                let runs = if scenario == Scenario::Aa && rps == 100.0 {
+                let runs = if scenario == TrafficScenario::Aa && rps == 100.0 {
                     self.aa_runs
                 } else {
                     self.runs
@@ -95,7 +95,7 @@ pub struct WaldRow {
 }
 
 impl WaldRow {
-    pub(crate) fn new(scenario: Scenario, rps: &[f64]) -> Self {
+    pub(crate) fn new(scenario: TrafficScenario, rps: &[f64]) -> Self {
         let traffic = TrafficConfig::new(1.0);
         let (p0, p1) = scenario.oracle_rates(traffic.baseline_error);
         let o = OracleConfig::new(p0, p1);

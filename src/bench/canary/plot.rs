@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::runner::Method;
 use super::stats::Row;
-use super::traffic::{Scenario, ScenarioKind};
+use super::traffic::{ScenarioKind, TrafficScenario};
 use super::BenchResults;
 
 /// The rate the figure shows (the one with enough traffic for every method).
@@ -62,7 +62,7 @@ fn method_axis(methods: &[Method]) -> impl Fn(&f64) -> String + '_ {
 
 fn requests_panel(area: &Area<'_>, r: &BenchResults) -> PlotResult {
     let methods = &r.config.methods;
-    let scenario = Scenario::Errors1To2.name();
+    let scenario = TrafficScenario::Errors1To2.name();
     let bars: Vec<(usize, f64)> = methods
         .iter()
         .enumerate()
@@ -129,7 +129,7 @@ fn requests_panel(area: &Area<'_>, r: &BenchResults) -> PlotResult {
 
 fn minutes_panel(area: &Area<'_>, r: &BenchResults) -> PlotResult {
     let methods = &r.config.methods;
-    let bad: Vec<Scenario> = r
+    let bad: Vec<TrafficScenario> = r
         .config
         .scenarios
         .iter()
@@ -193,7 +193,11 @@ mod tests {
         let mut config = BenchConfig::new(3, 2);
         config.aa_runs = 3;
         config.rps = vec![100.0];
-        config.scenarios = vec![Scenario::Aa, Scenario::Errors1To2, Scenario::Errors1To5];
+        config.scenarios = vec![
+            TrafficScenario::Aa,
+            TrafficScenario::Errors1To2,
+            TrafficScenario::Errors1To5,
+        ];
         let results = run(&config, |_, _| {});
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("canary.svg");

@@ -132,7 +132,7 @@ fn opt(x: Option<f64>, decimals: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::traffic::Scenario;
+    use super::super::traffic::TrafficScenario;
     use super::super::{run, BenchConfig, Method};
     use super::*;
 
@@ -141,7 +141,11 @@ mod tests {
         let mut config = BenchConfig::new(4, 1);
         config.aa_runs = 4;
         config.rps = vec![100.0, 0.5];
-        config.scenarios = vec![Scenario::Aa, Scenario::Errors1To2, Scenario::DeadCanary];
+        config.scenarios = vec![
+            TrafficScenario::Aa,
+            TrafficScenario::Errors1To2,
+            TrafficScenario::DeadCanary,
+        ];
         let results = run(&config, |_, _| {});
         assert_eq!(results.rows.len(), 3 * 2 * Method::ALL.len());
         let md = render_markdown(&results);

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 
 use serde::Serialize;
 
-use super::traffic::{Scenario, Traffic, TrafficConfig};
+use super::traffic::{Traffic, TrafficConfig, TrafficScenario};
 use crate::canary::baselines::{
     ArgoJudge, FixedMwJudge, FlaggerJudge, KayentaConfig, KayentaJudge, OracleConfig, OracleSprt,
 };
@@ -55,7 +55,7 @@ impl Method {
     }
 
     /// A fresh judge for one run of `scenario`.
-    pub fn judge(self, scenario: Scenario, traffic: &TrafficConfig) -> Box<dyn Judge> {
+    pub fn judge(self, scenario: TrafficScenario, traffic: &TrafficConfig) -> Box<dyn Judge> {
         match self {
             Method::Ours => Box::new(SequentialJudge::default()),
             Method::Flagger => Box::new(FlaggerJudge::default()),
@@ -95,7 +95,7 @@ pub struct Outcome {
 /// Runs one run of `scenario` and returns one outcome per method of `methods`.
 pub fn simulate_run(
     traffic: TrafficConfig,
-    scenario: Scenario,
+    scenario: TrafficScenario,
     methods: &[Method],
     seed: u64,
     run: u64,
@@ -148,7 +148,7 @@ pub fn simulate_run(
 /// One (scenario, rps) cell to run `runs` times.
 #[derive(Debug, Clone, Copy)]
 pub struct Cell {
-    pub scenario: Scenario,
+    pub scenario: TrafficScenario,
     pub traffic: TrafficConfig,
     pub runs: u64,
 }
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn same_seed_same_outcomes_whatever_the_threads() {
         let cells = [Cell {
-            scenario: Scenario::Errors1To5,
+            scenario: TrafficScenario::Errors1To5,
             traffic: TrafficConfig::new(100.0),
             runs: 120,
         }];
@@ -241,7 +241,7 @@ mod tests {
     fn oracle_catches_five_percent_errors_quickly() {
         let out = simulate_run(
             TrafficConfig::new(100.0),
-            Scenario::Errors1To5,
+            TrafficScenario::Errors1To5,
             &[Method::Oracle, Method::Flagger],
             1,
             0,
@@ -262,7 +262,7 @@ mod tests {
         ];
         let out = simulate_run(
             TrafficConfig::new(10.0),
-            Scenario::DeadCanary,
+            TrafficScenario::DeadCanary,
             &methods,
             1,
             0,

@@ -15,9 +15,11 @@ pub enum ScenarioKind {
     Dead,
 }
 
-/// The benchmark scenarios (see `name` for the CLI spelling).
+/// The benchmark scenarios (see `name` for the CLI spelling): traffic made for the
+/// judges alone. Named apart from [`crate::sim::Scenario`], the rollout simulator's
+/// worlds, so a reader never has to check which one an import means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Scenario {
+pub enum TrafficScenario {
     Aa,
     Errors1To2,
     Errors1To5,
@@ -30,42 +32,42 @@ pub enum Scenario {
     Improvement,
 }
 
-impl Scenario {
-    pub const ALL: [Scenario; 10] = [
-        Scenario::Aa,
-        Scenario::NoisyAa,
-        Scenario::MissingScrapesAa,
-        Scenario::Improvement,
-        Scenario::Errors1To2,
-        Scenario::Errors1To5,
-        Scenario::SlowDrift,
-        Scenario::LatencyX1_3,
-        Scenario::TailP99Plus30,
-        Scenario::DeadCanary,
+impl TrafficScenario {
+    pub const ALL: [TrafficScenario; 10] = [
+        TrafficScenario::Aa,
+        TrafficScenario::NoisyAa,
+        TrafficScenario::MissingScrapesAa,
+        TrafficScenario::Improvement,
+        TrafficScenario::Errors1To2,
+        TrafficScenario::Errors1To5,
+        TrafficScenario::SlowDrift,
+        TrafficScenario::LatencyX1_3,
+        TrafficScenario::TailP99Plus30,
+        TrafficScenario::DeadCanary,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Scenario::Aa => "a-a",
-            Scenario::Errors1To2 => "errors-1-2",
-            Scenario::Errors1To5 => "errors-1-5",
-            Scenario::LatencyX1_3 => "latency-x1.3",
-            Scenario::TailP99Plus30 => "tail-p99+30",
-            Scenario::SlowDrift => "slow-drift",
-            Scenario::NoisyAa => "noisy-aa",
-            Scenario::MissingScrapesAa => "missing-scrapes-aa",
-            Scenario::DeadCanary => "dead-canary",
-            Scenario::Improvement => "improvement",
+            TrafficScenario::Aa => "a-a",
+            TrafficScenario::Errors1To2 => "errors-1-2",
+            TrafficScenario::Errors1To5 => "errors-1-5",
+            TrafficScenario::LatencyX1_3 => "latency-x1.3",
+            TrafficScenario::TailP99Plus30 => "tail-p99+30",
+            TrafficScenario::SlowDrift => "slow-drift",
+            TrafficScenario::NoisyAa => "noisy-aa",
+            TrafficScenario::MissingScrapesAa => "missing-scrapes-aa",
+            TrafficScenario::DeadCanary => "dead-canary",
+            TrafficScenario::Improvement => "improvement",
         }
     }
 
     pub fn kind(self) -> ScenarioKind {
         match self {
-            Scenario::Aa
-            | Scenario::NoisyAa
-            | Scenario::MissingScrapesAa
-            | Scenario::Improvement => ScenarioKind::Healthy,
-            Scenario::DeadCanary => ScenarioKind::Dead,
+            TrafficScenario::Aa
+            | TrafficScenario::NoisyAa
+            | TrafficScenario::MissingScrapesAa
+            | TrafficScenario::Improvement => ScenarioKind::Healthy,
+            TrafficScenario::DeadCanary => ScenarioKind::Dead,
             _ => ScenarioKind::Bad,
         }
     }
@@ -74,7 +76,7 @@ impl Scenario {
     /// 2·p0 unless the scenario is a different fixed error rate.
     pub fn oracle_rates(self, baseline_error: f64) -> (f64, f64) {
         match self {
-            Scenario::Errors1To5 => (baseline_error, 0.05),
+            TrafficScenario::Errors1To5 => (baseline_error, 0.05),
             _ => (baseline_error, 2.0 * baseline_error),
         }
     }
@@ -82,33 +84,36 @@ impl Scenario {
     /// True for the scenarios whose canary error rate is a fixed alternative,
     /// where Wald's E[N | p1] is a real lower bound (efficiency is reported).
     pub fn fixed_error_alternative(self) -> bool {
-        matches!(self, Scenario::Errors1To2 | Scenario::Errors1To5)
+        matches!(
+            self,
+            TrafficScenario::Errors1To2 | TrafficScenario::Errors1To5
+        )
     }
 
     /// A stable number for the seed key (independent of the enum's order).
     pub(super) fn key(self) -> u64 {
         match self {
-            Scenario::Aa => 1,
-            Scenario::Errors1To2 => 2,
-            Scenario::Errors1To5 => 3,
-            Scenario::LatencyX1_3 => 4,
-            Scenario::TailP99Plus30 => 5,
-            Scenario::SlowDrift => 6,
-            Scenario::NoisyAa => 7,
-            Scenario::MissingScrapesAa => 8,
-            Scenario::DeadCanary => 9,
-            Scenario::Improvement => 10,
+            TrafficScenario::Aa => 1,
+            TrafficScenario::Errors1To2 => 2,
+            TrafficScenario::Errors1To5 => 3,
+            TrafficScenario::LatencyX1_3 => 4,
+            TrafficScenario::TailP99Plus30 => 5,
+            TrafficScenario::SlowDrift => 6,
+            TrafficScenario::NoisyAa => 7,
+            TrafficScenario::MissingScrapesAa => 8,
+            TrafficScenario::DeadCanary => 9,
+            TrafficScenario::Improvement => 10,
         }
     }
 
     /// The canary's error rate at time `t` seconds (before noise).
     pub(super) fn canary_error(self, base: f64, t: f64) -> f64 {
         match self {
-            Scenario::Errors1To2 => 0.02,
-            Scenario::Errors1To5 => 0.05,
+            TrafficScenario::Errors1To2 => 0.02,
+            TrafficScenario::Errors1To5 => 0.05,
             // 1 % → 3 % linearly over the first hour, then flat.
-            Scenario::SlowDrift => base + 0.02 * (t / 3600.0).clamp(0.0, 1.0),
-            Scenario::Improvement => 0.005,
+            TrafficScenario::SlowDrift => base + 0.02 * (t / 3600.0).clamp(0.0, 1.0),
+            TrafficScenario::Improvement => 0.005,
             _ => base,
         }
     }
@@ -116,9 +121,9 @@ impl Scenario {
     /// The canary's latency relative to the baseline's.
     pub(super) fn canary_latency(self) -> LatencyShape {
         match self {
-            Scenario::LatencyX1_3 => LatencyShape::Scaled(1.3),
-            Scenario::Improvement => LatencyShape::Scaled(0.9),
-            Scenario::TailP99Plus30 => LatencyShape::SlowTail,
+            TrafficScenario::LatencyX1_3 => LatencyShape::Scaled(1.3),
+            TrafficScenario::Improvement => LatencyShape::Scaled(0.9),
+            TrafficScenario::TailP99Plus30 => LatencyShape::SlowTail,
             _ => LatencyShape::Scaled(1.0),
         }
     }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::runner::{Decision, Method, Outcome};
-use super::traffic::{Scenario, ScenarioKind};
+use super::traffic::{ScenarioKind, TrafficScenario};
 
 /// z for a two-sided 95 % interval.
 const Z_95: f64 = 1.959_963_984_540_054;
@@ -44,7 +44,7 @@ impl Row {
     /// The figures of `method` over `outcomes` (one per run).
     pub fn new(
         method: Method,
-        scenario: Scenario,
+        scenario: TrafficScenario,
         rps: f64,
         outcomes: &[Outcome],
         wald_bound: f64,
@@ -166,7 +166,7 @@ mod tests {
         ];
         let r = Row::new(
             Method::Flagger,
-            Scenario::Errors1To2,
+            TrafficScenario::Errors1To2,
             100.0,
             &outcomes,
             1000.0,
@@ -178,7 +178,13 @@ mod tests {
         assert_eq!(r.rollback_minutes_median, Some(2.0));
         assert_eq!(r.promote_minutes_median, None, "only 1 of 4 promoted");
         assert_eq!(r.dead_promotions, None);
-        let r = Row::new(Method::Argo, Scenario::Aa, 100.0, &outcomes[1..3], 1.0);
+        let r = Row::new(
+            Method::Argo,
+            TrafficScenario::Aa,
+            100.0,
+            &outcomes[1..3],
+            1.0,
+        );
         assert_eq!(r.promote_minutes_median, Some(10.0));
         assert_eq!(r.efficiency, None);
     }

@@ -4,11 +4,15 @@ use serde::Serialize;
 
 use super::runner::Method;
 use super::stats::Row;
-use super::traffic::Scenario;
+use super::traffic::TrafficScenario;
 use super::WaldRow;
 
 /// Healthy A/A scenarios the false-rollback target covers.
-const AA_SCENARIOS: [Scenario; 3] = [Scenario::Aa, Scenario::NoisyAa, Scenario::MissingScrapesAa];
+const AA_SCENARIOS: [TrafficScenario; 3] = [
+    TrafficScenario::Aa,
+    TrafficScenario::NoisyAa,
+    TrafficScenario::MissingScrapesAa,
+];
 
 /// One target, what was measured and whether it is met (`None`: cannot be
 /// judged, e.g. no baseline qualifies for the comparison).
@@ -25,7 +29,7 @@ pub struct Targets {
     pub checks: Vec<TargetCheck>,
 }
 
-fn find(rows: &[Row], method: Method, scenario: Scenario, rps: f64) -> Option<&Row> {
+fn find(rows: &[Row], method: Method, scenario: TrafficScenario, rps: f64) -> Option<&Row> {
     rows.iter()
         .find(|r| r.method == method.name() && r.scenario == scenario.name() && r.rps == rps)
 }
@@ -86,7 +90,7 @@ fn dead_promotions(rows: &[Row]) -> TargetCheck {
 
 /// errors-1-2 at 100 rps: detection, cost against Wald and the best baseline.
 fn errors_1_2(rows: &[Row], wald: &[WaldRow]) -> Vec<TargetCheck> {
-    let (s, rps) = (Scenario::Errors1To2, 100.0);
+    let (s, rps) = (TrafficScenario::Errors1To2, 100.0);
     let ours = find(rows, Method::Ours, s, rps);
     let bound = wald
         .iter()
@@ -107,12 +111,12 @@ fn errors_1_2(rows: &[Row], wald: &[WaldRow]) -> Vec<TargetCheck> {
         met: Some(matches!((mean, bound), (Some(m), Some(b)) if m <= 1.5 * b)),
     };
     // Baselines whose A/A false rollback rate (100 rps) is no higher than ours.
-    let our_frr = find(rows, Method::Ours, Scenario::Aa, rps).map(|r| r.rollback_rate);
+    let our_frr = find(rows, Method::Ours, TrafficScenario::Aa, rps).map(|r| r.rollback_rate);
     let best = Method::ALL
         .iter()
         .filter(|m| m.is_baseline())
         .filter(|m| {
-            let frr = find(rows, **m, Scenario::Aa, rps).map(|r| r.rollback_rate);
+            let frr = find(rows, **m, TrafficScenario::Aa, rps).map(|r| r.rollback_rate);
             matches!((frr, our_frr), (Some(f), Some(o)) if f <= o)
         })
         .filter_map(|m| find(rows, *m, s, rps))
@@ -120,7 +124,7 @@ fn errors_1_2(rows: &[Row], wald: &[WaldRow]) -> Vec<TargetCheck> {
         .min_by(|a, b| a.1.total_cmp(&b.1));
     let frr_of = |name: &str| {
         rows.iter()
-            .find(|r| r.method == name && r.scenario == Scenario::Aa.name() && r.rps == rps)
+            .find(|r| r.method == name && r.scenario == TrafficScenario::Aa.name() && r.rps == rps)
             .map_or("—".into(), |r| pct(r.rollback_rate))
     };
     let vs_baseline = TargetCheck {
@@ -151,11 +155,11 @@ fn promotion_speed(rows: &[Row]) -> Vec<TargetCheck> {
     rates
         .into_iter()
         .map(|rps| {
-            let ours = find(rows, Method::Ours, Scenario::Aa, rps);
+            let ours = find(rows, Method::Ours, TrafficScenario::Aa, rps);
             let fastest = Method::ALL
                 .iter()
                 .filter(|m| m.is_baseline())
-                .filter_map(|m| find(rows, *m, Scenario::Aa, rps))
+                .filter_map(|m| find(rows, *m, TrafficScenario::Aa, rps))
                 .filter(|r| r.rollback_rate <= 0.01)
                 .filter_map(|r| r.promote_minutes_median.map(|t| (r.method, t)))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
@@ -186,7 +190,13 @@ mod tests {
     use super::super::runner::{Decision, Outcome};
     use super::*;
 
-    fn rows(method: Method, scenario: Scenario, decision: Decision, minutes: f64, n: u64) -> Row {
+    fn rows(
+        method: Method,
+        scenario: TrafficScenario,
+        decision: Decision,
+        minutes: f64,
+        n: u64,
+    ) -> Row {
         let o = Outcome {
             decision,
             minutes,
@@ -199,40 +209,61 @@ mod tests {
     #[test]
     fn targets_compare_ours_with_the_qualifying_baselines() {
         let all = vec![
-            rows(Method::Ours, Scenario::Aa, Decision::Promote, 3.0, 1800),
             rows(
                 Method::Ours,
-                Scenario::Errors1To2,
+                TrafficScenario::Aa,
+                Decision::Promote,
+                3.0,
+                1800,
+            ),
+            rows(
+                Method::Ours,
+                TrafficScenario::Errors1To2,
                 Decision::Rollback,
                 2.0,
                 1200,
             ),
             rows(
                 Method::Ours,
-                Scenario::DeadCanary,
+                TrafficScenario::DeadCanary,
                 Decision::Undecided,
                 90.0,
                 0,
             ),
-            rows(Method::Flagger, Scenario::Aa, Decision::Promote, 10.0, 6000),
             rows(
                 Method::Flagger,
-                Scenario::Errors1To2,
+                TrafficScenario::Aa,
+                Decision::Promote,
+                10.0,
+                6000,
+            ),
+            rows(
+                Method::Flagger,
+                TrafficScenario::Errors1To2,
                 Decision::Rollback,
                 5.0,
                 3000,
             ),
             // Faster to roll back, but with a worse A/A FRR: not a fair comparison.
-            rows(Method::FixedMw, Scenario::Aa, Decision::Rollback, 2.0, 1200),
             rows(
                 Method::FixedMw,
-                Scenario::Errors1To2,
+                TrafficScenario::Aa,
+                Decision::Rollback,
+                2.0,
+                1200,
+            ),
+            rows(
+                Method::FixedMw,
+                TrafficScenario::Errors1To2,
                 Decision::Rollback,
                 1.0,
                 600,
             ),
         ];
-        let wald = vec![super::super::WaldRow::new(Scenario::Errors1To2, &[100.0])];
+        let wald = vec![super::super::WaldRow::new(
+            TrafficScenario::Errors1To2,
+            &[100.0],
+        )];
         let t = Targets::evaluate(&all, &wald);
         let met: Vec<Option<bool>> = t.checks.iter().map(|c| c.met).collect();
         assert_eq!(met, vec![Some(true); 6], "{t:#?}");

@@ -9,7 +9,7 @@
 use serde::Serialize;
 
 use super::scenario::LatencyShape;
-pub use super::scenario::{Scenario, ScenarioKind};
+pub use super::scenario::{ScenarioKind, TrafficScenario};
 use crate::canary::{MetricsWindow, VersionSample};
 use crate::sim::{keyed, Draws, SimRng};
 
@@ -79,14 +79,14 @@ struct Noise {
 #[derive(Debug, Clone)]
 pub struct Traffic {
     config: TrafficConfig,
-    scenario: Scenario,
+    scenario: TrafficScenario,
     rng: SimRng,
     index: u64,
     noise: Noise,
 }
 
 impl Traffic {
-    pub fn new(config: TrafficConfig, scenario: Scenario, seed: u64, run: u64) -> Self {
+    pub fn new(config: TrafficConfig, scenario: TrafficScenario, seed: u64, run: u64) -> Self {
         let mut rng = keyed(seed, &[run, scenario.key(), config.total_rps.to_bits()]);
         let phase = rng.uniform() * std::f64::consts::TAU;
         Self {
@@ -107,7 +107,7 @@ impl Traffic {
     /// random stream (so the canary run is the same with or without it).
     pub fn baseline_history(
         config: TrafficConfig,
-        scenario: Scenario,
+        scenario: TrafficScenario,
         seed: u64,
         run: u64,
     ) -> Vec<MetricsWindow> {
@@ -151,7 +151,7 @@ impl Traffic {
 
     /// (traffic multiplier, stable error multiplier, canary error multiplier).
     fn multipliers(&self, mid: f64) -> (f64, f64, f64) {
-        if self.scenario != Scenario::NoisyAa {
+        if self.scenario != TrafficScenario::NoisyAa {
             return (1.0, 1.0, 1.0);
         }
         let diurnal = 1.0 + 0.5 * (std::f64::consts::TAU * mid / 1800.0 + self.noise.phase).sin();
@@ -197,7 +197,7 @@ impl Iterator for Traffic {
         if self.index >= self.config.windows() {
             return None;
         }
-        if self.scenario == Scenario::NoisyAa {
+        if self.scenario == TrafficScenario::NoisyAa {
             self.update_noise();
         }
         let c = self.config;
@@ -216,8 +216,9 @@ impl Iterator for Traffic {
             self.scenario.canary_latency(),
         );
         let (canary_requests, canary_errors) = (canary.requests, canary.errors);
-        let scrape_lost = self.scenario == Scenario::MissingScrapesAa && self.rng.uniform() < 0.2;
-        let canary_lost = scrape_lost || self.scenario == Scenario::DeadCanary;
+        let scrape_lost =
+            self.scenario == TrafficScenario::MissingScrapesAa && self.rng.uniform() < 0.2;
+        let canary_lost = scrape_lost || self.scenario == TrafficScenario::DeadCanary;
         self.index += 1;
         Some(SimWindow {
             window: MetricsWindow {
@@ -236,7 +237,7 @@ impl Iterator for Traffic {
 mod tests {
     use super::*;
 
-    fn totals(scenario: Scenario, rps: f64, runs: u64) -> (f64, f64, f64, f64) {
+    fn totals(scenario: TrafficScenario, rps: f64, runs: u64) -> (f64, f64, f64, f64) {
         let (mut cr, mut ce, mut sr, mut se) = (0u64, 0u64, 0u64, 0u64);
         for run in 0..runs {
             for w in Traffic::new(TrafficConfig::new(rps), scenario, 9, run) {
@@ -264,37 +265,45 @@ mod tests {
                 .map(|w| w.window)
                 .collect::<Vec<_>>()
         };
-        let a = draw(Scenario::NoisyAa, 1);
+        let a = draw(TrafficScenario::NoisyAa, 1);
         assert_eq!(a.len(), 540);
-        assert_eq!(a, draw(Scenario::NoisyAa, 1));
-        assert_ne!(a, draw(Scenario::NoisyAa, 2));
-        assert_ne!(draw(Scenario::Aa, 1), draw(Scenario::Improvement, 1));
+        assert_eq!(a, draw(TrafficScenario::NoisyAa, 1));
+        assert_ne!(a, draw(TrafficScenario::NoisyAa, 2));
+        assert_ne!(
+            draw(TrafficScenario::Aa, 1),
+            draw(TrafficScenario::Improvement, 1)
+        );
     }
 
     #[test]
     fn rates_and_shares_match_the_settings() {
-        let (crps, cerr, srps, serr) = totals(Scenario::Aa, 100.0, 4);
+        let (crps, cerr, srps, serr) = totals(TrafficScenario::Aa, 100.0, 4);
         assert!((crps - 10.0).abs() < 0.2, "{crps}");
         assert!((srps - 90.0).abs() < 0.5, "{srps}");
         assert!((cerr - 0.01).abs() < 0.001 && (serr - 0.01).abs() < 0.0005);
-        let (_, cerr, _, _) = totals(Scenario::Errors1To5, 100.0, 2);
+        let (_, cerr, _, _) = totals(TrafficScenario::Errors1To5, 100.0, 2);
         assert!((cerr - 0.05).abs() < 0.003, "{cerr}");
         // Noise keeps the mean rates: blips add 3 of 60 windows × 4 extra ≈ +20 %.
-        let (crps, cerr, _, serr) = totals(Scenario::NoisyAa, 100.0, 8);
+        let (crps, cerr, _, serr) = totals(TrafficScenario::NoisyAa, 100.0, 8);
         assert!((crps - 10.0).abs() < 0.5, "{crps}");
         assert!((cerr - 0.012).abs() < 0.0015 && (serr - 0.012).abs() < 0.001);
     }
 
     #[test]
     fn missing_and_dead_windows() {
-        let w: Vec<_> = Traffic::new(TrafficConfig::new(100.0), Scenario::MissingScrapesAa, 1, 0)
-            .map(|w| w.window)
-            .collect();
+        let w: Vec<_> = Traffic::new(
+            TrafficConfig::new(100.0),
+            TrafficScenario::MissingScrapesAa,
+            1,
+            0,
+        )
+        .map(|w| w.window)
+        .collect();
         let lost = w.iter().filter(|w| w.canary.is_none()).count() as f64 / w.len() as f64;
         assert!((lost - 0.2).abs() < 0.06, "{lost}");
         assert!(w.iter().all(|w| w.canary.is_none() == w.stable.is_none()));
         let dead: Vec<_> =
-            Traffic::new(TrafficConfig::new(100.0), Scenario::DeadCanary, 1, 0).collect();
+            Traffic::new(TrafficConfig::new(100.0), TrafficScenario::DeadCanary, 1, 0).collect();
         assert!(dead
             .iter()
             .all(|w| w.window.canary.is_none() && w.window.stable.is_some()));
@@ -314,12 +323,12 @@ mod tests {
             let at = |q: f64| v[(q * (v.len() - 1) as f64) as usize];
             (at(0.5), at(0.99))
         };
-        let (m, p99) = quantiles(Scenario::Aa);
+        let (m, p99) = quantiles(TrafficScenario::Aa);
         assert!((m - 80.0).abs() < 2.0 && (p99 - 80.0 * (0.35 * 2.326f64).exp()).abs() < 8.0);
-        let (tm, tp99) = quantiles(Scenario::TailP99Plus30);
+        let (tm, tp99) = quantiles(TrafficScenario::TailP99Plus30);
         assert!((tm / m - 1.0).abs() < 0.03, "median {tm} vs {m}");
         assert!((tp99 / p99 - 1.3).abs() < 0.08, "p99 {tp99} vs {p99}");
-        let (lm, _) = quantiles(Scenario::LatencyX1_3);
+        let (lm, _) = quantiles(TrafficScenario::LatencyX1_3);
         assert!((lm / m - 1.3).abs() < 0.05);
     }
 }

@@ -242,7 +242,7 @@ fn a_new_step_needs_fresh_canary_requests_before_passing() {
 /// is what makes this test able to fail.
 #[test]
 fn calibration_keeps_noisy_aa_false_rollbacks_within_the_bound() {
-    use crate::bench::canary::traffic::{Scenario, Traffic, TrafficConfig};
+    use crate::bench::canary::traffic::{Traffic, TrafficConfig, TrafficScenario};
     let config = TrafficConfig::new(100.0);
     let runs = 300;
     let false_rollbacks = |calibrated: bool| {
@@ -250,10 +250,11 @@ fn calibration_keeps_noisy_aa_false_rollbacks_within_the_bound() {
             .filter(|&run| {
                 let mut judge = SequentialJudge::default();
                 if calibrated {
-                    let history = Traffic::baseline_history(config, Scenario::NoisyAa, 5, run);
+                    let history =
+                        Traffic::baseline_history(config, TrafficScenario::NoisyAa, 5, run);
                     assert!(judge.calibrate(&history).contains("noisy"));
                 }
-                Traffic::new(config, Scenario::NoisyAa, 5, run)
+                Traffic::new(config, TrafficScenario::NoisyAa, 5, run)
                     .map(|w| judge.observe(&w.window).kind)
                     .find(|k| matches!(k, VerdictKind::Pass | VerdictKind::Fail))
                     == Some(VerdictKind::Fail)

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 pub(super) use crate::journal::rules::refusal;
 use crate::journal::{
-    rules, wall_now, ApprovalDecision, ApprovalStatus, JournalError, PendingApproval, RolloutRecord,
+    rules, wall_now, ApprovalDecision, ApprovalStatus, JournalError, PendingApproval,
+    RolloutRecord, StoredEvent,
 };
 use crate::rollout::state::Outcome;
 
@@ -172,4 +173,22 @@ pub(super) fn parse_payload(text: &str) -> Result<Value, JournalError> {
 
 pub(super) fn to_u64(seq: i64) -> Result<u64, JournalError> {
     u64::try_from(seq).map_err(|_| JournalError::Corrupt(format!("negative sequence number {seq}")))
+}
+
+/// Decodes rows of `events` or `intents` (the same columns) into records.
+pub(super) fn numbered(
+    rows: impl Iterator<Item = rusqlite::Result<NumberedRow>>,
+) -> Result<Vec<StoredEvent>, JournalError> {
+    rows.map(|r| {
+        let n = r?;
+        Ok(StoredEvent {
+            rollout_id: n.rollout_id,
+            seq: to_u64(n.seq)?,
+            at: n.at,
+            wall: n.wall,
+            kind: n.kind,
+            payload: parse_payload(&n.payload)?,
+        })
+    })
+    .collect()
 }
