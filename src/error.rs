@@ -17,6 +17,34 @@ pub mod exit {
     pub const RISK_ABOVE_THRESHOLD: u8 = 3;
 }
 
+/// One setting whose value cannot work: which one (`haproxy.backend`, after
+/// [`ConfigError::within`] `services.shop.haproxy.backend`) and what it must be.
+/// Shared by every adapter's `validate()`, so a bad section reads the same
+/// whichever backend it configures; the caller adds the section it sits in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct ConfigError {
+    /// The dotted path of the setting, e.g. `prometheus.url`.
+    pub field: String,
+    /// What it must be, and what it is: "must start with http:// or https://, got `x`".
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same error seen from the enclosing section (`services.shop`).
+    pub fn within(mut self, section: &str) -> Self {
+        self.field = format!("{section}.{}", self.field);
+        self
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -40,6 +68,36 @@ pub enum Error {
     /// unknown service, a channel nobody may answer.
     #[error(transparent)]
     Approvers(#[from] crate::settings::ApproverConfigError),
+    /// `serve`'s configuration cannot work (no secret, repo, services; a port taken).
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
+    /// `deploy-agent schema NAME`: an unknown name or format.
+    #[error(transparent)]
+    Schema(#[from] crate::SchemaError),
+    /// A flag's value or a combination of flags the command cannot use.
+    #[error(transparent)]
+    Arg(#[from] crate::commands::ArgError),
+    /// A real target's sections: missing, or rejected by its adapter.
+    #[error(transparent)]
+    Backend(#[from] crate::commands::backends::BackendError),
+    /// The model client could not be built from `[llm]`.
+    #[error(transparent)]
+    Llm(#[from] crate::llm::LlmError),
+    /// The Slack client could not be built from `[slack]` (no bot token).
+    #[error(transparent)]
+    Slack(#[from] crate::approval::slack::SlackError),
+    /// `backtest`/`calibrate`: a history whose ranking cannot be judged.
+    #[error(transparent)]
+    Backtest(#[from] crate::backtest::MetricsError),
+    /// `calibrate`: the risk cache could not be written.
+    #[error(transparent)]
+    Cache(#[from] crate::backtest::cache::CacheError),
+    /// The risk prior built into the binary does not parse: a defect.
+    #[error(transparent)]
+    Prior(#[from] crate::risk::fitted::PriorError),
+    /// `eval`: the suite file, or the scratch repository an episode runs in.
+    #[error(transparent)]
+    Eval(#[from] crate::evals::EvalError),
     #[error("{0}")]
     Usage(String),
 }
@@ -51,6 +109,9 @@ impl Error {
             Error::Git(GitError::Command { .. } | GitError::Parse { .. }) => exit::INTERNAL,
             Error::Journal(e) if journal_is_broken(e) => exit::INTERNAL,
             Error::Identity(IdentityError::UnknownUid { .. }) => exit::INTERNAL,
+            Error::Schema(crate::SchemaError::Render(_)) => exit::INTERNAL,
+            Error::Prior(_) => exit::INTERNAL,
+            Error::Eval(e) if e.is_environment() => exit::INTERNAL,
             Error::GitHub(
                 GitHubError::Transport { .. }
                 | GitHubError::Shape { .. }
@@ -66,6 +127,15 @@ impl Error {
             | Error::Start(_)
             | Error::Identity(_)
             | Error::Approvers(_)
+            | Error::Serve(_)
+            | Error::Schema(_)
+            | Error::Arg(_)
+            | Error::Backend(_)
+            | Error::Llm(_)
+            | Error::Slack(_)
+            | Error::Backtest(_)
+            | Error::Cache(_)
+            | Error::Eval(_)
             | Error::Usage(_) => exit::BAD_INPUT,
         }
     }

@@ -1,5 +1,6 @@
 //! `deploy-agent rollout`: assess, then drive a guarded rollout on a target.
 
+use crate::commands::ArgError;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -139,19 +140,14 @@ pub async fn run_rollout_with(
     hooks: RolloutHooks,
 ) -> Result<RolloutOutcome, Error> {
     if cmd.service.trim().is_empty() {
-        return Err(Error::Usage(
-            "--service must name the service to roll out".into(),
-        ));
+        return Err(ArgError::NoService.into());
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
     let slack_channel = slack_channel(cmd, &settings)?;
     let approve_as = approve_as(cmd, &settings)?;
     if cmd.planner == PlannerKind::Llm && !settings.llm.is_configured() {
-        return Err(Error::Usage(
-            "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
-                .into(),
-        ));
+        return Err(ArgError::NoModelEndpoint.into());
     }
     let repo = LocalGit::open(&cmd.repo)?;
     let llm_mode = match cmd.planner {
@@ -186,8 +182,7 @@ pub async fn run_rollout_with(
     };
     let slack = match (slack_channel, &journal) {
         (Some(channel), Some(journal)) => {
-            let client =
-                SlackClient::new(&settings.slack).map_err(|e| Error::Usage(e.to_string()))?;
+            let client = SlackClient::new(&settings.slack)?;
             Some(Arc::new(SlackApprover::new(
                 journal.clone(),
                 client,
@@ -276,7 +271,7 @@ pub async fn run_rollout_with(
                 if let Some(lease) = &lease {
                     lease.release();
                 }
-                return Err(Error::Usage(e.to_string()));
+                return Err(e.into());
             }
         },
     };
@@ -383,9 +378,7 @@ fn build_backends(
         TargetKind::Haproxy | TargetKind::Kubernetes | TargetKind::Argo => MetricsKind::Prometheus,
     });
     match (cmd.target, metrics) {
-        (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(Error::Usage(
-            "--dry-run applies to real targets (haproxy, kubernetes, argo); the simulated one changes nothing real".into(),
-        )),
+        (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(ArgError::DryRunOnSim.into()),
         (TargetKind::Sim, MetricsKind::Sim) => {
             let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
             let config = SimConfig::new(cmd.scenario, cmd.seed);
@@ -401,9 +394,11 @@ fn build_backends(
         (TargetKind::Argo, MetricsKind::Prometheus) => {
             backends::argo_prometheus(&cmd.service, settings, cmd.dry_run, approver)
         }
-        (target, metrics) => Err(Error::Usage(format!(
-            "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy, kubernetes or argo with prometheus"
-        ).to_lowercase())),
+        (target, metrics) => Err(ArgError::UnsupportedPair {
+            target: target.as_str(),
+            metrics: metrics.as_str(),
+        }
+        .into()),
     }
 }
 

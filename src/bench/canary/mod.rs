@@ -208,10 +208,10 @@ pub fn run_command(
         .filter(|d| !d.as_os_str().is_empty())
     {
         if !dir.is_dir() {
-            return Err(crate::Error::Usage(format!(
-                "--plot: folder {} does not exist (create it or choose another path)",
-                dir.display()
-            )));
+            return Err(crate::commands::ArgError::NoPlotFolder {
+                dir: dir.to_path_buf(),
+            }
+            .into());
         }
     }
     let config = BenchConfig::new(runs.max(1), seed);

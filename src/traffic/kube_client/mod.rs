@@ -45,6 +45,7 @@ pub use error::{KubeError, Op};
 pub use wait::WaitError;
 
 use super::TrafficError;
+use crate::error::ConfigError;
 
 /// Longest pause between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -307,7 +308,7 @@ fn server_of(config: &Kubeconfig, context: Option<&str>) -> Result<String, Strin
 }
 
 /// A path segment check: Kubernetes names are DNS labels/subdomains.
-pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
+pub fn validate_name(field: &str, value: &str) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 253
         && value
@@ -316,17 +317,21 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{field} must be a Kubernetes name (lowercase letters, digits, `-`, `.`), got `{value}`"
+        Err(ConfigError::new(
+            field,
+            format!(
+                "must be a Kubernetes name (lowercase letters, digits, `-`, `.`), got `{value}`"
+            ),
         ))
     }
 }
 
 /// Checks the connection limits every Kubernetes-backed section shares.
-pub fn check_limits(section: &str, timeout_ms: u64, max_retries: u32) -> Result<(), String> {
+pub fn check_limits(section: &str, timeout_ms: u64, max_retries: u32) -> Result<(), ConfigError> {
     if !(1..=60_000).contains(&timeout_ms) || max_retries > 10 {
-        return Err(format!(
-            "{section}.timeout_ms must be 1-60000 and max_retries at most 10"
+        return Err(ConfigError::new(
+            format!("{section}.timeout_ms"),
+            "must be 1-60000 and max_retries at most 10",
         ));
     }
     Ok(())
