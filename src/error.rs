@@ -98,6 +98,9 @@ pub enum Error {
     /// `eval`: the suite file, or the scratch repository an episode runs in.
     #[error(transparent)]
     Eval(#[from] crate::evals::EvalError),
+    /// `--plot`: the figure could not be written.
+    #[error(transparent)]
+    Plot(#[from] crate::backtest::plot::PlotError),
     #[error("{0}")]
     Usage(String),
 }
@@ -136,6 +139,7 @@ impl Error {
             | Error::Backtest(_)
             | Error::Cache(_)
             | Error::Eval(_)
+            | Error::Plot(_)
             | Error::Usage(_) => exit::BAD_INPUT,
         }
     }

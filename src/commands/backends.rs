@@ -3,11 +3,15 @@
 
 use std::sync::Arc;
 
+use super::rollout::{RolloutCommand, TargetKind};
+use super::ArgError;
 use crate::approval::Approver;
+use crate::clock::{Clock, VirtualClock};
 use crate::error::Error;
 use crate::metrics::prometheus::{ClockMapping, PrometheusMetrics};
 use crate::rollout::Backends;
 use crate::settings::{ServiceSettings, Settings};
+use crate::sim::SimConfig;
 use crate::traffic::argo::ArgoRolloutRouter;
 use crate::traffic::dry_run::DryRunRouter;
 use crate::traffic::haproxy::HaproxyRouter;
@@ -29,6 +33,44 @@ impl MetricsKind {
             MetricsKind::Sim => "sim",
             MetricsKind::Prometheus => "prometheus",
         }
+    }
+}
+
+/// The backends `--target` and `--metrics` name, and the target's label.
+/// The simulated world's metrics live on its virtual clock, so they go only with
+/// the simulated target, and real targets only with real metrics.
+pub fn for_flags(
+    cmd: &RolloutCommand,
+    settings: &Settings,
+    pace: f64,
+    approver: Arc<dyn Approver>,
+) -> Result<(Backends, String), Error> {
+    let metrics = cmd.metrics.unwrap_or(match cmd.target {
+        TargetKind::Sim => MetricsKind::Sim,
+        TargetKind::Haproxy | TargetKind::Kubernetes | TargetKind::Argo => MetricsKind::Prometheus,
+    });
+    match (cmd.target, metrics) {
+        (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(ArgError::DryRunOnSim.into()),
+        (TargetKind::Sim, MetricsKind::Sim) => {
+            let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
+            let config = SimConfig::new(cmd.scenario, cmd.seed);
+            let (backends, _world) = Backends::simulated(config, clock, approver);
+            Ok((backends, format!("sim:{}", cmd.scenario.as_str())))
+        }
+        (TargetKind::Haproxy, MetricsKind::Prometheus) => {
+            haproxy_prometheus(&cmd.service, settings, cmd.dry_run, approver)
+        }
+        (TargetKind::Kubernetes, MetricsKind::Prometheus) => {
+            kubernetes_prometheus(&cmd.service, settings, cmd.dry_run, approver)
+        }
+        (TargetKind::Argo, MetricsKind::Prometheus) => {
+            argo_prometheus(&cmd.service, settings, cmd.dry_run, approver)
+        }
+        (target, metrics) => Err(ArgError::UnsupportedPair {
+            target: target.as_str(),
+            metrics: metrics.as_str(),
+        }
+        .into()),
     }
 }
 

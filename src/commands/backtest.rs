@@ -86,7 +86,7 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
             metrics.commits,
             metrics.reverted
         );
-        backtest::plot::write_svg(&scored, &title, path).map_err(Error::Usage)?;
+        backtest::plot::write_svg(&scored, &title, path)?;
     }
     let what = format!(
         "{} at {} (newest {} commits at least {} days old{})",

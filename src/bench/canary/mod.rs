@@ -217,7 +217,7 @@ pub fn run_command(
     let config = BenchConfig::new(runs.max(1), seed);
     let results = run(&config, stderr_progress());
     if let Some(path) = plot {
-        write_svg(&results, path).map_err(crate::Error::Usage)?;
+        write_svg(&results, path)?;
         eprintln!("bench canary: wrote {}", path.display());
     }
     Ok(if json {
