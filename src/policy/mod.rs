@@ -10,7 +10,7 @@ mod rules;
 mod sections;
 
 pub use freeze::{Freeze, Window as FreezeWindow};
-pub use inconclusive::{InconclusivePolicy, OnInconclusive};
+pub use inconclusive::{InconclusivePolicy, OnInconclusive, UnprovenStepRefused};
 
 pub use categories::{Category, CategoryMatcher, CategoryRule};
 pub use rules::RuleError;
