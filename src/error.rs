@@ -158,3 +158,59 @@ fn journal_is_broken(e: &JournalError) -> bool {
             | JournalError::OutOfOrder(_)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<u8>("x").unwrap_err()
+    }
+
+    /// The typed errors keep the exit codes their `Usage(String)` had, except
+    /// where the environment or a defect is at fault (exit 1).
+    #[test]
+    fn typed_errors_map_to_their_exit_codes() {
+        let bad_input: Vec<Error> = vec![
+            crate::commands::ArgError::AtLeastOne { flag: "--commits" }.into(),
+            crate::serve::ServeError::NoRepo.into(),
+            crate::SchemaError::Unknown { name: "x".into() }.into(),
+            crate::evals::EvalError::InvalidSuite {
+                path: "s.toml".into(),
+                field: "repeat".into(),
+                problem: "must be at least 1".into(),
+            }
+            .into(),
+            SettingsError::Setting(ConfigError::new("haproxy.socket", "must be set")).into(),
+            GitHubError::PostNeedsAppToken.into(),
+        ];
+        for e in &bad_input {
+            assert_eq!(e.exit_code(), exit::BAD_INPUT, "{e}");
+        }
+        let environment: Vec<Error> = vec![
+            crate::risk::fitted::PriorError::Embedded(json_error()).into(),
+            crate::SchemaError::Render(json_error()).into(),
+            crate::evals::EvalError::Scratch {
+                what: "cannot run git: not found".into(),
+            }
+            .into(),
+        ];
+        for e in &environment {
+            assert_eq!(e.exit_code(), exit::INTERNAL, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_setting_is_named_from_the_enclosing_section() {
+        let e = ConfigError::new(
+            "prometheus.url",
+            "must start with http:// or https://, got `x`",
+        )
+        .within("services.shop");
+        assert_eq!(e.field, "services.shop.prometheus.url");
+        assert_eq!(
+            e.to_string(),
+            "services.shop.prometheus.url must start with http:// or https://, got `x`"
+        );
+    }
+}

@@ -126,7 +126,7 @@ impl KubernetesConfig {
         {
             return Err(ConfigError::new(
                 "kubernetes.canary_deployment",
-                "must differ from stable_deployment, and canary_backend from stable_backend: the stable and canary deployments (and backends) must differ",
+                "must differ from stable_deployment, and canary_backend from stable_backend: each version needs its own",
             ));
         }
         for (field, value) in [

@@ -233,10 +233,16 @@ impl PrometheusConfig {
                 format!("must start with http:// or https://, got `{}`", self.url),
             ));
         }
-        if self.stable_version.is_empty() || self.stable_version == self.canary_version {
+        if self.stable_version.is_empty() {
+            return Err(ConfigError::new(
+                "prometheus.stable_version",
+                "must be set: it selects the stable version's series",
+            ));
+        }
+        if self.stable_version == self.canary_version {
             return Err(ConfigError::new(
                 "prometheus.canary_version",
-                "must differ from stable_version (both set: they select each version's series)",
+                "must differ from stable_version: each selects its own version's series",
             ));
         }
         if !(1..=120_000).contains(&self.timeout_ms) {
