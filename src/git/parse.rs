@@ -15,8 +15,9 @@ pub enum ParseError {
     Missing(&'static str),
     #[error("numstat for `{0}` has no raw record")]
     Unmatched(String),
-    #[error("bad number `{0}`")]
-    Number(String),
+    /// A field that should be a number: `what` says which (count, timestamp).
+    #[error("bad {what} `{text}`")]
+    Number { what: &'static str, text: String },
 }
 
 /// Record and field separators used in our `--format` strings.
@@ -129,7 +130,12 @@ fn apply_numstat<'a>(
     if added == "-" || deleted == "-" {
         file.binary = true;
     } else {
-        let count = |n: &str| n.parse().map_err(|_| ParseError::Number(n.into()));
+        let count = |n: &str| {
+            n.parse().map_err(|_| ParseError::Number {
+                what: "count",
+                text: n.into(),
+            })
+        };
         file.added = count(added)?;
         file.deleted = count(deleted)?;
     }
@@ -153,10 +159,10 @@ pub fn parse_log(out: &str) -> Result<Vec<HistoryCommit>, ParseError> {
                 text: preview(record),
             });
         };
-        let time = time
-            .trim()
-            .parse()
-            .map_err(|_| ParseError::Number(time.into()))?;
+        let time = time.trim().parse().map_err(|_| ParseError::Number {
+            what: "timestamp",
+            text: time.into(),
+        })?;
         commits.push(HistoryCommit {
             sha: sha.trim().to_string(),
             author_email: email.to_string(),
