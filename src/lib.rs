@@ -51,23 +51,51 @@ use assess::Assessment;
 pub fn output_schema(name: &str, markdown: bool) -> Result<String, Error> {
     let schema = match (name, markdown) {
         ("config", true) => return Ok(settings::reference::config_markdown()),
-        (_, true) => {
-            return Err(Error::Usage(format!(
-                "--format markdown is for `schema config` only; `{name}` has a JSON Schema"
-            )))
-        }
+        (_, true) => return Err(SchemaError::MarkdownIsForConfig { name: name.into() }.into()),
         ("config", false) => settings::reference::config_schema(),
-        ("assess", false) => serde_json::to_value(schemars::schema_for!(Assessment))
-            .map_err(|e| Error::Usage(e.to_string()))?,
-        ("rollout", false) => serde_json::to_value(schemars::schema_for!(rollout::RolloutSummary))
-            .map_err(|e| Error::Usage(e.to_string()))?,
-        (other, _) => {
-            return Err(Error::Usage(format!(
-                "no schema named `{other}`; available: assess, rollout, config"
-            )))
+        ("assess", false) => {
+            serde_json::to_value(schemars::schema_for!(Assessment)).map_err(SchemaError::Render)?
         }
+        ("rollout", false) => serde_json::to_value(schemars::schema_for!(rollout::RolloutSummary))
+            .map_err(SchemaError::Render)?,
+        (other, _) => return Err(SchemaError::Unknown { name: other.into() }.into()),
     };
     serde_json::to_string_pretty(&schema)
         .map(|s| s + "\n")
-        .map_err(|e| Error::Usage(e.to_string()))
+        .map_err(|e| SchemaError::Render(e).into())
+}
+
+/// The schema names `deploy-agent schema NAME` knows, in the order shown.
+pub const SCHEMA_NAMES: &[&str] = &["assess", "rollout", "config"];
+
+/// Why `deploy-agent schema` printed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("no schema named `{name}`; available: {}", SCHEMA_NAMES.join(", "))]
+    Unknown { name: String },
+    #[error("--format markdown is for `schema config` only; `{name}` has a JSON Schema")]
+    MarkdownIsForConfig { name: String },
+    /// A schema that does not serialize is a defect, not the caller's input.
+    #[error("cannot render the schema as JSON ({0}); this is a defect, please report it")]
+    Render(#[source] serde_json::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_schema_lists_the_valid_names() {
+        let e = output_schema("nothing", false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no schema named `nothing`; available: assess, rollout, config"
+        );
+        assert_eq!(e.exit_code(), exit::BAD_INPUT);
+        for name in SCHEMA_NAMES {
+            assert!(output_schema(name, false).is_ok(), "{name}");
+        }
+        let e = output_schema("assess", true).unwrap_err().to_string();
+        assert!(e.contains("`schema config` only"), "{e}");
+    }
 }

@@ -23,7 +23,7 @@ pub use approvers::ApproverConfigError;
 use serve::validate_serve;
 pub use serve::ServeSettings;
 use services::validate_service;
-pub use services::{ServiceSettings, ServiceSlack};
+pub use services::{ServiceSettings, ServiceSlack, ServiceTargetError};
 use slack::validate_slack;
 
 use crate::approval::identity::{Directory, Person};
@@ -96,6 +96,9 @@ pub enum SettingsError {
     Invalid(String),
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// One setting of a backend section (`services.NAME.haproxy.…`) cannot work.
+    #[error("invalid configuration: {0} (reference: docs/configuration.md, or `deploy-agent schema config`)")]
+    Setting(#[from] crate::error::ConfigError),
 }
 
 /// Points at the reference unless the message already names its section.

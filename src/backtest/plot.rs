@@ -8,8 +8,27 @@ use plotters::prelude::*;
 use super::{metrics::auc, Scored};
 
 /// Writes the ROC curves of `scored` to `path`.
-pub fn write_svg(scored: &[Scored], title: &str, path: &Path) -> Result<(), String> {
-    draw(scored, title, path).map_err(|e| format!("could not write {}: {e}", path.display()))
+pub fn write_svg(scored: &[Scored], title: &str, path: &Path) -> Result<(), PlotError> {
+    draw(scored, title, path).map_err(|e| PlotError::new(path, e))
+}
+
+/// A figure (`backtest --plot`, `bench canary --plot`) that could not be
+/// drawn or written. plotters reports through its own error types, so the
+/// detail is its text; the path is ours.
+#[derive(Debug, thiserror::Error)]
+#[error("could not write {}: {detail} (choose a writable --plot path)", path.display())]
+pub struct PlotError {
+    pub path: std::path::PathBuf,
+    pub detail: String,
+}
+
+impl PlotError {
+    pub fn new(path: &Path, detail: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            detail: detail.to_string(),
+        }
+    }
 }
 
 fn draw(scored: &[Scored], title: &str, path: &Path) -> Result<(), Box<dyn std::error::Error>> {

@@ -33,21 +33,32 @@ pub fn write_features(scored: &[Scored], out: &mut dyn Write) -> std::io::Result
     Ok(())
 }
 
+/// Why a features file could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum FeaturesError {
+    #[error("not a features file (header starts {header:?}); write one with `deploy-agent backtest --features FILE.csv`")]
+    NotFeatures { header: Vec<String> },
+    /// A row that does not parse: the file was edited or cut short.
+    #[error("line {line}: bad {what} (rewrite the file with `deploy-agent backtest --features`)")]
+    Bad { line: usize, what: String },
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+}
+
 /// Reads rows written by [`write_features`]. Columns are matched by name, so a
 /// file from an older build (fewer features) reads with zeros for the rest;
 /// levels are not stored and read back as `Low`, contributions as empty.
-pub fn read_features(input: impl BufRead) -> Result<Vec<Scored>, String> {
+pub fn read_features(input: impl BufRead) -> Result<Vec<Scored>, FeaturesError> {
     let mut lines = input.lines();
     let header = match lines.next() {
-        Some(h) => h.map_err(|e| e.to_string())?,
+        Some(h) => h?,
         None => return Ok(Vec::new()),
     };
     let cols: Vec<&str> = header.split(',').collect();
     if cols.get(..5) != Some(&["sha", "time", "reverted", "score", "lines"][..]) {
-        return Err(format!(
-            "not a features file (header starts {:?}); write one with `deploy-agent backtest --features FILE.csv`",
-            cols.iter().take(5).collect::<Vec<_>>()
-        ));
+        return Err(FeaturesError::NotFeatures {
+            header: cols.iter().take(5).map(|c| c.to_string()).collect(),
+        });
     }
     let at: Vec<Option<usize>> = ALL_FEATURES
         .iter()
@@ -55,9 +66,12 @@ pub fn read_features(input: impl BufRead) -> Result<Vec<Scored>, String> {
         .collect();
     let mut out = Vec::new();
     for (n, line) in lines.enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
+        let line = line?;
         let f: Vec<&str> = line.split(',').collect();
-        let bad = |what: &str| format!("line {}: bad {what}", n + 2);
+        let bad = |what: &str| FeaturesError::Bad {
+            line: n + 2,
+            what: what.into(),
+        };
         if f.len() != cols.len() {
             return Err(bad("number of columns"));
         }

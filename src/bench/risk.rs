@@ -75,26 +75,62 @@ struct Repo {
     rows: Vec<Scored>,
 }
 
+/// Why the risk benchmark could not run. Each names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RiskBenchError {
+    #[error("cannot read {}: {source} (pass --rows DIR, a folder of `backtest --features` files)", dir.display())]
+    Folder {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} holds {found} features files; leave-one-out needs at least two (write them with `deploy-agent backtest --features DIR/OWNER+NAME.csv`)", dir.display())]
+    TooFew { dir: PathBuf, found: usize },
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: crate::backtest::rows::FeaturesError,
+    },
+    #[error("{repo}: {source}")]
+    Judged {
+        repo: String,
+        source: metrics::MetricsError,
+    },
+    #[error("cannot write --write-prior {}: {source}; choose a writable path", path.display())]
+    WritePrior {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Runs the benchmark over every `*.csv` in `dir`.
-pub fn run(dir: &Path, seed: u64, mut progress: impl FnMut(&str)) -> Result<RiskBench, String> {
+pub fn run(
+    dir: &Path,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<RiskBench, RiskBenchError> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+        .map_err(|source| RiskBenchError::Folder {
+            dir: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "csv"))
         .collect();
     paths.sort();
     if paths.len() < 2 {
-        return Err(format!(
-            "{} holds {} features files; leave-one-out needs at least two (write them with `deploy-agent backtest --features DIR/OWNER+NAME.csv`)",
-            dir.display(),
-            paths.len()
-        ));
+        return Err(RiskBenchError::TooFew {
+            dir: dir.to_path_buf(),
+            found: paths.len(),
+        });
     }
     let mut repos = Vec::new();
     for path in &paths {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut rows = read_features(std::io::BufReader::new(file))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let file_error = |source| RiskBenchError::File {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(|e| file_error(e.into()))?;
+        let mut rows = read_features(std::io::BufReader::new(file)).map_err(file_error)?;
         rows.sort_by_key(|r| r.time);
         let values: Vec<&[f64]> = rows.iter().map(|r| r.values.as_slice()).collect();
         let scale = Scale::fit(ALL_FEATURES, &values);
@@ -117,8 +153,13 @@ pub fn run(dir: &Path, seed: u64, mut progress: impl FnMut(&str)) -> Result<Risk
         let w = fitted::fit_steps(&x, &y, &zero, POOLED_STRENGTH);
         let scores: Vec<f64> = held.encoded.iter().map(|e| fitted::dot(e, &w)).collect();
         let calibrated = fitted::out_of_fold(&held.encoded, &held.labels, &w, REPO_STRENGTH, FOLDS);
-        let m = metrics::Metrics::of(&with_scores(&held.rows, &scores), seed)
-            .map_err(|e| format!("{}: {e}", held.name))?;
+        let m =
+            metrics::Metrics::of(&with_scores(&held.rows, &scores), seed).map_err(|source| {
+                RiskBenchError::Judged {
+                    repo: held.name.clone(),
+                    source,
+                }
+            })?;
         let policy: Vec<f64> = held.rows.iter().map(|r| r.score).collect();
         let lines: Vec<f64> = held.rows.iter().map(|r| r.lines as f64).collect();
         let half = held.rows.len() / 2;
@@ -300,6 +341,6 @@ mod tests {
         let lone = tempfile::tempdir().unwrap();
         std::fs::copy(dir.path().join("a+one.csv"), lone.path().join("a+one.csv")).unwrap();
         let e = run(lone.path(), 1, |_| {}).unwrap_err();
-        assert!(e.contains("at least two"), "{e}");
+        assert!(e.to_string().contains("at least two"), "{e}");
     }
 }

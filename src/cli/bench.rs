@@ -172,17 +172,12 @@ fn bench_risk(
     let b = risk::run(&rows, seed, |what| {
         shown.message(what);
         shown.inc();
-    })
-    .map_err(Error::Usage)?;
+    })?;
     shown.finish();
     if let Some(path) = write_prior {
         let json = serde_json::to_string(&b.prior).unwrap_or_default();
-        std::fs::write(&path, json + "\n").map_err(|e| {
-            Error::Usage(format!(
-                "cannot write --write-prior {}: {e}",
-                path.display()
-            ))
-        })?;
+        std::fs::write(&path, json + "\n")
+            .map_err(|source| risk::RiskBenchError::WritePrior { path, source })?;
     }
     match format {
         BenchFormat::Markdown => print!("{}", risk::render_markdown(&b)),

@@ -10,7 +10,7 @@ use crate::approval::slack::BOT_TOKEN_ENV;
 use crate::approval::{Approver, FixedApprover, JournalApprover, TerminalApprover};
 use crate::error::Error;
 use crate::rollout::events::{Event, EventSink};
-use crate::settings::Settings;
+use crate::settings::{ApproverConfigError, Settings};
 
 /// Who answers an approval request when Slack does not (see [`slack_channel`]),
 /// and whether it is the journal:
@@ -93,16 +93,19 @@ pub(super) fn slack_channel<'a>(
         return Ok(None);
     };
     if settings.slack.bot_token.is_none() {
-        return Err(Error::Usage(format!(
-            "approvals of {} go to Slack ({channel}) but {BOT_TOKEN_ENV} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or pass --approve-as NAME",
-            cmd.service
-        )));
+        return Err(ApproverConfigError::NoSlackToken {
+            service: cmd.service.clone(),
+            channel: channel.into(),
+            env: BOT_TOKEN_ENV,
+        }
+        .into());
     }
     if cmd.no_journal {
-        return Err(Error::Usage(format!(
-            "approvals of {} go to Slack ({channel}), which records them in the journal: drop --no-journal",
-            cmd.service
-        )));
+        return Err(ApproverConfigError::SlackNeedsJournal {
+            service: cmd.service.clone(),
+            channel: channel.into(),
+        }
+        .into());
     }
     Ok(Some(channel))
 }

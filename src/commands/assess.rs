@@ -1,5 +1,6 @@
 //! `deploy-agent assess`.
 
+use crate::commands::ArgError;
 use std::path::PathBuf;
 
 use crate::assess::{self, AssessRequest, Assessment};
@@ -39,19 +40,14 @@ pub struct AssessOutcome {
 pub async fn run_assess(cmd: &AssessCommand) -> Result<AssessOutcome, Error> {
     if let Some(t) = cmd.fail_above {
         if !(0.0..=1.0).contains(&t) {
-            return Err(Error::Usage(format!(
-                "--fail-above must be between 0 and 1, got {t}"
-            )));
+            return Err(ArgError::FailAboveOutOfRange { got: t }.into());
         }
     }
     if cmd.post && cmd.github.is_none() {
-        return Err(Error::Usage("--post needs --github OWNER/REPO".into()));
+        return Err(ArgError::PostNeedsGitHub.into());
     }
     if cmd.github.is_some() && cmd.request.base.is_some() {
-        return Err(Error::Usage(
-            "--base is not used with --github: assess the pull request (#N) to compare with its base"
-                .into(),
-        ));
+        return Err(ArgError::BaseWithGitHub.into());
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let mut policy = settings.policy(cmd.policy.as_deref())?;

@@ -1,5 +1,6 @@
 //! `deploy-agent backtest`: wiring settings, policy, the repository and progress.
 
+use crate::commands::ArgError;
 use std::path::PathBuf;
 
 use crate::backtest::{self, render, BacktestOptions, Metrics};
@@ -45,7 +46,7 @@ pub fn progress(what: &'static str) -> impl FnMut(usize, usize) {
 /// Scores the history and renders the figures.
 pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
     if cmd.options.commits == 0 {
-        return Err(Error::Usage("--commits must be at least 1".into()));
+        return Err(ArgError::AtLeastOne { flag: "--commits" }.into());
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
@@ -65,19 +66,17 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
         seconds = started.elapsed().as_secs_f64(),
         "backtest scored"
     );
-    let metrics =
-        Metrics::of(&scored, cmd.options.seed).map_err(|e| Error::Usage(e.to_string()))?;
+    let metrics = Metrics::of(&scored, cmd.options.seed)?;
     if let Some(path) = &cmd.features {
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
             backtest::write_features(&scored, &mut out)?;
             std::io::Write::flush(&mut out)
         };
-        write().map_err(|e| {
-            Error::Usage(format!(
-                "cannot write --features {}: {e}; choose a writable path",
-                path.display()
-            ))
+        write().map_err(|source| ArgError::CannotWrite {
+            flag: "--features",
+            path: path.clone(),
+            source,
         })?;
     }
     if let Some(path) = &cmd.plot {
@@ -87,7 +86,7 @@ pub fn run_backtest(cmd: &BacktestCommand) -> Result<String, Error> {
             metrics.commits,
             metrics.reverted
         );
-        backtest::plot::write_svg(&scored, &title, path).map_err(Error::Usage)?;
+        backtest::plot::write_svg(&scored, &title, path)?;
     }
     let what = format!(
         "{} at {} (newest {} commits at least {} days old{})",

@@ -1,6 +1,7 @@
 //! `deploy-agent calibrate`: fit this repository's risk model and cache it
 //! where `assess` finds it.
 
+use crate::commands::ArgError;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -42,7 +43,7 @@ pub struct CalibrateReport {
 /// Walks the history, fits, writes the cache, renders the report.
 pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
     if cmd.options.commits == 0 {
-        return Err(Error::Usage("--commits must be at least 1".into()));
+        return Err(ArgError::AtLeastOne { flag: "--commits" }.into());
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
@@ -69,14 +70,11 @@ pub fn run_calibrate(cmd: &CalibrateCommand) -> Result<String, Error> {
     let fitted = calibrate::fit(
         &result.scored,
         &policy,
-        &Prior::shipped().map_err(Error::Usage)?,
+        &Prior::shipped()?,
         (&result.tip, result.tip_time),
         cmd.options.seed,
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
-    cache
-        .save(&fitted.model, &result.index, &result.scored)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    )?;
+    cache.save(&fitted.model, &result.index, &result.scored)?;
     let report = CalibrateReport {
         repository: cmd.repo.display().to_string(),
         tip: result.tip.clone(),

@@ -1,7 +1,8 @@
 //! `deploy-agent history`, `show` and `approve`: reading the journal, and deciding a
 //! running rollout's approval from any shell on the machine.
 
-use std::path::{Path, PathBuf};
+use crate::commands::ArgError;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::approval::identity::{check_by, os_user};
@@ -159,17 +160,10 @@ fn open_with_settings(location: &JournalLocation) -> Result<(Settings, Arc<dyn J
     let settings = Settings::load(location.config.as_deref(), &Env::from_process())?;
     let path = settings.journal_path(location.journal.as_deref());
     if !path.exists() && !crate::journal::is_database_url(&path) {
-        return Err(Error::Usage(missing(&path)));
+        return Err(ArgError::NoJournal { path }.into());
     }
     let journal = crate::journal::open_path(&path)?;
     Ok((settings, journal))
-}
-
-fn missing(path: &Path) -> String {
-    format!(
-        "no journal at {} (nothing was recorded there; pass --journal PATH or set journal.path / DEPLOY_AGENT_JOURNAL__PATH)",
-        path.display()
-    )
 }
 
 fn pretty(value: &serde_json::Value) -> String {

@@ -2,6 +2,7 @@
 //! They wire settings, policy and backends together; the logic lives elsewhere.
 
 pub mod approvers;
+pub mod args;
 pub mod assess;
 pub mod backends;
 pub mod backtest;
@@ -11,3 +12,5 @@ pub mod journal;
 pub mod resume;
 pub mod rollout;
 pub mod signals;
+
+pub use args::ArgError;

@@ -33,6 +33,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 mod continuing;
+mod error;
 mod reconcile;
 mod takeover;
 mod target;
@@ -52,6 +53,8 @@ use reconcile::{reconcile, roll_back, RollBack};
 use takeover::failed;
 pub use takeover::{take_lease, take_over};
 use target::target_backends;
+
+pub use error::{ResumeError, RollbackError};
 
 /// The reason recorded for a rollout rolled back by `resume`.
 pub const ROLLBACK_REASON: &str = "resumed after a crash: rolled back per on_resume";
@@ -168,9 +171,9 @@ async fn resume_one(
     ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
     lease: Option<Arc<LeaseKeeper>>,
-) -> Result<Resumed, String> {
+) -> Result<Resumed, ResumeError> {
     let (settings, policy) = (ctx.settings, ctx.policy);
-    let events = journal.events(&record.id).map_err(|e| e.to_string())?;
+    let events = journal.events(&record.id)?;
     let approver: Arc<dyn Approver> = Arc::new(
         JournalApprover::new(journal.clone())
             .checking_voters(settings.directory(), &record.service),
@@ -183,7 +186,7 @@ async fn resume_one(
         .traffic
         .canary_weight()
         .await
-        .map_err(|e| format!("cannot read the live weight: {e}"))?;
+        .map_err(ResumeError::LiveWeight)?;
     let last_at = events.last().map_or(0.0, |e| e.at);
     // The simulated clock is virtual: continue from the last event's time.
     let at = if simulated {
@@ -230,10 +233,10 @@ async fn resume_one(
     } else {
         // A rollout that had decided to roll back, or whose promotion was half
         // staged, is rolled back whatever on_resume says.
-        let why_not = if rollback_failed {
-            Some("its rollback had not been confirmed".to_string())
+        let mut why_not = if rollback_failed {
+            Some(ResumeError::RollbackUnconfirmed)
         } else if found.undo.is_some() {
-            Some("a promotion was staged and did not complete: it is undone".to_string())
+            Some(ResumeError::StagedPromotion)
         } else {
             None
         };
@@ -250,7 +253,7 @@ async fn resume_one(
                 )
                 .await,
             ),
-            (Some(why), OnResume::Continue) => Some(Err(why.clone())),
+            (Some(_), OnResume::Continue) => why_not.take().map(Err),
             (_, OnResume::Rollback) => None,
         };
         match resumable {
@@ -282,7 +285,7 @@ async fn resume_one(
                         tracing::warn!(rollout = %record.id, "cannot continue, rolling back: {why}");
                         let reason =
                             format!("resumed after a crash: cannot continue ({why}): rolled back");
-                        resumed.fallback = Some(why);
+                        resumed.fallback = Some(why.to_string());
                         reason
                     }
                     (_, Some(why)) => format!("resumed after a crash: {why}: rolled back"),
@@ -308,7 +311,7 @@ async fn resume_one(
         }
     };
     if let Some(e) = sink.error() {
-        return Err(format!("could not write to the journal: {e}"));
+        return Err(ResumeError::JournalWrite(e.to_string()));
     }
     resumed.outcome = outcome.as_str().to_string();
     resumed.final_weight = final_weight;

@@ -9,22 +9,22 @@ use crate::approval::slack::SlackClient;
 use crate::approval::{Approver, JournalApprover, SlackApprover};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
-use crate::clock::{Clock, VirtualClock};
 use crate::commands::backends::{self, MetricsKind};
+use crate::commands::ArgError;
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
-use crate::journal::{
-    holder_id, wall_now, Journal, JournalError, JournalSink, LeaseKeeper, LeaseRequest,
-};
+use crate::journal::{Journal, JournalSink};
 use crate::llm::LlmClient;
 use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
 use crate::rollout::events::{EventSink, Fanout, JsonLines};
 use crate::rollout::state::Outcome;
 use crate::rollout::terminal::TerminalProgress;
-use crate::rollout::{self, Backends, ChangeContext, RolloutSpec, RolloutSummary, StopSignal};
+use crate::rollout::{self, ChangeContext, RolloutSpec, RolloutSummary, StopSignal};
 use crate::settings::{Env, Settings};
-use crate::sim::{Scenario, SimConfig};
+use crate::sim::Scenario;
+
+mod lease;
 
 /// Exit codes of `rollout`.
 pub mod codes {
@@ -139,19 +139,14 @@ pub async fn run_rollout_with(
     hooks: RolloutHooks,
 ) -> Result<RolloutOutcome, Error> {
     if cmd.service.trim().is_empty() {
-        return Err(Error::Usage(
-            "--service must name the service to roll out".into(),
-        ));
+        return Err(ArgError::NoService.into());
     }
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let policy = settings.policy(cmd.policy.as_deref())?;
     let slack_channel = slack_channel(cmd, &settings)?;
     let approve_as = approve_as(cmd, &settings)?;
     if cmd.planner == PlannerKind::Llm && !settings.llm.is_configured() {
-        return Err(Error::Usage(
-            "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
-                .into(),
-        ));
+        return Err(ArgError::NoModelEndpoint.into());
     }
     let repo = LocalGit::open(&cmd.repo)?;
     let llm_mode = match cmd.planner {
@@ -186,8 +181,7 @@ pub async fn run_rollout_with(
     };
     let slack = match (slack_channel, &journal) {
         (Some(channel), Some(journal)) => {
-            let client =
-                SlackClient::new(&settings.slack).map_err(|e| Error::Usage(e.to_string()))?;
+            let client = SlackClient::new(&settings.slack)?;
             let asks = JournalApprover::new(journal.clone())
                 .checking_voters(settings.directory(), &cmd.service);
             Some(Arc::new(SlackApprover::with_journal_approver(
@@ -211,14 +205,14 @@ pub async fn run_rollout_with(
         }
     };
     let asks_journal = approver.1;
-    let (mut backends, target) = build_backends(cmd, &settings, pace, approver.0)?;
+    let (mut backends, target) = backends::for_flags(cmd, &settings, pace, approver.0)?;
     let id = rollout_id(&cmd.service, &assessment.rev);
     // One owner per service: the lease first (journaled rollouts), so a busy
     // service is refused (or waited for) with who drives it; every journal
     // write and every intent of the rollout carries it.
     let lease = match &journal {
         Some(j) => {
-            let lease = acquire_lease(j, &cmd.service, &id, &settings, hooks.lease_wait.as_ref());
+            let lease = lease::acquire(j, &cmd.service, &id, &settings, hooks.lease_wait.as_ref());
             Some(Arc::new(lease.await?))
         }
         None => None,
@@ -279,7 +273,7 @@ pub async fn run_rollout_with(
                 if let Some(lease) = &lease {
                     lease.release();
                 }
-                return Err(Error::Usage(e.to_string()));
+                return Err(e.into());
             }
         },
     };
@@ -340,74 +334,6 @@ pub async fn run_rollout_with(
         summary,
         rendered,
     })
-}
-
-/// The service's lease for `spec`'s rollout; with `wait`, polls while the
-/// service is busy (another rollout owns it) and the job is still wanted.
-async fn acquire_lease(
-    journal: &Arc<dyn Journal>,
-    service: &str,
-    rollout_id: &str,
-    settings: &Settings,
-    wait: Option<&LeaseWait>,
-) -> Result<LeaseKeeper, Error> {
-    let holder = holder_id();
-    loop {
-        let req = LeaseRequest {
-            service: service.to_string(),
-            rollout_id: rollout_id.to_string(),
-            holder: holder.clone(),
-            ttl: settings.lease.ttl_secs,
-            now: wall_now(),
-        };
-        match LeaseKeeper::acquire(journal.clone(), &req, settings.lease) {
-            Ok(keeper) => return Ok(keeper),
-            Err(JournalError::LeaseHeld { .. }) if wait.is_some_and(|w| (w.still_wanted)()) => {
-                tracing::info!(%service, "service busy: waiting for its lease");
-                let poll = wait.map_or(std::time::Duration::from_secs(1), |w| w.poll);
-                tokio::time::sleep(poll).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// The backends `--target` and `--metrics` name, and the target's label.
-/// The simulated world's metrics live on its virtual clock, so they go only with
-/// the simulated target, and real targets only with real metrics.
-fn build_backends(
-    cmd: &RolloutCommand,
-    settings: &Settings,
-    pace: f64,
-    approver: Arc<dyn Approver>,
-) -> Result<(Backends, String), Error> {
-    let metrics = cmd.metrics.unwrap_or(match cmd.target {
-        TargetKind::Sim => MetricsKind::Sim,
-        TargetKind::Haproxy | TargetKind::Kubernetes | TargetKind::Argo => MetricsKind::Prometheus,
-    });
-    match (cmd.target, metrics) {
-        (TargetKind::Sim, MetricsKind::Sim) if cmd.dry_run => Err(Error::Usage(
-            "--dry-run applies to real targets (haproxy, kubernetes, argo); the simulated one changes nothing real".into(),
-        )),
-        (TargetKind::Sim, MetricsKind::Sim) => {
-            let clock = Arc::new(VirtualClock::paced(crate::clock::SystemClock.now(), pace));
-            let config = SimConfig::new(cmd.scenario, cmd.seed);
-            let (backends, _world) = Backends::simulated(config, clock, approver);
-            Ok((backends, format!("sim:{}", cmd.scenario.as_str())))
-        }
-        (TargetKind::Haproxy, MetricsKind::Prometheus) => {
-            backends::haproxy_prometheus(&cmd.service, settings, cmd.dry_run, approver)
-        }
-        (TargetKind::Kubernetes, MetricsKind::Prometheus) => {
-            backends::kubernetes_prometheus(&cmd.service, settings, cmd.dry_run, approver)
-        }
-        (TargetKind::Argo, MetricsKind::Prometheus) => {
-            backends::argo_prometheus(&cmd.service, settings, cmd.dry_run, approver)
-        }
-        (target, metrics) => Err(Error::Usage(format!(
-            "--target {target:?} with --metrics {metrics:?} is not supported: use sim with sim, or haproxy, kubernetes or argo with prometheus"
-        ).to_lowercase())),
-    }
 }
 
 pub fn exit_code(outcome: Outcome) -> u8 {

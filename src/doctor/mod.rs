@@ -164,6 +164,7 @@ async fn service_checks(name: &str, settings: &Settings, checks: &mut Vec<Check>
     let target = match service.resolve_target(name) {
         Ok(t) => t,
         Err(e) => {
+            let e = e.to_string();
             checks.push(Check::new(label("target"), Status::Fail, e.clone()).fix(e));
             return;
         }

@@ -3,6 +3,7 @@
 //! outcomes, approvals and, above all, safety on what reached the target.
 
 pub mod episode;
+mod error;
 pub mod flaky_journal;
 mod render;
 pub mod repo;
@@ -13,6 +14,7 @@ pub mod suite;
 use std::path::PathBuf;
 
 use crate::assess::{assess_change, AssessRequest, LlmMode};
+use crate::commands::ArgError;
 use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
 use crate::llm::LlmClient;
@@ -21,6 +23,7 @@ use crate::policy::Policy;
 use crate::rollout::ChangeContext;
 use crate::settings::{Env, Settings};
 
+pub use error::EvalError;
 pub use score::{Report, ScenarioReport};
 pub use suite::Suite;
 
@@ -74,23 +77,18 @@ pub struct EvalOutcome {
 /// Loads the suite, runs every episode and scores it against the thresholds.
 pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
     if cmd.repeat == Some(0) {
-        return Err(Error::Usage("--repeat must be at least 1".into()));
+        return Err(ArgError::AtLeastOne { flag: "--repeat" }.into());
     }
     if cmd
         .price_per_1k_tokens
         .is_some_and(|p| !(p >= 0.0 && p.is_finite()))
     {
-        return Err(Error::Usage(
-            "--price-per-1k-tokens must be a non-negative number".into(),
-        ));
+        return Err(ArgError::NegativePrice.into());
     }
     let suite = Suite::load(&cmd.suite)?;
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     if cmd.planner == EvalPlanner::Llm && !settings.llm.is_configured() {
-        return Err(Error::Usage(
-            "--planner llm needs a model endpoint: set OPENAI_API_KEY and/or OPENAI_BASE_URL"
-                .into(),
-        ));
+        return Err(ArgError::NoModelEndpoint.into());
     }
     let default_policy = match &suite.file.policy {
         Some(p) => Policy::load(&suite.dir().join(p))?,
@@ -152,7 +150,7 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
         EvalFormat::Markdown => render::markdown(&report),
         EvalFormat::Json => serde_json::to_string_pretty(&report)
             .map(|s| s + "\n")
-            .map_err(|e| Error::Usage(e.to_string()))?,
+            .map_err(EvalError::Render)?,
     };
     let exit_code = if report.failures.is_empty() {
         crate::error::exit::OK
@@ -210,7 +208,7 @@ fn planner(
         }
         EvalPlanner::Chaos => Box::new(ChaosPlanner::new(seed)),
         EvalPlanner::Llm => {
-            let client = LlmClient::new(&settings.llm).map_err(|e| Error::Usage(e.to_string()))?;
+            let client = LlmClient::new(&settings.llm)?;
             let a = &change.assessment;
             let opening = serde_json::json!({
                 "task": "Roll this change out to production safely.",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::suite::{CommitSpec, FileContent};
-use crate::error::Error;
+use super::EvalError;
 
 /// A fixed start for commit dates: same suite, same assessment.
 const EPOCH: i64 = 1_780_000_000;
@@ -29,7 +29,7 @@ impl ScratchRepo {
     }
 
     /// Creates the repository and commits `commits` in order, one hour apart.
-    pub fn build(label: &str, commits: &[CommitSpec]) -> Result<Self, Error> {
+    pub fn build(label: &str, commits: &[CommitSpec]) -> Result<Self, EvalError> {
         let unique = crate::sim::hash_key(
             std::process::id().into(),
             &[
@@ -38,8 +38,9 @@ impl ScratchRepo {
             ],
         );
         let dir = std::env::temp_dir().join(format!("deploy-agent-eval-{unique:016x}"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::Usage(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| EvalError::Scratch {
+            what: format!("cannot create {}: {e}", dir.display()),
+        })?;
         let repo = Self { dir };
         repo.git(&["init", "-q", "-b", "main"], EPOCH)?;
         repo.git(&["config", "user.name", "Eval"], EPOCH)?;
@@ -60,9 +61,11 @@ impl ScratchRepo {
         Ok(repo)
     }
 
-    fn write(&self, path: &str, content: &FileContent) -> Result<(), Error> {
+    fn write(&self, path: &str, content: &FileContent) -> Result<(), EvalError> {
         let full = self.dir.join(path);
-        let io = |e: std::io::Error| Error::Usage(format!("cannot write {path}: {e}"));
+        let io = |e: std::io::Error| EvalError::Scratch {
+            what: format!("cannot write {path}: {e}"),
+        };
         if let Some(parent) = full.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -76,7 +79,7 @@ impl ScratchRepo {
         std::fs::write(full, text).map_err(io)
     }
 
-    fn git(&self, args: &[&str], at: i64) -> Result<(), Error> {
+    fn git(&self, args: &[&str], at: i64) -> Result<(), EvalError> {
         let out = Command::new("git")
             .arg("-C")
             .arg(&self.dir)
@@ -85,14 +88,18 @@ impl ScratchRepo {
             .env("GIT_COMMITTER_DATE", format!("@{at} +0000"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .output()
-            .map_err(|e| Error::Usage(format!("cannot run git: {e}")))?;
+            .map_err(|e| EvalError::Scratch {
+                what: format!("cannot run git: {e}"),
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(Error::Usage(format!(
-                "git {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )))
+            Err(EvalError::Scratch {
+                what: format!(
+                    "git {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            })
         }
     }
 }

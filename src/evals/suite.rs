@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::Error;
+use super::EvalError;
 use crate::rollout::state::Outcome;
 use crate::sim::Scenario;
 
@@ -153,12 +153,15 @@ pub struct Suite {
 
 impl Suite {
     /// Reads and validates `path`. Errors name the file and the field.
-    pub fn load(path: &Path) -> Result<Self, Error> {
-        let shown = path.display();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read eval suite {shown}: {e}")))?;
-        let file: SuiteFile = toml::from_str(&text)
-            .map_err(|e| Error::Usage(format!("invalid eval suite {shown}: {e}")))?;
+    pub fn load(path: &Path) -> Result<Self, EvalError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EvalError::ReadSuite {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: SuiteFile = toml::from_str(&text).map_err(|source| EvalError::ParseSuite {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let name = file.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map_or_else(|| "suite".into(), |s| s.to_string_lossy().into_owned())
@@ -179,12 +182,11 @@ impl Suite {
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 
-    fn validate(&self) -> Result<(), Error> {
-        let bad = |field: String, why: &str| {
-            Error::Usage(format!(
-                "invalid eval suite {}: field `{field}`: {why}",
-                self.path.display()
-            ))
+    fn validate(&self) -> Result<(), EvalError> {
+        let bad = |field: String, why: &str| EvalError::InvalidSuite {
+            path: self.path.clone(),
+            field,
+            problem: why.into(),
         };
         let t = &self.file.thresholds;
         for (field, v) in [

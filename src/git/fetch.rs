@@ -178,13 +178,26 @@ fn schedule(first: Duration, retries: u32) -> ExponentialBuilder {
     crate::retry::doubling(first, retries).with_max_delay(MAX_BACKOFF)
 }
 
+/// Why git, once started, did not succeed: data for the retry loop and the
+/// operator's message, not a failure of ours (that is [`FetchError::Spawn`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refused {
+    #[error("git {command} timed out after {after:.0?} (is the remote reachable?)")]
+    TimedOut { command: String, after: Duration },
+    #[error("git exited with {status}")]
+    Exited { status: String },
+    /// git's last stderr lines, credentials in URLs redacted.
+    #[error("{0}")]
+    Said(String),
+}
+
 /// Runs git in `repo` under `timeout` (killed when it runs out). Outer error:
-/// git could not be started; inner: git's stderr, or the timeout.
+/// git could not be started; inner: git's refusal, or the timeout.
 async fn run(
     repo: &Path,
     args: &[&str],
     timeout: Duration,
-) -> Result<Result<String, String>, FetchError> {
+) -> Result<Result<String, Refused>, FetchError> {
     let child = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -198,11 +211,10 @@ async fn run(
         .map_err(FetchError::Spawn)?;
     let Ok(out) = tokio::time::timeout(timeout, child.wait_with_output()).await else {
         // Dropping the future killed git (`kill_on_drop`).
-        return Ok(Err(format!(
-            "git {} timed out after {:.0?} (is the remote reachable?)",
-            args.first().copied().unwrap_or_default(),
-            timeout
-        )));
+        return Ok(Err(Refused::TimedOut {
+            command: args.first().copied().unwrap_or_default().into(),
+            after: timeout,
+        }));
     };
     let out = out.map_err(FetchError::Spawn)?;
     if out.status.success() {
@@ -211,11 +223,15 @@ async fn run(
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stderr = stderr.trim();
     Ok(Err(if stderr.is_empty() {
-        format!("git exited with {}", out.status)
+        Refused::Exited {
+            status: out.status.to_string(),
+        }
     } else {
         // git's last lines say why; a credential in a URL never reaches a log.
         let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
-        redact(&tail.into_iter().rev().collect::<Vec<_>>().join(" / "))
+        Refused::Said(redact(
+            &tail.into_iter().rev().collect::<Vec<_>>().join(" / "),
+        ))
     }))
 }
 

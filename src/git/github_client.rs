@@ -84,10 +84,8 @@ impl GitHubClient {
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
         let mut builder = Octocrab::builder()
             .base_uri(api.as_str())
-            .map_err(|_| {
-                GitHubError::Usage(format!(
-                    "[github] api_url `{api}` is not a URL (GitHub Enterprise: https://HOST/api/v3)"
-                ))
+            .map_err(|_| GitHubError::ApiUrl {
+                api: api.to_string(),
             })?
             .set_connect_timeout(Some(timeout))
             .set_read_timeout(Some(timeout))

@@ -47,8 +47,19 @@ pub enum GitHubError {
     Transport { api: String, detail: String },
     #[error("unexpected GitHub answer for {path}: {detail}")]
     Shape { path: String, detail: String },
-    #[error("{0}")]
-    Usage(String),
+    /// `--github` is not OWNER/REPO.
+    #[error("--github expects OWNER/REPO, got `{given}`")]
+    RepoName { given: String },
+    /// `#` followed by something other than a number.
+    #[error("`{rev}`: a pull request is #NUMBER, e.g. #42")]
+    PullNumber { rev: String },
+    #[error("with --github the revision is a commit sha or #PR_NUMBER, got `{rev}`")]
+    Revision { rev: String },
+    #[error("[github] api_url `{api}` is not a URL (GitHub Enterprise: https://HOST/api/v3)")]
+    ApiUrl { api: String },
+    /// A commit has no pull request to comment on; its check run needs an App token.
+    #[error("--post with a commit sha posts only a check run, which needs GITHUB_APP_INSTALLATION_TOKEN; assess the pull request (#N) to post a comment")]
+    PostNeedsAppToken,
 }
 
 /// One failed attempt at a call, as far as the retry loop is concerned.

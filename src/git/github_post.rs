@@ -57,9 +57,7 @@ impl std::fmt::Display for Posted {
 /// Refuses `--post` early when it could do nothing for this target.
 pub fn check_postable(target: &Target, settings: &GitHubSettings) -> Result<(), GitHubError> {
     if matches!(target, Target::Commit(_)) && settings.app_installation_token.is_none() {
-        return Err(GitHubError::Usage(
-            "--post with a commit sha posts only a check run, which needs GITHUB_APP_INSTALLATION_TOKEN; assess the pull request (#N) to post a comment".into(),
-        ));
+        return Err(GitHubError::PostNeedsAppToken);
     }
     Ok(())
 }

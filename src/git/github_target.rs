@@ -23,9 +23,7 @@ impl RepoName {
                 owner: o.into(),
                 name: n.into(),
             }),
-            _ => Err(GitHubError::Usage(format!(
-                "--github expects OWNER/REPO, got `{s}`"
-            ))),
+            _ => Err(GitHubError::RepoName { given: s.into() }),
         }
     }
 }
@@ -46,15 +44,14 @@ pub enum Target {
 impl Target {
     pub fn parse(rev: &str) -> Result<Self, GitHubError> {
         if let Some(n) = rev.strip_prefix('#') {
-            return n.parse().map(Target::Pull).map_err(|_| {
-                GitHubError::Usage(format!("`{rev}`: a pull request is #NUMBER, e.g. #42"))
-            });
+            return n
+                .parse()
+                .map(Target::Pull)
+                .map_err(|_| GitHubError::PullNumber { rev: rev.into() });
         }
         if !rev.is_empty() && rev.len() <= 64 && rev.chars().all(|c| c.is_ascii_hexdigit()) {
             return Ok(Target::Commit(rev.to_ascii_lowercase()));
         }
-        Err(GitHubError::Usage(format!(
-            "with --github the revision is a commit sha or #PR_NUMBER, got `{rev}`"
-        )))
+        Err(GitHubError::Revision { rev: rev.into() })
     }
 }

@@ -171,9 +171,9 @@ impl ChangeSource for LocalGit {
         };
         let args = Self::diff_args(&change, &["-z", "--raw", "--numstat"]);
         let out = self.run(&args, rev)?;
-        change.files = parse_diff_tree(&out).map_err(|detail| GitError::Parse {
+        change.files = parse_diff_tree(&out).map_err(|e| GitError::Parse {
             command: "diff-tree".into(),
-            detail,
+            detail: e.to_string(),
         })?;
         Ok(change)
     }
@@ -198,9 +198,9 @@ impl ChangeSource for LocalGit {
             ],
             tip,
         )?;
-        let commits = parse_log(&out).map_err(|detail| GitError::Parse {
+        let commits = parse_log(&out).map_err(|e| GitError::Parse {
             command: "log".into(),
-            detail,
+            detail: e.to_string(),
         })?;
         let truncated = commits.len() >= bounds.max_commits;
         Ok(History { commits, truncated })
@@ -225,9 +225,9 @@ impl ChangeSource for LocalGit {
             ],
             to,
         )?;
-        parse_log(&out).map(Some).map_err(|detail| GitError::Parse {
+        parse_log(&out).map(Some).map_err(|e| GitError::Parse {
             command: "log".into(),
-            detail,
+            detail: e.to_string(),
         })
     }
 

@@ -2,6 +2,24 @@
 
 use crate::change::{FileChange, FileStatus, HistoryCommit};
 
+/// What in git's output did not have the shape we asked for. Always a
+/// defect or a git we do not know (the caller wraps it in
+/// [`super::GitError::Parse`] with the command, exit 1), never the user's input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("unexpected {kind} record `{text}`")]
+    Record { kind: &'static str, text: String },
+    #[error("unknown status `{0}`")]
+    Status(char),
+    #[error("missing {0}")]
+    Missing(&'static str),
+    #[error("numstat for `{0}` has no raw record")]
+    Unmatched(String),
+    /// A field that should be a number: `what` says which (count, timestamp).
+    #[error("bad {what} `{text}`")]
+    Number { what: &'static str, text: String },
+}
+
 /// Record and field separators used in our `--format` strings.
 pub(crate) const RS: char = '\u{1e}';
 pub(crate) const FS: char = '\u{1f}';
@@ -11,7 +29,7 @@ pub(crate) const FS: char = '\u{1f}';
 /// Raw records come first (`:mode mode sha sha STATUS\0path\0[path\0]`), then numstat
 /// records (`added\tdeleted\tpath\0` or, for renames, `added\tdeleted\t\0old\0new\0`).
 /// Binary files show `-` counts; submodules have mode 160000.
-pub fn parse_diff_tree(out: &str) -> Result<Vec<FileChange>, String> {
+pub fn parse_diff_tree(out: &str) -> Result<Vec<FileChange>, ParseError> {
     let mut fields = out.split('\0').filter(|s| !s.is_empty()).peekable();
     let mut files: Vec<FileChange> = Vec::new();
     // A leading commit id appears with `--root`; skip anything before the first record.
@@ -34,12 +52,18 @@ pub fn parse_diff_tree(out: &str) -> Result<Vec<FileChange>, String> {
 fn parse_raw<'a>(
     raw: &str,
     fields: &mut impl Iterator<Item = &'a str>,
-) -> Result<FileChange, String> {
+) -> Result<FileChange, ParseError> {
     let parts: Vec<&str> = raw.split(' ').collect();
     let [old_mode, new_mode, _, _, status] = parts[..] else {
-        return Err(format!("unexpected raw record `{raw}`"));
+        return Err(ParseError::Record {
+            kind: "raw",
+            text: raw.into(),
+        });
     };
-    let code = status.chars().next().ok_or("empty status")?;
+    let code = status
+        .chars()
+        .next()
+        .ok_or(ParseError::Missing("a status"))?;
     let status = match code {
         'A' => FileStatus::Added,
         'M' => FileStatus::Modified,
@@ -47,16 +71,16 @@ fn parse_raw<'a>(
         'R' => FileStatus::Renamed,
         'C' => FileStatus::Copied,
         'T' => FileStatus::TypeChanged,
-        other => return Err(format!("unknown status `{other}`")),
+        other => return Err(ParseError::Status(other)),
     };
     let first = fields
         .next()
-        .ok_or("raw record without a path")?
+        .ok_or(ParseError::Missing("a raw record's path"))?
         .to_string();
     let (path, old_path) = if matches!(status, FileStatus::Renamed | FileStatus::Copied) {
         let new = fields
             .next()
-            .ok_or("rename without a new path")?
+            .ok_or(ParseError::Missing("a rename's new path"))?
             .to_string();
         (new, Some(first))
     } else {
@@ -77,36 +101,49 @@ fn apply_numstat<'a>(
     field: &str,
     fields: &mut impl Iterator<Item = &'a str>,
     files: &mut [FileChange],
-) -> Result<(), String> {
+) -> Result<(), ParseError> {
     let mut parts = field.splitn(3, '\t');
     let (added, deleted, path) = match (parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(d), Some(p)) => (a, d, p),
-        _ => return Err(format!("unexpected numstat record `{field}`")),
+        _ => {
+            return Err(ParseError::Record {
+                kind: "numstat",
+                text: field.into(),
+            })
+        }
     };
     let path = if path.is_empty() {
         // Rename: old and new paths follow as separate fields; the new one identifies it.
-        let _old = fields.next().ok_or("numstat rename without old path")?;
-        fields.next().ok_or("numstat rename without new path")?
+        let _old = fields
+            .next()
+            .ok_or(ParseError::Missing("a numstat rename's old path"))?;
+        fields
+            .next()
+            .ok_or(ParseError::Missing("a numstat rename's new path"))?
     } else {
         path
     };
     let file = files
         .iter_mut()
         .find(|f| f.path == path)
-        .ok_or_else(|| format!("numstat for `{path}` has no raw record"))?;
+        .ok_or_else(|| ParseError::Unmatched(path.into()))?;
     if added == "-" || deleted == "-" {
         file.binary = true;
     } else {
-        file.added = added.parse().map_err(|_| format!("bad count `{added}`"))?;
-        file.deleted = deleted
-            .parse()
-            .map_err(|_| format!("bad count `{deleted}`"))?;
+        let count = |n: &str| {
+            n.parse().map_err(|_| ParseError::Number {
+                what: "count",
+                text: n.into(),
+            })
+        };
+        file.added = count(added)?;
+        file.deleted = count(deleted)?;
     }
     Ok(())
 }
 
 /// Parses `git log --format=<RS>%H<FS>%ae<FS>%at<FS>%B<FS> --name-only` output.
-pub fn parse_log(out: &str) -> Result<Vec<HistoryCommit>, String> {
+pub fn parse_log(out: &str) -> Result<Vec<HistoryCommit>, ParseError> {
     let mut commits = Vec::new();
     for record in out.split(RS).filter(|r| !r.trim().is_empty()) {
         let mut parts = record.splitn(5, FS);
@@ -117,12 +154,15 @@ pub fn parse_log(out: &str) -> Result<Vec<HistoryCommit>, String> {
             parts.next(),
             parts.next(),
         ) else {
-            return Err(format!("truncated log record `{}`", preview(record)));
+            return Err(ParseError::Record {
+                kind: "truncated log",
+                text: preview(record),
+            });
         };
-        let time = time
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad timestamp `{time}`"))?;
+        let time = time.trim().parse().map_err(|_| ParseError::Number {
+            what: "timestamp",
+            text: time.into(),
+        })?;
         commits.push(HistoryCommit {
             sha: sha.trim().to_string(),
             author_email: email.to_string(),

@@ -17,6 +17,9 @@ pub enum MetricsError {
     /// version, a query Prometheus rejects): fix the configuration.
     #[error("metrics misconfigured: {0}")]
     Misconfigured(String),
+    /// A setting of `[services.NAME.prometheus]` cannot work; caught before any query.
+    #[error("metrics misconfigured: {0}")]
+    Invalid(#[from] crate::error::ConfigError),
 }
 
 /// A source of per-version request, error and latency metrics.

@@ -3,6 +3,8 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use super::RuleError;
+
 /// What kind of file a path is. Order of matching comes from the policy.
 #[derive(
     Debug,
@@ -97,7 +99,7 @@ pub struct CategoryMatcher {
 }
 
 impl CategoryMatcher {
-    pub fn new(rules: &[CategoryRule]) -> Result<Self, String> {
+    pub fn new(rules: &[CategoryRule]) -> Result<Self, RuleError> {
         let mut builder = GlobSetBuilder::new();
         let mut owners = Vec::new();
         for rule in rules {
@@ -106,17 +108,18 @@ impl CategoryMatcher {
                     .case_insensitive(true)
                     .literal_separator(true)
                     .build()
-                    .map_err(|e| {
-                        format!(
-                            "bad glob `{pattern}` in category `{}`: {e}",
-                            rule.kind.as_str()
-                        )
+                    .map_err(|e| RuleError::Glob {
+                        pattern: pattern.clone(),
+                        category: rule.kind.as_str(),
+                        detail: e.to_string(),
                     })?;
                 builder.add(glob);
                 owners.push(rule.kind);
             }
         }
-        let set = builder.build().map_err(|e| e.to_string())?;
+        let set = builder
+            .build()
+            .map_err(|e| RuleError::section("categories", e.to_string()))?;
         Ok(Self { set, owners })
     }
 

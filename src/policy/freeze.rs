@@ -20,6 +20,7 @@
 
 use serde::Deserialize;
 
+use super::RuleError;
 use crate::clock::days_from_civil;
 
 const DAY: i64 = 86_400;
@@ -59,32 +60,34 @@ pub struct Freeze {
 }
 
 impl Freeze {
-    pub(super) fn from_raw(raw: RawFreeze) -> Result<Self, String> {
-        let what = format!("freeze '{}'", raw.name);
+    pub(super) fn from_raw(raw: RawFreeze) -> Result<Self, RuleError> {
+        let what = raw.name.as_str();
         let window = match (raw.start, raw.end, raw.days, raw.from, raw.to) {
             (Some(start), Some(end), None, None, None) => {
-                let (start, end) = (parse_utc(&start, &what)?, parse_utc(&end, &what)?);
+                let (start, end) = (parse_utc(&start, what)?, parse_utc(&end, what)?);
                 if end <= start {
-                    return Err(format!("{what}: end must be after start"));
+                    return Err(RuleError::freeze(what, "end must be after start"));
                 }
                 Window::Once { start, end }
             }
             (None, None, Some(days), Some(from), Some(to)) => {
                 let days = days
                     .iter()
-                    .map(|d| weekday(d, &what))
+                    .map(|d| weekday(d, what))
                     .collect::<Result<Vec<_>, _>>()?;
-                let (from, to) = (minutes(&from, &what)?, minutes(&to, &what)?);
+                let (from, to) = (minutes(&from, what)?, minutes(&to, what)?);
                 if days.is_empty() || to <= from {
-                    return Err(format!(
-                        "{what}: needs at least one day and `to` after `from`"
+                    return Err(RuleError::freeze(
+                        what,
+                        "needs at least one day and `to` after `from`",
                     ));
                 }
                 Window::Weekly { days, from, to }
             }
             _ => {
-                return Err(format!(
-                    "{what}: give either `start` and `end` (RFC 3339, UTC) or `days`, `from` and `to` (weekly, UTC)"
+                return Err(RuleError::freeze(
+                    what,
+                    "give either `start` and `end` (RFC 3339, UTC) or `days`, `from` and `to` (weekly, UTC)",
                 ))
             }
         };
@@ -128,8 +131,13 @@ impl Freeze {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC only) → Unix seconds.
-fn parse_utc(text: &str, what: &str) -> Result<i64, String> {
-    let bad = || format!("{what}: '{text}' is not a UTC time like 2026-12-20T00:00:00Z");
+fn parse_utc(text: &str, what: &str) -> Result<i64, RuleError> {
+    let bad = || {
+        RuleError::freeze(
+            what,
+            format!("'{text}' is not a UTC time like 2026-12-20T00:00:00Z"),
+        )
+    };
     let b = text.as_bytes();
     if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
         return Err(bad());
@@ -143,18 +151,25 @@ fn parse_utc(text: &str, what: &str) -> Result<i64, String> {
     Ok(days_from_civil(y, mo, d) * DAY + h * 3600 + mi * 60 + s)
 }
 
-fn weekday(name: &str, what: &str) -> Result<u8, String> {
+fn weekday(name: &str, what: &str) -> Result<u8, RuleError> {
     const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
     let key = name.to_ascii_lowercase();
     DAYS.iter()
         .position(|d| key.starts_with(d))
         .map(|i| i as u8)
-        .ok_or_else(|| format!("{what}: unknown day '{name}' (use mon, tue, … sun)"))
+        .ok_or_else(|| {
+            RuleError::freeze(what, format!("unknown day '{name}' (use mon, tue, … sun)"))
+        })
 }
 
 /// `HH:MM` (00:00–24:00) → minutes after midnight.
-fn minutes(text: &str, what: &str) -> Result<u32, String> {
-    let bad = || format!("{what}: '{text}' is not a time like 16:00 (UTC, 00:00–24:00)");
+fn minutes(text: &str, what: &str) -> Result<u32, RuleError> {
+    let bad = || {
+        RuleError::freeze(
+            what,
+            format!("'{text}' is not a time like 16:00 (UTC, 00:00–24:00)"),
+        )
+    };
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if m > 59 || h * 60 + m > 24 * 60 {
@@ -167,7 +182,7 @@ fn minutes(text: &str, what: &str) -> Result<u32, String> {
 mod tests {
     use super::*;
 
-    fn freeze(toml_text: &str) -> Result<Freeze, String> {
+    fn freeze(toml_text: &str) -> Result<Freeze, RuleError> {
         Freeze::from_raw(toml::from_str(toml_text).unwrap())
     }
 
@@ -209,18 +224,21 @@ mod tests {
 
     #[test]
     fn bad_windows_name_the_freeze_and_the_fix() {
-        let e = freeze("name = \"x\"\nstart = \"2026-12-20T00:00:00Z\"").unwrap_err();
+        let e = freeze("name = \"x\"\nstart = \"2026-12-20T00:00:00Z\"")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("freeze 'x'") && e.contains("`start` and `end`"),
             "{e}"
         );
         let e = freeze("name = \"y\"\ndays = [\"funday\"]\nfrom = \"1:00\"\nto = \"2:00\"")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown day"), "{e}");
         let e = freeze(
             "name = \"z\"\nstart = \"2026-12-21T00:00:00Z\"\nend = \"2026-12-20T00:00:00Z\"",
         )
         .unwrap_err();
-        assert!(e.contains("after start"), "{e}");
+        assert_eq!(e, RuleError::freeze("z", "end must be after start"));
     }
 }

@@ -80,34 +80,56 @@ impl InconclusivePolicy {
 
     /// Whether `step` allows going to `next` % on these bounds: `Ok` says what
     /// the step could cost at worst, `Err` why it is not allowed.
-    pub fn unproven_step(&self, harm: Option<&HarmBound>, next: u8) -> Result<String, String> {
+    pub fn unproven_step(
+        &self,
+        harm: Option<&HarmBound>,
+        next: u8,
+    ) -> Result<String, UnprovenStepRefused> {
         if self.then != OnInconclusive::Step {
-            return Err(format!(
-                "policy does not step without a Pass ([rollout.inconclusive] then = \"{}\")",
-                self.then.as_str()
-            ));
+            return Err(UnprovenStepRefused::NotPolicy {
+                then: self.then.as_str(),
+            });
         }
         let Some(harm) = harm else {
-            return Err("the judge gives no harm bound to step on".into());
+            return Err(UnprovenStepRefused::NoHarmBound);
         };
         let Some(extra) = harm.extra_errors_per_1000(next) else {
-            return Err("the error ratio is not bounded yet".into());
+            return Err(UnprovenStepRefused::ErrorsUnbounded);
         };
         if extra > self.max_unproven_harm_per_1000 {
-            return Err(format!(
-                "at {next}% the canary could still cause {extra:.2} extra failed requests per 1,000 (at most {:.2} allowed)",
-                self.max_unproven_harm_per_1000
-            ));
+            return Err(UnprovenStepRefused::TooManyErrors {
+                next,
+                extra,
+                allowed: self.max_unproven_harm_per_1000,
+            });
         }
         match harm.slower_upper {
             Some(p) if p <= self.max_unproven_slower => Ok(harm.describe(next)),
-            Some(p) => Err(format!(
-                "P(canary slower) could still be {p:.3} (at most {:.3} allowed)",
-                self.max_unproven_slower
-            )),
-            None => Err("latency is not bounded yet".into()),
+            Some(p) => Err(UnprovenStepRefused::TooSlow {
+                p,
+                allowed: self.max_unproven_slower,
+            }),
+            None => Err(UnprovenStepRefused::LatencyUnbounded),
         }
     }
+}
+
+/// Why an Inconclusive step may not go on to the next weight on policy's
+/// bounds alone: the guard shows it in its veto, so it says what is missing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UnprovenStepRefused {
+    #[error("policy does not step without a Pass ([rollout.inconclusive] then = \"{then}\")")]
+    NotPolicy { then: &'static str },
+    #[error("the judge gives no harm bound to step on")]
+    NoHarmBound,
+    #[error("the error ratio is not bounded yet")]
+    ErrorsUnbounded,
+    #[error("at {next}% the canary could still cause {extra:.2} extra failed requests per 1,000 (at most {allowed:.2} allowed)")]
+    TooManyErrors { next: u8, extra: f64, allowed: f64 },
+    #[error("P(canary slower) could still be {p:.3} (at most {allowed:.3} allowed)")]
+    TooSlow { p: f64, allowed: f64 },
+    #[error("latency is not bounded yet")]
+    LatencyUnbounded,
 }
 
 #[cfg(test)]
@@ -140,7 +162,8 @@ mod tests {
         // (2 − 1) × 0.5 % × 40 % = 2 per 1,000: too much.
         let err = step
             .unproven_step(Some(&harm(Some(2.0), Some(0.52))), 40)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2.00 extra"), "{err}");
         assert!(step
             .unproven_step(Some(&harm(None, Some(0.52))), 40)

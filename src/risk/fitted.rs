@@ -51,12 +51,18 @@ pub struct Prior {
     pub trained_on: Vec<String>,
 }
 
+/// The prior built into the binary does not parse: a build defect (a test
+/// keeps it parseable), never the user's input.
+#[derive(Debug, thiserror::Error)]
+pub enum PriorError {
+    #[error("the embedded policies/risk-prior.json is invalid ({0}); this is a build defect, please report it")]
+    Embedded(#[source] serde_json::Error),
+}
+
 impl Prior {
     /// The prior shipped in the binary (a test keeps it parseable).
-    pub fn shipped() -> Result<Self, String> {
-        serde_json::from_str(SHIPPED_PRIOR).map_err(|e| {
-            format!("the embedded policies/risk-prior.json is invalid ({e}); this is a build defect, please report it")
-        })
+    pub fn shipped() -> Result<Self, PriorError> {
+        serde_json::from_str(SHIPPED_PRIOR).map_err(PriorError::Embedded)
     }
 
     /// Zero weights (no prior knowledge) for `features`.

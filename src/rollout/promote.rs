@@ -42,10 +42,11 @@ impl Runner<'_> {
         let seq = self
             .intent_or_end("promote", payload)
             .await
-            .map_err(|error| ended(error, "the journal refused the promotion"))?;
+            .map_err(|error| ended(error.to_string(), "the journal refused the promotion"))?;
         self.touched = true;
         if plan.staged {
             if let Err(why) = self.stage(&plan).await {
+                let why = why.to_string();
                 self.applied(seq, false, &why);
                 return Err(ended(
                     why,
@@ -106,18 +107,16 @@ impl Runner<'_> {
 
     /// Phase 2: stage and wait, judging. `Err` says why it ended (the rollout
     /// has then ended, the staging undone and traffic rolled back).
-    async fn stage(&mut self, plan: &PromotionPlan) -> Result<(), String> {
+    async fn stage(&mut self, plan: &PromotionPlan) -> Result<(), StagingEnded> {
         let traffic = self.backends.traffic.clone();
         self.staged = Some(StagedPromotion {
             undo: plan.undo.clone(),
             detail: plan.detail.clone(),
         });
-        if let Err(e) = traffic.stage_promotion().await {
-            let why = format!(
-                "the promotion could not be staged ({e}); {} undone",
-                plan.detail
-            );
-            self.end_safely(Outcome::Aborted, why.clone()).await;
+        let detail = plan.detail.clone();
+        if let Err(error) = traffic.stage_promotion().await {
+            let why = StagingEnded::NotStaged { error, detail };
+            self.end_safely(Outcome::Aborted, why.to_string()).await;
             return Err(why);
         }
         self.emit(Event::Promotion {
@@ -132,9 +131,12 @@ impl Runner<'_> {
         loop {
             let progress = match traffic.staging().await {
                 Ok(Staging::Ready) => break,
-                Ok(Staging::Failed(why)) => {
-                    let why = format!("the promotion failed: {why}; {} undone", plan.detail);
-                    self.end_safely(Outcome::Aborted, why.clone()).await;
+                Ok(Staging::Failed(target_said)) => {
+                    let why = StagingEnded::Failed {
+                        target_said,
+                        detail,
+                    };
+                    self.end_safely(Outcome::Aborted, why.to_string()).await;
                     return Err(why);
                 }
                 Ok(Staging::Waiting(progress)) => progress,
@@ -142,23 +144,23 @@ impl Runner<'_> {
             };
             let now = self.now();
             if now >= deadline {
-                let why = format!(
-                    "the promotion did not finish within {:.0} s ({progress}); {} undone",
-                    plan.timeout_seconds, plan.detail
-                );
-                self.end_safely(Outcome::Aborted, why.clone()).await;
+                let why = StagingEnded::TimedOut {
+                    seconds: plan.timeout_seconds,
+                    progress,
+                    detail,
+                };
+                self.end_safely(Outcome::Aborted, why.to_string()).await;
                 return Err(why);
             }
             if self.wait(check.min(deadline - now).max(0.1)).await {
                 self.stop_if_asked().await;
-                return Err(format!("stopped by the operator while {progress}"));
+                return Err(StagingEnded::Stopped { progress });
             }
             self.judge_now(false).await;
             if self.state.phase.is_terminal() {
-                return Err(format!(
-                    "the canary failed while the promotion was staged: {}",
-                    self.reason
-                ));
+                return Err(StagingEnded::CanaryFailed {
+                    reason: self.reason.clone(),
+                });
             }
         }
         self.emit(Event::Promotion {
@@ -167,6 +169,29 @@ impl Runner<'_> {
         });
         Ok(())
     }
+}
+
+/// Why a staged promotion ended the rollout (staging undone, traffic back on
+/// stable); the text is the rollout's end reason and the tool's error.
+#[derive(Debug, thiserror::Error)]
+enum StagingEnded {
+    #[error("the promotion could not be staged ({error}); {detail} undone")]
+    NotStaged {
+        error: crate::traffic::TrafficError,
+        detail: String,
+    },
+    #[error("the promotion failed: {target_said}; {detail} undone")]
+    Failed { target_said: String, detail: String },
+    #[error("the promotion did not finish within {seconds:.0} s ({progress}); {detail} undone")]
+    TimedOut {
+        seconds: f64,
+        progress: String,
+        detail: String,
+    },
+    #[error("stopped by the operator while {progress}")]
+    Stopped { progress: String },
+    #[error("the canary failed while the promotion was staged: {reason}")]
+    CanaryFailed { reason: String },
 }
 
 /// A failure after which the rollout has ended.

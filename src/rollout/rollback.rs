@@ -34,6 +34,17 @@ pub(super) struct RollbackFailure {
     pub message: String,
 }
 
+/// Why a forward traffic change was not made: its write-ahead record was
+/// refused. The rollout has ended (or been handed to the lease's new owner).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum IntentRefused {
+    /// The lease was lost or fenced: the process that took over finishes it.
+    #[error("stopped before the change to {kind}")]
+    HandedOff { kind: String },
+    #[error("the journal could not record the intent to {kind} ({error}): no traffic change without a write-ahead record")]
+    NotRecorded { kind: String, error: JournalError },
+}
+
 impl Runner<'_> {
     /// Records a side effect about to be made (write-ahead), when journaled.
     /// `Err` carries the journal's refusal for the caller to decide on.
@@ -80,13 +91,13 @@ impl Runner<'_> {
         &mut self,
         kind: &str,
         payload: serde_json::Value,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Option<u64>, IntentRefused> {
+        let stopped = || IntentRefused::HandedOff { kind: kind.into() };
         match self.intent(kind, payload) {
             Ok(seq) => {
                 if let Some(why) = self.lease_lost() {
-                    let reason = format!("stopped before the change to {kind}");
-                    self.hand_off(reason.clone(), &why);
-                    return Err(reason);
+                    self.hand_off(stopped().to_string(), &why);
+                    return Err(stopped());
                 }
                 if seq.is_some() {
                     crate::failpoint::hit(crate::failpoint::Point::AfterIntent);
@@ -94,17 +105,17 @@ impl Runner<'_> {
                 Ok(seq)
             }
             Err(e @ JournalError::Fenced { .. }) => {
-                let reason = format!("stopped before the change to {kind}");
-                self.hand_off(reason.clone(), &e.to_string());
-                Err(reason)
+                self.hand_off(stopped().to_string(), &e.to_string());
+                Err(stopped())
             }
             Err(e) => {
                 tracing::error!(error = %e, kind, "the journal refused an intent: ending the rollout");
-                let reason = format!(
-                    "the journal could not record the intent to {kind} ({e}): no traffic change without a write-ahead record"
-                );
-                self.end_safely(Outcome::Aborted, reason.clone()).await;
-                Err(reason)
+                let refused = IntentRefused::NotRecorded {
+                    kind: kind.into(),
+                    error: e,
+                };
+                self.end_safely(Outcome::Aborted, refused.to_string()).await;
+                Err(refused)
             }
         }
     }

@@ -296,9 +296,9 @@ impl RolloutState {
     /// Going on from this weight without a Pass to `next` % (None: promote)
     /// is allowed: a human decided so here, or policy's bounded step allows it.
     /// `Err` says why not.
-    pub fn may_go_on_without_pass(&self, next: Option<u8>) -> Result<String, String> {
+    pub fn may_go_on_without_pass(&self, next: Option<u8>) -> Result<String, NoPassRefused> {
         if self.verdict_kind() != Some(VerdictKind::Inconclusive) {
-            return Err("only an Inconclusive step may go on without a Pass".into());
+            return Err(NoPassRefused::NotInconclusive);
         }
         if self.continued_at == Some(self.weight) {
             return Ok(format!(
@@ -307,19 +307,17 @@ impl RolloutState {
             ));
         }
         if !self.inconclusive_settled() {
-            return Err(format!(
-                "{} of {} bake periods judged at {}%",
-                self.judgements_at_weight, self.inconclusive_bakes, self.weight
-            ));
+            return Err(NoPassRefused::StillBaking {
+                judged: self.judgements_at_weight,
+                needed: self.inconclusive_bakes,
+                weight: self.weight,
+            });
         }
         let Some(next) = next else {
-            return Err(
-                "promotion needs a Pass or a human's decision (request_approval with without_pass)"
-                    .into(),
-            );
+            return Err(NoPassRefused::PromotionNeedsPass);
         };
         let harm = self.verdict.as_ref().and_then(|v| v.harm.as_ref());
-        self.inconclusive.unproven_step(harm, next)
+        Ok(self.inconclusive.unproven_step(harm, next)?)
     }
 
     /// Ends the rollout with the weight the target was last read to serve:
@@ -334,4 +332,21 @@ impl RolloutState {
         };
         self.weight = served;
     }
+}
+/// Why the step may not go on without a Pass; the guard's veto quotes it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NoPassRefused {
+    #[error("only an Inconclusive step may go on without a Pass")]
+    NotInconclusive,
+    #[error("{judged} of {needed} bake periods judged at {weight}%")]
+    StillBaking {
+        judged: u32,
+        needed: u32,
+        weight: u8,
+    },
+    #[error("promotion needs a Pass or a human's decision (request_approval with without_pass)")]
+    PromotionNeedsPass,
+    /// Policy's bounds do not allow this unproven step.
+    #[error(transparent)]
+    Bounds(#[from] crate::policy::UnprovenStepRefused),
 }

@@ -24,7 +24,7 @@ impl Runner<'_> {
             .intent_or_end("set_weight", json!({"from": from, "to": weight}))
             .await
             .map_err(|error| Failed {
-                error,
+                error: error.to_string(),
                 shown: json!({"executed": false, "note": "the rollout has ended: the journal refused the change"}),
             })?;
         self.touched = true;

@@ -16,6 +16,7 @@
 //! write-ahead intent is committed before the step it announces — and
 //! `deploy-agent resume` finishes it. Nothing is interrupted mid-write by us.
 
+mod error;
 pub mod fetch;
 mod github;
 pub mod http;
@@ -25,6 +26,8 @@ pub mod slack;
 mod startup;
 mod takeover;
 pub mod webhook;
+
+pub use error::ServeError;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -88,27 +91,16 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     let secret = std::env::var(SECRET_ENV)
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "serve needs the webhook secret in {SECRET_ENV} (the same value as the GitHub hook's secret); it is never read from a file or flag"
-            ))
-        })?;
+        .ok_or(ServeError::NoWebhookSecret { env: SECRET_ENV })?;
     let settings = Settings::load(cmd.config.as_deref(), &Env::from_process())?;
     let Some(repo) = settings.serve.repo.clone() else {
-        return Err(Error::Usage(
-            "serve needs `[serve] repo = \"PATH\"` (a local clone to assess merges from) in the config".into(),
-        ));
+        return Err(ServeError::NoRepo.into());
     };
     if settings.serve.services.is_empty() {
-        return Err(Error::Usage(
-            "serve needs `[serve] services = [\"NAME\", ...]`: the services a merge rolls out"
-                .into(),
-        ));
+        return Err(ServeError::NoServices.into());
     }
     if settings.serve.repositories.is_empty() {
-        return Err(Error::Usage(
-            "serve needs `[serve] repositories = [\"OWNER/NAME\", ...]`: the GitHub repositories whose merges roll out, e.g. repositories = [\"acme/shop\"] (deliveries from any other repository are refused)".into(),
-        ));
+        return Err(ServeError::NoRepositories.into());
     }
     crate::git::LocalGit::open(&repo)?;
     startup::check_approvals(&settings)?;
@@ -153,12 +145,14 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
     });
     let watcher = tokio::spawn(takeover::watch(watch));
     let app = router(state, startup::slack_state(&settings, journal));
+    let listen_error = |source| ServeError::Listen {
+        address: cmd.listen,
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(cmd.listen)
         .await
-        .map_err(|e| Error::Usage(format!("cannot listen on {}: {e}", cmd.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
     eprintln!("deploy-agent serve: listening on {addr}");
     tracing::info!(%addr, "listening");
     let limits = http::Limits {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::slack;
+use super::ServeError;
 use crate::approval::identity::{os_user, IdentityError};
 use crate::commands::rollout::TargetKind;
 use crate::error::Error;
@@ -36,10 +37,7 @@ pub(super) fn check_approvals(settings: &Settings) -> Result<(), Error> {
     for service in &guarded {
         if let Err(IdentityError::NotAnApprover(refusal)) = directory.admit_os_user(service, &user)
         {
-            return Err(Error::Usage(format!(
-                "serve.approve_as: {}",
-                IdentityError::ApproveAsNotApprover(refusal)
-            )));
+            return Err(ServeError::ApproveAs(IdentityError::ApproveAsNotApprover(refusal)).into());
         }
     }
     tracing::info!(service = %first, "[serve] approve_as approves as {}", directory.identify_os(&user));
@@ -60,10 +58,11 @@ fn check_slack_token(settings: &Settings) -> Result<(), Error> {
         return Ok(());
     }
     if settings.slack.bot_token.is_none() {
-        return Err(Error::Usage(format!(
-            "approvals of {slack:?} go to Slack but {} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or set `[serve] approve_as`",
-            crate::approval::slack::BOT_TOKEN_ENV
-        )));
+        return Err(ServeError::NoSlackToken {
+            services: slack.into_iter().cloned().collect(),
+            env: crate::approval::slack::BOT_TOKEN_ENV,
+        }
+        .into());
     }
     if std::env::var(slack::SIGNING_SECRET_ENV).map_or(true, |s| s.trim().is_empty()) {
         tracing::warn!(
@@ -100,9 +99,7 @@ pub(super) fn service_targets(settings: &Settings) -> Result<BTreeMap<String, Ta
     let mut targets = BTreeMap::new();
     for name in &settings.serve.services {
         let service = settings.services.get(name).cloned().unwrap_or_default();
-        let target = service
-            .resolve_target(name)
-            .map_err(|e| Error::Usage(format!("serve.services: {e}")))?;
+        let target = service.resolve_target(name).map_err(ServeError::from)?;
         targets.insert(name.clone(), target);
     }
     Ok(targets)

@@ -22,6 +22,16 @@ pub enum ApproverConfigError {
     UnknownService { service: String, known: Vec<String> },
     #[error("approvals of {service} go to Slack ({channel}) but nobody may answer them: list approvers in [services.{service}.slack] approvers or [slack] approvers (Slack member ids, user groups or [people] names)")]
     NoApprovers { service: String, channel: String },
+    /// `rollout` of a service asked in Slack, without the token to post there.
+    #[error("approvals of {service} go to Slack ({channel}) but {env} is not set: set it to the app's bot token (xoxb-…, scope chat:write), or pass --approve-as NAME")]
+    NoSlackToken {
+        service: String,
+        channel: String,
+        env: &'static str,
+    },
+    /// Slack's answers arrive through the journal, so it cannot be turned off.
+    #[error("approvals of {service} go to Slack ({channel}), which records them in the journal: drop --no-journal")]
+    SlackNeedsJournal { service: String, channel: String },
 }
 
 impl Settings {

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::SettingsError;
+use crate::error::ConfigError;
 use crate::metrics::prometheus::PrometheusConfig;
 use crate::traffic::argo::ArgoConfig;
 use crate::traffic::haproxy::HaproxyConfig;
@@ -34,7 +35,8 @@ pub struct ServiceSettings {
 impl ServiceSettings {
     /// The target a merge of this service is rolled out on, with its section
     /// complete: `serve` never substitutes the simulator for a real target.
-    pub fn resolve_target(&self, name: &str) -> Result<TargetKind, String> {
+    pub fn resolve_target(&self, name: &str) -> Result<TargetKind, ServiceTargetError> {
+        let service = name.to_string();
         let present: Vec<TargetKind> = [
             (TargetKind::Haproxy, self.haproxy.is_some()),
             (TargetKind::Kubernetes, self.kubernetes.is_some()),
@@ -46,17 +48,12 @@ impl ServiceSettings {
         let target = match (self.target, present.as_slice()) {
             (Some(t), _) => t,
             (None, [one]) => *one,
-            (None, []) => {
-                return Err(format!(
-                    "[services.{name}] names no target: add [services.{name}.haproxy], .kubernetes or .argo (with .prometheus), or `target = \"sim\"` to roll it out in the simulator"
-                ))
-            }
+            (None, []) => return Err(ServiceTargetError::NoTarget { service }),
             (None, many) => {
-                let names: Vec<&str> = many.iter().map(|k| k.as_str()).collect();
-                return Err(format!(
-                    "[services.{name}] has several target sections ({}): choose one with `target = \"...\"`",
-                    names.join(", ")
-                ));
+                return Err(ServiceTargetError::SeveralTargets {
+                    service,
+                    sections: many.iter().map(|k| k.as_str()).collect(),
+                })
             }
         };
         let has_section = match target {
@@ -66,20 +63,42 @@ impl ServiceSettings {
             TargetKind::Argo => self.argo.is_some(),
         };
         if !has_section {
-            return Err(format!(
-                "[services.{name}] target = \"{}\" but there is no [services.{name}.{}] section",
-                target.as_str(),
-                target.as_str()
-            ));
+            return Err(ServiceTargetError::MissingSection {
+                service,
+                target: target.as_str(),
+            });
         }
         if target != TargetKind::Sim && self.prometheus.is_none() {
-            return Err(format!(
-                "[services.{name}] is rolled out on {} but has no [services.{name}.prometheus] to judge it: add one (e.g. url = \"http://127.0.0.1:9090\")",
-                target.as_str()
-            ));
+            return Err(ServiceTargetError::NoPrometheus {
+                service,
+                target: target.as_str(),
+            });
         }
         Ok(target)
     }
+}
+
+/// Why a service's section does not say which target `serve` rolls it out on.
+/// Each message names the section to add or the key to set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceTargetError {
+    #[error("[services.{service}] names no target: add [services.{service}.haproxy], .kubernetes or .argo (with .prometheus), or `target = \"sim\"` to roll it out in the simulator")]
+    NoTarget { service: String },
+    #[error("[services.{service}] has several target sections ({}): choose one with `target = \"...\"`", sections.join(", "))]
+    SeveralTargets {
+        service: String,
+        sections: Vec<&'static str>,
+    },
+    #[error("[services.{service}] target = \"{target}\" but there is no [services.{service}.{target}] section: add it, or change `target`")]
+    MissingSection {
+        service: String,
+        target: &'static str,
+    },
+    #[error("[services.{service}] is rolled out on {target} but has no [services.{service}.prometheus] to judge it: add one (e.g. url = \"http://127.0.0.1:9090\")")]
+    NoPrometheus {
+        service: String,
+        target: &'static str,
+    },
 }
 
 /// `[services.NAME.slack]`: where its approvals are asked and who may answer.
@@ -94,7 +113,8 @@ pub struct ServiceSlack {
 }
 
 pub(super) fn validate_service(name: &str, service: &ServiceSettings) -> Result<(), SettingsError> {
-    let invalid = |e: String| SettingsError::Invalid(format!("services.{name}.{e}"));
+    let section = format!("services.{name}");
+    let invalid = |e: ConfigError| SettingsError::Setting(e.within(&section));
     if let Some(h) = &service.haproxy {
         h.validate().map_err(invalid)?;
     }
@@ -108,4 +128,63 @@ pub(super) fn validate_service(name: &str, service: &ServiceSettings) -> Result<
         p.validate().map_err(invalid)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_target_section_is_named_with_what_to_add() {
+        let only_target = ServiceSettings {
+            target: Some(TargetKind::Argo),
+            ..ServiceSettings::default()
+        };
+        let e = only_target.resolve_target("shop").unwrap_err();
+        assert_eq!(
+            e,
+            ServiceTargetError::MissingSection {
+                service: "shop".into(),
+                target: "argo"
+            }
+        );
+        assert!(
+            e.to_string().contains("no [services.shop.argo] section"),
+            "{e}"
+        );
+
+        let no_metrics = ServiceSettings {
+            haproxy: Some(HaproxyConfig::default()),
+            ..ServiceSettings::default()
+        };
+        let e = no_metrics.resolve_target("shop").unwrap_err().to_string();
+        assert!(e.contains("[services.shop.prometheus]"), "{e}");
+        assert!(e.contains("e.g. url = \"http://127.0.0.1:9090\""), "{e}");
+
+        let e = ServiceSettings::default()
+            .resolve_target("shop")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("add [services.shop.haproxy]") && e.contains("target = \"sim\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_backend_setting_is_named_from_the_service_down() {
+        let service = ServiceSettings {
+            haproxy: Some(HaproxyConfig {
+                backend: "be app".into(),
+                ..HaproxyConfig::default()
+            }),
+            ..ServiceSettings::default()
+        };
+        let e = validate_service("shop", &service).unwrap_err().to_string();
+        assert!(
+            e.contains("services.shop.haproxy.backend must be a plain name"),
+            "{e}"
+        );
+        assert!(e.contains("got `be app`"), "{e}");
+    }
 }

@@ -33,6 +33,7 @@ use serde_json::{json, Value};
 
 use super::kube_client::{validate_name, KubeClient, KubeError, Op};
 use super::{Granularity, PromotionPlan, TrafficError, TrafficRouter};
+use crate::error::ConfigError;
 
 pub use state::{ArgoRolloutState, Step};
 
@@ -74,13 +75,13 @@ impl Default for ArgoConfig {
 }
 
 impl ArgoConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         validate_name("argo.namespace", &self.namespace)?;
         validate_name("argo.rollout", &self.rollout)?;
         if !(1..=600).contains(&self.settle_seconds) {
-            return Err(format!(
-                "argo.settle_seconds must be 1-600, got {}",
-                self.settle_seconds
+            return Err(ConfigError::new(
+                "argo.settle_seconds",
+                format!("must be 1-600, got {}", self.settle_seconds),
             ));
         }
         super::kube_client::check_limits("argo", self.timeout_ms, self.max_retries)
@@ -106,7 +107,7 @@ pub struct ArgoRolloutRouter {
 
 impl ArgoRolloutRouter {
     pub fn new(config: ArgoConfig, kube: KubeClient) -> Result<Self, TrafficError> {
-        config.validate().map_err(TrafficError::Misconfigured)?;
+        config.validate()?;
         let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", "Rollout");
         Ok(Self {
             kube,

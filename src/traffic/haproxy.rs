@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{TrafficError, TrafficRouter};
+use crate::error::ConfigError;
 
 /// `[services.NAME.haproxy]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -57,7 +58,7 @@ impl Default for HaproxyConfig {
 impl HaproxyConfig {
     /// Names go into command lines: no spaces, `;` or line breaks (the CLI
     /// would read them as more arguments or commands).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (field, value) in [
             ("backend", &self.backend),
             ("stable_server", &self.stable_server),
@@ -65,19 +66,29 @@ impl HaproxyConfig {
         ] {
             let bad = |c: char| c.is_whitespace() || c == ';' || c == '/' || c.is_control();
             if value.is_empty() || value.contains(bad) {
-                return Err(format!(
-                    "haproxy.{field} must be a plain name (no spaces, `/` or `;`), got `{value}`"
+                return Err(ConfigError::new(
+                    format!("haproxy.{field}"),
+                    format!("must be a plain name (no spaces, `/` or `;`), got `{value}`"),
                 ));
             }
         }
         if self.stable_server == self.canary_server {
-            return Err("haproxy.stable_server and canary_server must differ".into());
+            return Err(ConfigError::new(
+                "haproxy.canary_server",
+                "must differ from stable_server (the weights of two distinct servers are split)",
+            ));
         }
         if self.socket.trim().is_empty() {
-            return Err("haproxy.socket must be a unix socket path or host:port".into());
+            return Err(ConfigError::new(
+                "haproxy.socket",
+                "must be a unix socket path or host:port",
+            ));
         }
         if !(1..=60_000).contains(&self.timeout_ms) || self.max_retries > 10 {
-            return Err("haproxy.timeout_ms must be 1-60000 and max_retries at most 10".into());
+            return Err(ConfigError::new(
+                "haproxy.timeout_ms",
+                "must be 1-60000 and max_retries at most 10",
+            ));
         }
         Ok(())
     }
@@ -120,7 +131,7 @@ pub struct HaproxyRouter {
 
 impl HaproxyRouter {
     pub fn new(config: HaproxyConfig) -> Result<Self, TrafficError> {
-        config.validate().map_err(TrafficError::Rejected)?;
+        config.validate()?;
         Ok(Self {
             address: RuntimeAddress::parse(&config.socket),
             config,

@@ -38,6 +38,7 @@ use serde::Deserialize;
 
 use super::kube_client::{validate_name, KubeClient};
 use super::{TrafficError, TrafficRouter};
+use crate::error::ConfigError;
 
 pub use gateway::GatewayRouter;
 pub use replicas::ReplicaRouter;
@@ -107,7 +108,7 @@ impl Default for KubernetesConfig {
 }
 
 impl KubernetesConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         validate_name("kubernetes.namespace", &self.namespace)?;
         validate_name("kubernetes.stable_deployment", &self.stable_deployment)?;
         validate_name("kubernetes.canary_deployment", &self.canary_deployment)?;
@@ -123,20 +124,27 @@ impl KubernetesConfig {
         if self.stable_deployment == self.canary_deployment
             || self.stable_backend() == self.canary_backend()
         {
-            return Err(
-                "kubernetes: the stable and canary deployments (and backends) must differ".into(),
-            );
+            return Err(ConfigError::new(
+                "kubernetes.canary_deployment",
+                "must differ from stable_deployment, and canary_backend from stable_backend: each version needs its own",
+            ));
         }
         for (field, value) in [
             ("rollout_timeout_seconds", self.rollout_timeout_seconds),
             ("ready_timeout_seconds", self.ready_timeout_seconds),
         ] {
             if !(1..=3600).contains(&value) {
-                return Err(format!("kubernetes.{field} must be 1-3600, got {value}"));
+                return Err(ConfigError::new(
+                    format!("kubernetes.{field}"),
+                    format!("must be 1-3600, got {value}"),
+                ));
             }
         }
         if self.canary_replicas == 0 {
-            return Err("kubernetes.canary_replicas must be at least 1".into());
+            return Err(ConfigError::new(
+                "kubernetes.canary_replicas",
+                "must be at least 1",
+            ));
         }
         super::kube_client::check_limits("kubernetes", self.timeout_ms, self.max_retries)
     }
@@ -175,7 +183,7 @@ pub fn share(canary: u64, stable: u64) -> u8 {
 
 /// The router the settings name: Gateway mode with an `httproute`, else replicas.
 pub fn router(config: KubernetesConfig) -> Result<(Arc<dyn TrafficRouter>, String), TrafficError> {
-    config.validate().map_err(TrafficError::Misconfigured)?;
+    config.validate()?;
     let client = config.client()?;
     let label = format!("kubernetes:{}/{}", client.server(), config.namespace);
     let router: Arc<dyn TrafficRouter> = if config.httproute.is_some() {
@@ -207,6 +215,7 @@ mod tests {
         assert!(bad
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("ready_timeout_seconds"));
         assert!(KubernetesConfig::default().validate().is_ok());
     }

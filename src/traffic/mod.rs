@@ -73,13 +73,19 @@ pub enum TrafficError {
     /// retry helps, the configuration or the target must be fixed.
     #[error("traffic target misconfigured: {0}")]
     Misconfigured(String),
+    /// A setting of the target's section cannot work; caught before any call.
+    #[error("traffic target misconfigured: {0}")]
+    Invalid(#[from] crate::error::ConfigError),
 }
 
 impl TrafficError {
     /// Whether trying again may help (a transport failure or a refusal that
     /// may pass later), as opposed to a target that is set up wrong.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, TrafficError::Misconfigured(_))
+        !matches!(
+            self,
+            TrafficError::Misconfigured(_) | TrafficError::Invalid(_)
+        )
     }
 }
 

@@ -208,16 +208,16 @@ pub fn run_command(
         .filter(|d| !d.as_os_str().is_empty())
     {
         if !dir.is_dir() {
-            return Err(crate::Error::Usage(format!(
-                "--plot: folder {} does not exist (create it or choose another path)",
-                dir.display()
-            )));
+            return Err(crate::commands::ArgError::NoPlotFolder {
+                dir: dir.to_path_buf(),
+            }
+            .into());
         }
     }
     let config = BenchConfig::new(runs.max(1), seed);
     let results = run(&config, stderr_progress());
     if let Some(path) = plot {
-        write_svg(&results, path).map_err(crate::Error::Usage)?;
+        write_svg(&results, path)?;
         eprintln!("bench canary: wrote {}", path.display());
     }
     Ok(if json {

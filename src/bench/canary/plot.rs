@@ -3,6 +3,7 @@
 //! to rollback per method for every bad scenario at 100 rps (grouped bars,
 //! only where the method caught at least half of the runs).
 
+use crate::backtest::plot::PlotError;
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -16,13 +17,14 @@ use super::BenchResults;
 const PLOT_RPS: f64 = 100.0;
 
 /// Writes the figure to `path`.
-pub fn write_svg(results: &BenchResults, path: &Path) -> Result<(), String> {
+pub fn write_svg(results: &BenchResults, path: &Path) -> Result<(), PlotError> {
+    let failed = |e: &dyn std::fmt::Display| PlotError::new(path, e);
     let root = SVGBackend::new(path, (1280, 520)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
     let (left, right) = root.split_horizontally(620);
-    requests_panel(&left, results).map_err(|e| e.to_string())?;
-    minutes_panel(&right, results).map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+    requests_panel(&left, results).map_err(|e| failed(&e))?;
+    minutes_panel(&right, results).map_err(|e| failed(&e))?;
+    root.present().map_err(|e| failed(&e))
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{resuming_sink, ResumeContext};
+use super::{resuming_sink, ResumeContext, ResumeError};
 use crate::assess::{assess_change, AssessRequest, LlmMode};
 use crate::canary::SequentialJudge;
 use crate::git::{ChangeSource, LocalGit};
@@ -26,12 +26,12 @@ pub(super) async fn continue_point(
     record: &RolloutRecord,
     events: &[StoredEvent],
     live: u8,
-) -> Result<(ResumePoint, ChangeContext), String> {
+) -> Result<(ResumePoint, ChangeContext), ResumeError> {
     let risk: RiskSnapshot = events
         .iter()
         .find(|e| e.kind == "assessed")
         .and_then(|e| serde_json::from_value(e.payload["risk"].clone()).ok())
-        .ok_or("the journal holds no readable `assessed` event")?;
+        .ok_or(ResumeError::NoAssessment)?;
     let mut context = change_context(settings, policy, ctx, record).await?;
     // What the tools show the planner agrees with what the guard enforces.
     let a = &mut context.assessment;
@@ -79,7 +79,7 @@ pub(super) fn decided_before_crash(events: &[StoredEvent]) -> Option<ApprovalRec
 fn decided_in_journal(
     journal: &dyn Journal,
     record: &RolloutRecord,
-) -> Result<Option<ApprovalRecord>, String> {
+) -> Result<Option<ApprovalRecord>, ResumeError> {
     match journal.approval_status(&record.id, &record.rev) {
         Ok(Some(crate::journal::ApprovalStatus::Decided(d))) => Ok(Some(ApprovalRecord {
             approved: d.approved,
@@ -88,7 +88,7 @@ fn decided_in_journal(
             reason: d.reason,
         })),
         Ok(_) => Ok(None),
-        Err(e) => Err(format!("cannot read the approval: {e}")),
+        Err(e) => Err(ResumeError::Approval(e)),
     }
 }
 
@@ -99,12 +99,10 @@ async fn change_context(
     policy: &Policy,
     ctx: &ResumeContext<'_>,
     record: &RolloutRecord,
-) -> Result<ChangeContext, String> {
-    let repo = LocalGit::open(ctx.repo).map_err(|e| {
-        format!(
-            "no repository at {} ({e}); run resume in the repository or pass --repo",
-            ctx.repo.display()
-        )
+) -> Result<ChangeContext, ResumeError> {
+    let repo = LocalGit::open(ctx.repo).map_err(|source| ResumeError::NoRepository {
+        path: ctx.repo.to_path_buf(),
+        source,
     })?;
     let request = AssessRequest {
         rev: record.rev.clone(),
@@ -113,16 +111,14 @@ async fn change_context(
     };
     let (change, assessment) = assess_change(&repo, policy, &settings.llm, &request)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot read revision {} in {}: {e}",
-                record.rev,
-                ctx.repo.display()
-            )
+        .map_err(|source| ResumeError::Revision {
+            rev: record.rev.clone(),
+            path: ctx.repo.to_path_buf(),
+            source,
         })?;
     let diff = repo
         .diff_excerpt(&change, 32_000)
-        .map_err(|e| e.to_string())?;
+        .map_err(ResumeError::Diff)?;
     Ok(ChangeContext { assessment, diff })
 }
 

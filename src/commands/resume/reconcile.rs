@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use super::{finish, Reconciled};
+use super::{finish, Reconciled, ResumeError, RollbackError};
 use crate::journal::{wall_now, ApprovalDecision, Intent, Journal, JournalSink, RolloutRecord};
 use crate::rollout::events::{Event, EventSink};
 use crate::rollout::rollback::{attempt_rollback, failure_message, retry_rollback, AttemptFailure};
@@ -35,16 +35,13 @@ pub(super) async fn reconcile(
     rollout_id: &str,
     traffic: &dyn TrafficRouter,
     live: u8,
-) -> Result<Reconciliation, String> {
+) -> Result<Reconciliation, ResumeError> {
     let mut found = Reconciliation {
         intents: Vec::new(),
         promoted: false,
         undo: None,
     };
-    for intent in journal
-        .open_intents(rollout_id)
-        .map_err(|e| e.to_string())?
-    {
+    for intent in journal.open_intents(rollout_id)? {
         let applied = match intent.kind.as_str() {
             "promote" => traffic.promoted().await.unwrap_or(false),
             _ => visible(&intent, live),
@@ -59,9 +56,7 @@ pub(super) async fn reconcile(
         } else {
             format!("resume: not visible on the target (live weight {live}%); not re-applied")
         };
-        journal
-            .applied(rollout_id, intent.seq, applied, &detail)
-            .map_err(|e| e.to_string())?;
+        journal.applied(rollout_id, intent.seq, applied, &detail)?;
         found.intents.push(Reconciled {
             seq: intent.seq,
             kind: intent.kind,
@@ -100,7 +95,7 @@ pub(super) async fn roll_back(
     backends: &Backends,
     sink: &mut JournalSink,
     job: RollBack<'_>,
-) -> Result<(), String> {
+) -> Result<(), RollbackError> {
     let record = job.record;
     close_pending_approval(journal, record);
     sink.emit(
@@ -161,9 +156,7 @@ pub(super) async fn roll_back(
         }
         // Another process took the rollout over; the rollback is its own now.
         Err(AttemptFailure::LeaseLost(why)) => {
-            return Err(format!(
-                "the lease was lost ({why}): no further change from this process"
-            ));
+            return Err(RollbackError::LeaseLost { why });
         }
         Err(AttemptFailure::Target(error)) => error,
     };
@@ -178,7 +171,7 @@ pub(super) async fn roll_back(
         &format!("{}; ROLLBACK FAILED: {message}", job.reason),
         live.unwrap_or(job.live),
     );
-    Err(message)
+    Err(RollbackError::NotConfirmed(message))
 }
 
 /// A pending approval of a rollout that is being ended is decided as a

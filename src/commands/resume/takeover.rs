@@ -41,7 +41,7 @@ pub async fn take_over(
     lease: Arc<LeaseKeeper>,
 ) -> Resumed {
     let result = resume_one(journal, ctx, record, Some(lease.clone())).await;
-    let resumed = result.unwrap_or_else(|e| failed(ctx.policy, record, e));
+    let resumed = result.unwrap_or_else(|e| failed(ctx.policy, record, e.to_string()));
     if resumed.outcome == Outcome::RollbackFailed.as_str() || resumed.error.is_some() {
         lease.abandon();
     } else {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::ResumeError;
 use crate::approval::Approver;
 use crate::clock::VirtualClock;
 use crate::commands::backends;
@@ -21,10 +22,13 @@ pub(super) fn target_backends(
     record: &RolloutRecord,
     events: &[StoredEvent],
     approver: Arc<dyn Approver>,
-) -> Result<(Backends, bool), String> {
+) -> Result<(Backends, bool), ResumeError> {
     if let Some(scenario) = record.target.strip_prefix("sim:") {
-        let scenario = <Scenario as clap::ValueEnum>::from_str(scenario, false)
-            .map_err(|_| format!("unknown simulated scenario in target `{}`", record.target))?;
+        let scenario = <Scenario as clap::ValueEnum>::from_str(scenario, false).map_err(|_| {
+            ResumeError::UnknownScenario {
+                target: record.target.clone(),
+            }
+        })?;
         let start = events.first().map_or(0.0, |e| e.at);
         let clock = Arc::new(VirtualClock::new(start));
         let (backends, world) =
@@ -46,18 +50,18 @@ pub(super) fn target_backends(
         "kubernetes" => backends::kubernetes_prometheus(&record.service, settings, false, approver),
         "argo" => backends::argo_prometheus(&record.service, settings, false, approver),
         _ => {
-            return Err(format!(
-                "cannot resume a rollout on target `{}`: no router for it",
-                record.target
-            ))
+            return Err(ResumeError::NoRouter {
+                target: record.target.clone(),
+            })
         }
     };
-    let (backends, label) = built.map_err(|e| e.to_string())?;
+    let (backends, label) = built.map_err(|e| ResumeError::Backends(Box::new(e)))?;
     if label != record.target {
-        return Err(format!(
-            "the settings of {} now point at `{label}` but the rollout ran on `{}`: restore the settings it ran with, then resume",
-            record.service, record.target
-        ));
+        return Err(ResumeError::TargetMoved {
+            service: record.service.clone(),
+            now: label,
+            ran_on: record.target.clone(),
+        });
     }
     Ok((backends, false))
 }

@@ -18,6 +18,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ConfigError;
+
 /// Metric families the default templates read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -224,24 +226,42 @@ impl PrometheusConfig {
     }
 
     /// Checks what can be checked before the first query; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!(
-                "prometheus.url must start with http:// or https://, got `{}`",
-                self.url
+            return Err(ConfigError::new(
+                "prometheus.url",
+                format!("must start with http:// or https://, got `{}`", self.url),
             ));
         }
-        if self.stable_version.is_empty() || self.stable_version == self.canary_version {
-            return Err("prometheus.stable_version and canary_version must differ".into());
+        if self.stable_version.is_empty() {
+            return Err(ConfigError::new(
+                "prometheus.stable_version",
+                "must be set: it selects the stable version's series",
+            ));
+        }
+        if self.stable_version == self.canary_version {
+            return Err(ConfigError::new(
+                "prometheus.canary_version",
+                "must differ from stable_version: each selects its own version's series",
+            ));
         }
         if !(1..=120_000).contains(&self.timeout_ms) {
-            return Err("prometheus.timeout_ms must be between 1 and 120000".into());
+            return Err(ConfigError::new(
+                "prometheus.timeout_ms",
+                "must be between 1 and 120000",
+            ));
         }
         if self.max_retries > 10 {
-            return Err("prometheus.max_retries must be at most 10".into());
+            return Err(ConfigError::new(
+                "prometheus.max_retries",
+                "must be at most 10",
+            ));
         }
         if self.max_latency_samples == 0 {
-            return Err("prometheus.max_latency_samples must be at least 1".into());
+            return Err(ConfigError::new(
+                "prometheus.max_latency_samples",
+                "must be at least 1",
+            ));
         }
         let q = self.queries();
         for (name, t) in [
@@ -250,8 +270,9 @@ impl PrometheusConfig {
             ("latency_buckets", &q.latency_buckets),
         ] {
             if !((t.contains("{version}") || t.contains("{server}")) && t.contains("{range}")) {
-                return Err(format!(
-                    "prometheus.{name} must contain {{range}} and {{version}} or {{server}}: `{t}`"
+                return Err(ConfigError::new(
+                    format!("prometheus.{name}"),
+                    format!("must contain {{range}} and {{version}} or {{server}}: `{t}`"),
                 ));
             }
         }
@@ -354,12 +375,12 @@ mod tests {
             requests: Some("sum(rate(x[{range}]))".into()),
             ..PrometheusConfig::default()
         };
-        assert!(c.validate().unwrap_err().contains("requests"));
+        assert!(c.validate().unwrap_err().to_string().contains("requests"));
         let c = PrometheusConfig {
             url: "localhost:9090".into(),
             ..PrometheusConfig::default()
         };
-        assert!(c.validate().unwrap_err().contains("http://"));
+        assert!(c.validate().unwrap_err().to_string().contains("http://"));
     }
 
     #[test]

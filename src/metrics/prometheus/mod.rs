@@ -92,7 +92,7 @@ impl PrometheusMetrics {
         token: Option<String>,
         clock: ClockMapping,
     ) -> Result<Self, MetricsError> {
-        config.validate().map_err(MetricsError::Query)?;
+        config.validate()?;
         // `join` replaces a last path segment without a trailing slash (`/prom`).
         let base = format!("{}/", config.url.trim_end_matches('/'));
         let endpoint = reqwest::Url::parse(&base)

@@ -98,7 +98,7 @@ pub async fn outcome(state: &SlackState, click: &Click) -> ClickOutcome {
     let service = match off_executor(move || journal.rollout(&id)).await {
         Ok(Ok(r)) => r.service,
         Ok(Err(e)) => return ClickOutcome::Failed(e.to_string()),
-        Err(e) => return ClickOutcome::Failed(e),
+        Err(e) => return ClickOutcome::Failed(e.to_string()),
     };
     // People listed by name stand for their Slack ids here.
     let approvers = state.directory.slack_entries(&service);
@@ -115,7 +115,7 @@ pub async fn outcome(state: &SlackState, click: &Click) -> ClickOutcome {
     let voter = state.directory.identify_slack(&click.user).key();
     off_executor(move || record(journal.as_ref(), &click, &voter))
         .await
-        .unwrap_or_else(ClickOutcome::Failed)
+        .unwrap_or_else(|e| ClickOutcome::Failed(e.to_string()))
 }
 
 /// Spends the nonce and records the decision (or vote) as `voter`: the person
@@ -163,11 +163,19 @@ fn record(journal: &dyn Journal, click: &Click, voter: &str) -> ClickOutcome {
 /// Runs blocking journal work on the blocking pool; a panic there is a failure.
 async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, JournalTaskFailed> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| format!("the journal task failed: {e}"))
+        .map_err(JournalTaskFailed)
 }
+
+/// The blocking task that ran a click's journal work panicked or was
+/// cancelled: the click is told it failed and may be tried again.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the journal task failed: {0}; try the button again, or decide with `deploy-agent approve`"
+)]
+struct JournalTaskFailed(#[source] tokio::task::JoinError);
 
 /// Posts `text` as an ephemeral message to the clicker (bounded retries and
 /// timeout, from `[slack]`); a failure is logged, the decision stands.

@@ -45,6 +45,7 @@ pub use error::{KubeError, Op};
 pub use wait::WaitError;
 
 use super::TrafficError;
+use crate::error::ConfigError;
 
 /// Longest pause between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -137,7 +138,8 @@ impl KubeClient {
         timeout: Duration,
         max_retries: u32,
     ) -> Result<Self, TrafficError> {
-        let server = server_of(&config, context).map_err(TrafficError::Misconfigured)?;
+        let server =
+            server_of(&config, context).map_err(|e| TrafficError::Misconfigured(e.to_string()))?;
         let source = Source::Kubeconfig {
             config: Box::new(config),
             context: context.map(str::to_string),
@@ -275,22 +277,19 @@ fn trim_token_file(auth: &mut kube::config::AuthInfo) -> Result<(), KubeError> {
 }
 
 /// The server of `context` (default: the current context) in a kubeconfig.
-fn server_of(config: &Kubeconfig, context: Option<&str>) -> Result<String, String> {
+fn server_of(config: &Kubeconfig, context: Option<&str>) -> Result<String, KubeconfigError> {
     let name = context
         .map(str::to_string)
         .or_else(|| config.current_context.clone())
-        .ok_or("the kubeconfig has no current-context: name one with `context`")?;
+        .ok_or(KubeconfigError::NoCurrentContext)?;
     let ctx = config
         .contexts
         .iter()
         .find(|c| c.name == name)
         .and_then(|c| c.context.as_ref())
-        .ok_or_else(|| {
-            let known: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
-            format!(
-                "the kubeconfig has no context `{name}` (it has: {}): fix `context`",
-                known.join(", ")
-            )
+        .ok_or_else(|| KubeconfigError::UnknownContext {
+            name: name.clone(),
+            known: config.contexts.iter().map(|c| c.name.clone()).collect(),
         })?;
     config
         .clusters
@@ -298,16 +297,26 @@ fn server_of(config: &Kubeconfig, context: Option<&str>) -> Result<String, Strin
         .find(|c| c.name == ctx.cluster)
         .and_then(|c| c.cluster.as_ref())
         .and_then(|c| c.server.clone())
-        .ok_or_else(|| {
-            format!(
-                "context `{name}` names cluster `{}`, which the kubeconfig does not have (or it has no server)",
-                ctx.cluster
-            )
+        .ok_or_else(|| KubeconfigError::NoCluster {
+            context: name.clone(),
+            cluster: ctx.cluster.clone(),
         })
 }
 
+/// A kubeconfig that does not lead to a server: the section's `context`
+/// (or the file's current-context) names nothing usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubeconfigError {
+    #[error("the kubeconfig has no current-context: name one with `context`")]
+    NoCurrentContext,
+    #[error("the kubeconfig has no context `{name}` (it has: {}): fix `context`", known.join(", "))]
+    UnknownContext { name: String, known: Vec<String> },
+    #[error("context `{context}` names cluster `{cluster}`, which the kubeconfig does not have (or it has no server): fix the kubeconfig or choose another `context`")]
+    NoCluster { context: String, cluster: String },
+}
+
 /// A path segment check: Kubernetes names are DNS labels/subdomains.
-pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
+pub fn validate_name(field: &str, value: &str) -> Result<(), ConfigError> {
     let ok = !value.is_empty()
         && value.len() <= 253
         && value
@@ -316,17 +325,21 @@ pub fn validate_name(field: &str, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{field} must be a Kubernetes name (lowercase letters, digits, `-`, `.`), got `{value}`"
+        Err(ConfigError::new(
+            field,
+            format!(
+                "must be a Kubernetes name (lowercase letters, digits, `-`, `.`), got `{value}`"
+            ),
         ))
     }
 }
 
 /// Checks the connection limits every Kubernetes-backed section shares.
-pub fn check_limits(section: &str, timeout_ms: u64, max_retries: u32) -> Result<(), String> {
+pub fn check_limits(section: &str, timeout_ms: u64, max_retries: u32) -> Result<(), ConfigError> {
     if !(1..=60_000).contains(&timeout_ms) || max_retries > 10 {
-        return Err(format!(
-            "{section}.timeout_ms must be 1-60000 and max_retries at most 10"
+        return Err(ConfigError::new(
+            format!("{section}.timeout_ms"),
+            "must be 1-60000 and max_retries at most 10",
         ));
     }
     Ok(())

@@ -34,7 +34,7 @@ pub struct GatewayRouter {
 
 impl GatewayRouter {
     pub fn new(config: KubernetesConfig, kube: KubeClient) -> Result<Self, TrafficError> {
-        config.validate().map_err(TrafficError::Misconfigured)?;
+        config.validate()?;
         let route = config
             .httproute
             .clone()

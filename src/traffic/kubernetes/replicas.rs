@@ -50,7 +50,7 @@ impl Counts {
 
 impl ReplicaRouter {
     pub fn new(config: KubernetesConfig, kube: KubeClient) -> Result<Self, TrafficError> {
-        config.validate().map_err(TrafficError::Misconfigured)?;
+        config.validate()?;
         Ok(Self {
             deployments: Deployments { kube, config },
             total: OnceLock::new(),
