@@ -269,12 +269,9 @@ fn journal_identity_approve_as_needs_the_os_user_on_the_allow_list() {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("deploy-agent.toml");
     let config_arg = config.to_str().unwrap().to_string();
-    let rollout = |extra: &str| {
-        std::fs::write(
-            &config,
-            format!("[services.checkout.slack]\napprovers = [\"U0123ABC\", \"alice\"]\n{extra}"),
-        )
-        .unwrap();
+    // Runs with the whole config text given.
+    let run_with = |text: &str| {
+        std::fs::write(&config, text).unwrap();
         let args = [
             "rollout",
             "HEAD",
@@ -290,6 +287,8 @@ fn journal_identity_approve_as_needs_the_os_user_on_the_allow_list() {
         ];
         run_cli(r.path(), &args, &[])
     };
+    let listed = "[services.checkout.slack]\napprovers = [\"U0123ABC\", \"alice\"]\n";
+    let rollout = |extra: &str| run_with(&format!("{listed}{extra}"));
     let out = rollout("");
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let err = stderr(&out);
@@ -304,21 +303,7 @@ fn journal_identity_approve_as_needs_the_os_user_on_the_allow_list() {
     assert_eq!(approval_by(&out).as_deref(), Some("alice"));
 
     // No allow-list: --approve-as NAME as always (the README's demo, CI).
-    std::fs::write(&config, "").unwrap();
-    let args = [
-        "rollout",
-        "HEAD",
-        "--service",
-        "checkout",
-        "--approve-as",
-        "ci",
-        "--format",
-        "jsonl",
-        "--no-journal",
-        "--config",
-        &config_arg,
-    ];
-    let out = run_cli(r.path(), &args, &[]);
+    let out = run_with("");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(approval_by(&out).as_deref(), Some("ci"));
 }

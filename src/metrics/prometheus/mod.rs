@@ -279,8 +279,9 @@ const PREFLIGHT_RANGE: f64 = 300.0;
 
 fn misconfigured(query: &str, version: &str, e: &MetricsError) -> MetricsError {
     match e {
-        MetricsError::Unreachable(_) => MetricsError::Unreachable(format!(
-            "{e} (checking the {query} query for the {version} version)"
+        // The inner text, not `e`'s Display: that already says "unreachable".
+        MetricsError::Unreachable(what) => MetricsError::Unreachable(format!(
+            "{what} (checking the {query} query for the {version} version)"
         )),
         _ => MetricsError::Misconfigured(format!(
             "the {query} query for the {version} version fails: {e}; fix it in [services.NAME.prometheus]"
