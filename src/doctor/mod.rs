@@ -252,9 +252,20 @@ fn journal_check(cmd: &DoctorCommand, settings: &Settings) -> Check {
         path.display().to_string()
     };
     if !is_url && !path.exists() {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-        let writable =
-            dir.is_none_or(|d| std::fs::create_dir_all(d).is_ok() && tempfile_in(d).is_ok());
+        // Doctor changes nothing: probe the nearest directory that exists (the
+        // rollout creates the rest), not the journal's own, which may not yet.
+        let existing = path
+            .ancestors()
+            .skip(1)
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .find(|d| d.is_dir());
+        let writable = existing.is_some_and(|d| tempfile_in(d).is_ok());
         return if writable {
             Check::new(
                 "journal",

@@ -73,3 +73,18 @@ fn approvers_serve_would_refuse_and_a_missing_slack_token_fail() {
         "the simulator: {report}"
     );
 }
+
+/// Doctor reads only: checking where the journal would go creates nothing.
+#[test]
+fn doctor_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cli(dir.path(), &["doctor"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("created at the first rollout"),
+        "{}",
+        stdout(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "doctor wrote {left:?}");
+}
