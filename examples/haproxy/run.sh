@@ -25,7 +25,7 @@ say() { printf '\n== %s\n' "$*"; }
 die() { printf 'quickstart: %s\n' "$*" >&2; exit 2; }
 
 bin_of() { # the binary cargo built, whatever the target dir
-  local dir="${CARGO_TARGET_DIR:-$root/target}/debug"
+  local dir="${CARGO_TARGET_DIR:-$root/target}/quickstart"
   printf '%s' "$dir/$1"
 }
 agent() { "$(bin_of deploy-agent)" --config "$here/deploy-agent.toml" --journal "$run/journal.db" "$@"; }
@@ -42,7 +42,7 @@ need() {
 
 build() {
   say "building deploy-agent and the test service (first time: a few minutes)"
-  (cd "$root" && cargo build --quiet --bin deploy-agent --example testsvc)
+  (cd "$root" && cargo build --quiet --profile quickstart --bin deploy-agent --example testsvc)
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
