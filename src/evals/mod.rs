@@ -8,6 +8,7 @@ pub mod flaky_journal;
 pub mod injection;
 mod render;
 pub mod repo;
+pub mod rollbacks;
 pub mod safety;
 pub mod score;
 pub mod suite;
