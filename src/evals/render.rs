@@ -174,6 +174,10 @@ pub fn markdown(r: &Report) -> String {
             vetoes(&s.vetoes_by_rule)
         );
     }
+    let table = super::injection::text_table(&r.injection);
+    if !table.is_empty() {
+        let _ = writeln!(o, "\n## Prompt injection\n\n```\n{table}```");
+    }
     let _ = writeln!(o, "\n{}", decision_plot(r));
     let misses: Vec<String> = r
         .scenarios
