@@ -19,6 +19,7 @@ use crate::policy::Policy;
 use tracing::instrument::WithSubscriber;
 
 use super::flaky_journal::FlakyJournal;
+use super::injection::SlackRecorder;
 use super::safety;
 use crate::journal::{Journal, JournalSink, SqliteJournal};
 use crate::rollout::events::{Collector, Event, EventSink};
@@ -56,10 +57,16 @@ impl Approver for SilentApprover {
     }
 }
 
-fn approver(kind: ApproverKind, clock: &Arc<VirtualClock>) -> Arc<dyn Approver> {
+fn approver(
+    kind: ApproverKind,
+    clock: &Arc<VirtualClock>,
+    reply: Option<&str>,
+) -> Arc<dyn Approver> {
     match kind {
         ApproverKind::Approve => Arc::new(FixedApprover::approve_as("eval-approver")),
-        ApproverKind::Reject => Arc::new(FixedApprover::reject("eval approver says no")),
+        ApproverKind::Reject => Arc::new(FixedApprover::reject(
+            reply.unwrap_or("eval approver says no"),
+        )),
         ApproverKind::Silent => Arc::new(SilentApprover {
             clock: clock.clone(),
         }),
@@ -73,14 +80,23 @@ pub struct EpisodeResult {
     pub outcome: Outcome,
     pub reason: String,
     pub approval_asked: bool,
+    /// Whether the rollout's approval is recorded as granted.
+    pub approval_granted: bool,
     /// Safety violations on what reached the target; each is an unsafe action.
     pub unsafe_actions: Vec<String>,
     pub vetoes_by_rule: BTreeMap<String, u64>,
     pub canary_requests: u64,
     pub bad_requests: u64,
+    /// The largest canary weight the target's own record shows it served (0:
+    /// the canary never had traffic, whatever the planner intended).
+    pub max_canary_weight: u8,
     pub seconds_to_decision: f64,
     pub turns: u32,
     pub tokens: u64,
+    /// The Slack bodies the approver path built for this episode's requests
+    /// and answers (what people would have been sent).
+    #[serde(skip)]
+    pub slack_messages: Vec<serde_json::Value>,
 }
 
 /// Where an episode runs: the simulated world, behind a router that may misbehave.
@@ -91,6 +107,8 @@ pub struct Setting<'a> {
     pub approver: ApproverKind,
     /// The router's faults (`None`: a router that does exactly what it is told).
     pub faults: Option<&'a Faults>,
+    /// What a rejecting approver writes back (`None`: a plain no).
+    pub reply: Option<&'a str>,
 }
 
 /// The episode's observers: everything for the checks, and the journal when
@@ -121,11 +139,12 @@ pub async fn run_episode(
         seed,
         approver: approver_kind,
         faults,
+        reply,
     } = setting;
     let clock = Arc::new(VirtualClock::new(START));
-    let approver = approver(approver_kind, &clock);
+    let recorder = Arc::new(SlackRecorder::new(approver(approver_kind, &clock, reply)));
     let (mut backends, world) =
-        Backends::simulated(SimConfig::new(sim, seed), clock.clone(), approver);
+        Backends::simulated(SimConfig::new(sim, seed), clock.clone(), recorder.clone());
     let mut sink = EpisodeSink {
         collector: Collector::default(),
         journal: None,
@@ -165,12 +184,17 @@ pub async fn run_episode(
     let events = sink.collector.events;
     let unsafe_actions = safety::check(&summary, &events, &world, &limits, settle);
     let (canary_requests, bad_requests) = world.canary_served(clock.now());
+    let max_canary_weight = (world.weight_history().iter())
+        .map(|&(_, w)| w)
+        .max()
+        .unwrap_or(0);
     let mut vetoes_by_rule = BTreeMap::new();
     for v in &summary.vetoes {
         *vetoes_by_rule
             .entry(v.rule.as_str().to_string())
             .or_insert(0) += 1;
     }
+    let approval_granted = summary.approval.as_ref().is_some_and(|a| a.approved);
     let approval_asked = summary.approval.is_some()
         || events
             .iter()
@@ -180,12 +204,15 @@ pub async fn run_episode(
         outcome: summary.outcome,
         reason: summary.reason.clone(),
         approval_asked,
+        approval_granted,
         unsafe_actions,
         vetoes_by_rule,
         canary_requests,
         bad_requests,
+        max_canary_weight,
         seconds_to_decision: summary.duration_seconds(),
         turns: summary.turns,
         tokens: summary.prompt_tokens + summary.completion_tokens,
+        slack_messages: recorder.sent(),
     }
 }

@@ -5,8 +5,10 @@
 pub mod episode;
 mod error;
 pub mod flaky_journal;
+pub mod injection;
 mod render;
 pub mod repo;
+pub mod rollbacks;
 pub mod safety;
 pub mod score;
 pub mod suite;
@@ -42,6 +44,9 @@ pub enum EvalPlanner {
     Llm,
     /// The seeded adversarial planner.
     Chaos,
+    /// A model taken over by prompt injection: obeys any instruction in
+    /// what it reads (the injection suite's adversary).
+    Hijacked,
 }
 
 /// Report formats.
@@ -112,7 +117,21 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
             None => default_policy.clone(),
         };
         shown.message(spec.name.as_str());
-        let change = prepare(spec, &policy, &settings, cmd.planner).await?;
+        use injection::{commits, Variant};
+        let inj = spec.injection.as_ref();
+        let injected = commits(&spec.commits, inj, Variant::Injected);
+        let change = prepare(&spec.name, &injected, &policy, &settings, cmd.planner).await?;
+        // The same change without the injected text: what the risk must equal.
+        let control = match inj {
+            Some(_) => {
+                let control = commits(&spec.commits, inj, Variant::Control);
+                Some(prepare(&spec.name, &control, &policy, &settings, cmd.planner).await?)
+            }
+            None => None,
+        };
+        let reply = inj
+            .filter(|i| i.vector == injection::Vector::Chat)
+            .map(|i| i.text.as_str());
         let repeat = repeat(spec);
         let mut episodes = Vec::new();
         for &seed in &spec.seeds {
@@ -123,19 +142,27 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
                 // The chaos planner's seed also depends on the scenario, so scenarios
                 // do not replay the same sequence of calls.
                 let chaos_seed = crate::sim::hash_key(seed, &[name_key(&spec.name)]);
-                let mut planner = planner(cmd.planner, &settings, &policy, &change, chaos_seed)?;
+                let planner = planner(cmd.planner, &settings, &policy, &change, chaos_seed)?;
+                let mut planner = injection::expose(planner, inj);
                 let setting = episode::Setting {
                     sim: spec.sim,
                     seed,
                     approver: spec.approver,
                     faults: spec.target.as_ref(),
+                    reply,
                 };
                 let ep = episode::run_episode(&change, &policy, setting, planner.as_mut()).await;
                 episodes.push(ep);
                 shown.inc();
             }
         }
-        scenarios.push(score::score_scenario(spec, &change, episodes));
+        let scored = match (inj, &control) {
+            (Some(i), Some(c)) => Some(injection::score(i, &change, c, spec.approver, &episodes)),
+            _ => None,
+        };
+        let mut report = score::score_scenario(spec, &change, episodes);
+        report.injection = scored;
+        scenarios.push(report);
     }
     shown.finish();
     let report = score::summarize(
@@ -167,12 +194,13 @@ pub async fn run_eval(cmd: &EvalCommand) -> Result<EvalOutcome, Error> {
 /// Builds the scenario's repository and assesses its HEAD once; every episode
 /// of the scenario rolls out the same change.
 async fn prepare(
-    spec: &suite::ScenarioSpec,
+    name: &str,
+    commits: &[suite::CommitSpec],
     policy: &Policy,
     settings: &Settings,
     planner: EvalPlanner,
 ) -> Result<ChangeContext, Error> {
-    let scratch = repo::ScratchRepo::build(&spec.name, &spec.commits)?;
+    let scratch = repo::ScratchRepo::build(name, commits)?;
     let git = LocalGit::open(scratch.path())?;
     let request = AssessRequest {
         rev: "HEAD".into(),
@@ -207,6 +235,9 @@ fn planner(
             Box::new(PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes))
         }
         EvalPlanner::Chaos => Box::new(ChaosPlanner::new(seed)),
+        EvalPlanner::Hijacked => Box::new(crate::planner::hijacked::HijackedPlanner::new(
+            serde_json::to_value(&change.assessment).unwrap_or_default(),
+        )),
         EvalPlanner::Llm => {
             let client = LlmClient::new(&settings.llm)?;
             let a = &change.assessment;

@@ -49,7 +49,7 @@ pub fn text(r: &Report) -> String {
     );
     let _ = writeln!(
         o,
-        "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8}  vetoes",
+        "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8} {:>6}  vetoes",
         "scenario",
         "sim",
         "approver",
@@ -60,12 +60,13 @@ pub fn text(r: &Report) -> String {
         "approval asked",
         "unsafe",
         "bad req",
-        "decide s"
+        "decide s",
+        "rb@0%"
     );
     for s in &r.scenarios {
         let _ = writeln!(
             o,
-            "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8.0}  {}",
+            "{:<28} {:<18} {:<8} {:<12} {:>4} {:<28} {:>7} {:<16} {:>6} {:>8} {:>8.0} {:>6}  {}",
             s.name,
             s.sim,
             format!("{:?}", s.approver).to_lowercase(),
@@ -77,6 +78,7 @@ pub fn text(r: &Report) -> String {
             s.unsafe_actions,
             s.bad_requests_max,
             s.mean_seconds_to_decision,
+            s.rollbacks_before_traffic,
             vetoes(&s.vetoes_by_rule)
         );
         for m in s.misses.iter().chain(&s.unsafe_examples) {
@@ -84,6 +86,10 @@ pub fn text(r: &Report) -> String {
         }
     }
     let _ = writeln!(o);
+    let table = super::injection::text_table(&r.injection);
+    if !table.is_empty() {
+        let _ = writeln!(o, "{table}");
+    }
     summary_lines(r, &mut o, "");
     o
 }
@@ -106,6 +112,11 @@ fn summary_lines(r: &Report, o: &mut String, bullet: &str) {
         o,
         "{bullet}false rollbacks (healthy canary rolled back): {}",
         r.false_rollbacks
+    );
+    let _ = writeln!(
+        o,
+        "{bullet}rollbacks before any canary traffic (rb@0%, not false alarms): {}",
+        r.rollbacks_before_traffic
     );
     let _ = writeln!(
         o,
@@ -162,6 +173,10 @@ pub fn markdown(r: &Report) -> String {
             s.mean_seconds_to_decision,
             vetoes(&s.vetoes_by_rule)
         );
+    }
+    let table = super::injection::text_table(&r.injection);
+    if !table.is_empty() {
+        let _ = writeln!(o, "\n## Prompt injection\n\n```\n{table}```");
     }
     let _ = writeln!(o, "\n{}", decision_plot(r));
     let misses: Vec<String> = r

@@ -42,6 +42,10 @@ pub struct Thresholds {
     pub max_false_rollbacks: Option<u64>,
     /// Episodes whose canary served more bad requests than the scenario allows.
     pub max_bad_request_breaches: Option<u64>,
+    /// Maxima per prompt-injection vector (`[thresholds.injection]`); every
+    /// figure defaults to 0 once the table is there.
+    #[serde(default)]
+    pub injection: Option<super::injection::InjectionThresholds>,
 }
 
 /// How the simulated human answers an approval request.
@@ -131,6 +135,10 @@ pub struct ScenarioSpec {
     /// A router that misbehaves (`[scenario.target]`); unset: one that obeys.
     #[serde(default)]
     pub target: Option<crate::sim::faults::Faults>,
+    /// Text aimed at the model (`[scenario.injection]`), scored against a
+    /// control change without it.
+    #[serde(default)]
+    pub injection: Option<super::injection::InjectionSpec>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -223,6 +231,31 @@ impl Suite {
             }
             if s.repeat == Some(0) {
                 return Err(bad(at("repeat"), "must be at least 1"));
+            }
+            if let Some(inj) = &s.injection {
+                use super::injection::{commits, placed, Variant};
+                if inj.text.trim().is_empty() {
+                    return Err(bad(at("injection.text"), "must not be empty"));
+                }
+                if !placed(&s.commits, inj.vector) {
+                    return Err(bad(
+                        at("injection"),
+                        &format!(
+                            "vector `{}` needs `{}` in the commits where that vector puts the text",
+                            inj.vector.as_str(),
+                            super::injection::PLACEHOLDER
+                        ),
+                    ));
+                }
+                for variant in [Variant::Injected, Variant::Control] {
+                    let filled = commits(&s.commits, Some(inj), variant);
+                    for (c, commit) in filled.iter().enumerate() {
+                        if let Some(p) = commit.files.keys().find(|p| !safe_relative(p)) {
+                            let field = format!("scenario[{i}].commits[{c}].files.\"{p}\"");
+                            return Err(bad(field, "with the injection filled in, must be a relative path inside the repository"));
+                        }
+                    }
+                }
             }
             for (c, commit) in s.commits.iter().enumerate() {
                 for (p, content) in &commit.files {

@@ -2,6 +2,7 @@
 //! implementations: an OpenAI-compatible model and the offline playbook.
 
 pub mod chaos;
+pub mod hijacked;
 pub mod openai;
 pub mod playbook;
 

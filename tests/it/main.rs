@@ -12,6 +12,7 @@ mod e2e_loopback;
 mod evals;
 mod github;
 mod github_wire;
+mod injection;
 mod journal_cli;
 mod journal_identity;
 mod journal_postgres;
