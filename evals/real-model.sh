@@ -38,7 +38,7 @@ die() { printf 'real-model: %s\n' "$*" >&2; exit 2; }
 if [ ! -x "$dir/venv/bin/python" ] || ! "$dir/venv/bin/python" -c 'import llama_cpp.server' 2>/dev/null; then
   say "installing llama-cpp-python[server] into $dir/venv (builds llama.cpp: ~8 minutes on 2 cores, once)"
   python3 -m venv "$dir/venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-  "$dir/venv/bin/pip" install --quiet 'llama-cpp-python[server]==0.3.16' \
+  "$dir/venv/bin/pip" install --quiet 'llama-cpp-python[server]==0.3.36' \
     || die "pip install llama-cpp-python failed: it needs a C++ compiler (Debian: apt-get install build-essential)"
 fi
 if [ ! -f "$gguf" ]; then
