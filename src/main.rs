@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
         Command::Resume(args) => args.run(location).await,
         Command::Serve(args) => args.run(location).await,
         Command::Doctor(args) => args.run(location).await,
+        Command::Llm { which } => which.run(&location).await,
         Command::Schema(args) => args.run(),
     }
 }
