@@ -126,8 +126,7 @@ fn function_syntax(content: &str, known: &[&str]) -> Vec<(usize, TextCall)> {
                 continue;
             }
             let rest = content[from..].trim_start();
-            let arguments = if let Some(after) = rest.strip_prefix(')') {
-                let _ = after;
+            let arguments = if rest.starts_with(')') {
                 Value::Object(Map::new())
             } else {
                 let mut values = Deserializer::from_str(rest).into_iter::<Value>();
