@@ -158,6 +158,8 @@ pub fn is_validation_error(message: &str) -> bool {
         "not supported",
         "unsupported parameter",
         "unsupported value",
+        // A chat template's own check (Mistral's): the same messages fail again.
+        "roles must alternate",
     ]
     .iter()
     .any(|k| m.contains(k))

@@ -121,6 +121,27 @@ async fn a_template_that_drops_tool_messages_gets_results_as_user_messages() {
 }
 
 #[tokio::test]
+async fn a_template_that_refuses_tool_messages_gets_results_as_user_messages() {
+    let quirks = Quirks {
+        refuses_tool_role: true,
+        ..Quirks::default()
+    };
+    let (ran, server) = rollout(quirks, sensible()).await;
+    promoted(&ran);
+    let with_tool: Vec<Value> = server
+        .requests()
+        .into_iter()
+        .filter(|r| messages(r).iter().any(|m| m["role"] == "tool"))
+        .collect();
+    assert_eq!(
+        with_tool.len(),
+        1,
+        "one refused probe, not retried, then never again"
+    );
+    assert_eq!(with_tool[0]["max_tokens"], 1);
+}
+
+#[tokio::test]
 async fn a_server_that_keeps_tool_messages_gets_tool_messages() {
     let (ran, server) = rollout(Quirks::default(), sensible()).await;
     promoted(&ran);

@@ -31,6 +31,9 @@ pub struct Quirks {
     pub refuses_json_schema: bool,
     /// HTTP 400 on json_object as well (a server with no JSON mode at all).
     pub refuses_json_object: bool,
+    /// HTTP 500 on any `role: "tool"` message (Mistral-style templates:
+    /// "Conversation roles must alternate user/assistant/user/assistant/...").
+    pub refuses_tool_role: bool,
     /// No `usage` in replies.
     pub no_usage: bool,
     /// Answers only after this long unless the request caps the answer.
@@ -125,6 +128,14 @@ async fn chat(State(s): State<Arc<Shared>>, Json(body): Json<Value>) -> Response
         return error(
             500,
             json!({"error": {"message": "'content'", "type": "internal_server_error"}}),
+        );
+    }
+    if q.refuses_tool_role && messages.iter().any(|m| m["role"] == "tool") {
+        return error(
+            500,
+            json!({"error": {
+            "message": "Conversation roles must alternate user/assistant/user/assistant/...",
+            "type": "internal_server_error"}}),
         );
     }
     let capped = body.get("max_tokens").is_some() || body.get("max_completion_tokens").is_some();
