@@ -227,7 +227,7 @@ pub fn render_text(r: &LlmCheckReport) -> String {
             "structured output",
             match (&r.structured_output, &r.structured_detail) {
                 (Some(m), Some(d)) => format!("{m} ({d})"),
-                (None, Some(d)) => d.clone(),
+                (None, Some(d)) => d.chars().take(120).collect(),
                 _ => "-".into(),
             },
         ),
