@@ -103,3 +103,31 @@ async fn llm_check_without_an_endpoint_says_what_to_set() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains("OPENAI_BASE_URL"), "{}", stdout(&out));
 }
+
+/// Against a real server, e.g. llama-cpp-python with SmolLM2-135M-Instruct
+/// (`../shared/RECIPES.md`): `DEPLOY_AGENT_TEST_LLM_URL=http://127.0.0.1:8765/v1
+/// cargo test --test it llm_check_against_a_real_server -- --ignored`.
+/// Checked by hand on 2026-11-30: native calls, tool messages dropped (42
+/// prompt tokens either way), json_schema refused once then json_object,
+/// `max_tokens`, a first turn of 29 s on one thread.
+#[tokio::test]
+#[ignore = "needs a real model server: set DEPLOY_AGENT_TEST_LLM_URL"]
+async fn llm_check_against_a_real_server() {
+    let Ok(base) = std::env::var("DEPLOY_AGENT_TEST_LLM_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        run_cli(
+            dir.path(),
+            &["llm", "check", "--format", "json"],
+            &[("OPENAI_BASE_URL", base.as_str())],
+        )
+    })
+    .await
+    .unwrap();
+    let report = json(&out);
+    assert_eq!(report["reachable"], true, "{report}");
+    assert_ne!(report["tool_results"], Value::Null, "{report}");
+    assert_eq!(report["max_tokens_param"], "max_tokens", "{report}");
+}
