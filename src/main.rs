@@ -19,7 +19,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // async-openai warns of every 5xx body, including the refusals
+                // `llm` expects while it learns what an endpoint accepts.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,async_openai=error")),
         )
         .with_writer(std::io::stderr)
         // Colour only on a terminal (and never with NO_COLOR): logs that go to
@@ -57,6 +59,7 @@ async fn run(cli: Cli) -> Result<u8, deploy_agent::Error> {
         Command::Resume(args) => args.run(location).await,
         Command::Serve(args) => args.run(location).await,
         Command::Doctor(args) => args.run(location).await,
+        Command::Llm { which } => which.run(&location).await,
         Command::Schema(args) => args.run(),
     }
 }

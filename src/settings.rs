@@ -29,6 +29,7 @@ use slack::validate_slack;
 use crate::approval::identity::{Directory, Person};
 use crate::approval::slack::SlackSettings;
 use crate::git::github::GitHubSettings;
+use crate::llm::compat::{StructuredOutput, ToolResults};
 use crate::policy::{Policy, PolicyError};
 use raw::{lease_timing, validate_github, RawSettings};
 
@@ -43,10 +44,40 @@ pub struct LlmSettings {
     /// From `OPENAI_API_KEY` only.
     pub api_key: Option<String>,
     pub model: String,
+    /// Per request. 60 s by default: a local model on a CPU takes 5-50 s for
+    /// a first turn (prompt processing), and a serial server queues the next call.
     pub timeout_secs: u64,
     pub max_retries: u32,
     /// Bytes of diff shown to the model at most.
     pub excerpt_bytes: usize,
+    /// Answer tokens per planner turn (`llm.max_tokens`): a tool call needs
+    /// fewer than 200; the cap stops a model that never stops before the timeout does.
+    pub max_tokens: u32,
+    /// Answer tokens for the risk opinion (`llm.opinion_max_tokens`): its JSON
+    /// is three short fields.
+    pub opinion_max_tokens: u32,
+    /// How tool results are sent back (`llm.tool_results`).
+    pub tool_results: ToolResults,
+    /// How a JSON answer is asked for (`llm.structured_output`).
+    pub structured_output: StructuredOutput,
+}
+
+impl Default for LlmSettings {
+    /// The defaults of an empty `[llm]` section, with no endpoint configured.
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            api_key: None,
+            model: "gpt-4o-mini".into(),
+            timeout_secs: 60,
+            max_retries: 2,
+            excerpt_bytes: 16_000,
+            max_tokens: 512,
+            opinion_max_tokens: 400,
+            tool_results: ToolResults::Auto,
+            structured_output: StructuredOutput::Auto,
+        }
+    }
 }
 
 impl LlmSettings {
@@ -162,16 +193,24 @@ impl Settings {
     }
 
     fn validate(raw: RawSettings, env: &Env) -> Result<Self, SettingsError> {
-        let timeout_secs = raw.llm.timeout_secs.unwrap_or(20);
+        let d = LlmSettings::default();
+        let timeout_secs = raw.llm.timeout_secs.unwrap_or(d.timeout_secs);
         if timeout_secs == 0 || timeout_secs > 600 {
             return Err(SettingsError::Invalid(
                 "llm.timeout_secs must be between 1 and 600".into(),
             ));
         }
-        let max_retries = raw.llm.max_retries.unwrap_or(2);
+        let max_retries = raw.llm.max_retries.unwrap_or(d.max_retries);
         if max_retries > 10 {
             return Err(SettingsError::Invalid(
                 "llm.max_retries must be at most 10".into(),
+            ));
+        }
+        let max_tokens = raw.llm.max_tokens.unwrap_or(d.max_tokens);
+        let opinion_max_tokens = raw.llm.opinion_max_tokens.unwrap_or(d.opinion_max_tokens);
+        if !(16..=32_768).contains(&max_tokens) || !(16..=32_768).contains(&opinion_max_tokens) {
+            return Err(SettingsError::Invalid(
+                "llm.max_tokens and llm.opinion_max_tokens must be between 16 and 32768".into(),
             ));
         }
         let mut services = raw.services;
@@ -197,10 +236,14 @@ impl Settings {
             llm: LlmSettings {
                 base_url: raw.llm.base_url.or_else(|| env.openai_base_url.clone()),
                 api_key: env.openai_api_key.clone(),
-                model: raw.llm.model.unwrap_or_else(|| "gpt-4o-mini".into()),
+                model: raw.llm.model.unwrap_or(d.model),
                 timeout_secs,
                 max_retries,
-                excerpt_bytes: raw.llm.excerpt_bytes.unwrap_or(16_000),
+                excerpt_bytes: raw.llm.excerpt_bytes.unwrap_or(d.excerpt_bytes),
+                max_tokens,
+                opinion_max_tokens,
+                tool_results: raw.llm.tool_results.unwrap_or_default(),
+                structured_output: raw.llm.structured_output.unwrap_or_default(),
             },
             lease: lease_timing(&raw.journal)?,
             journal: JournalSettings {

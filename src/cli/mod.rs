@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 pub mod assess;
 pub mod bench;
 pub mod journal;
+pub mod llm;
 pub mod rollout;
 pub mod tools;
 
@@ -122,6 +123,12 @@ pub enum Command {
     /// set where configured. Prints a checklist with what to fix. Exit codes: 0
     /// ready (warnings allowed), 2 a check failed.
     Doctor(tools::DoctorArgs),
+    /// The model endpoint: `llm check` shows what it accepts and whether the
+    /// planner can use it.
+    Llm {
+        #[command(subcommand)]
+        which: llm::LlmCommand,
+    },
     /// Print a JSON Schema: of a machine-readable output (`assess`, `rollout`) or
     /// of the configuration file (`config`; `--format markdown` prints the
     /// reference in docs/configuration.md).

@@ -347,7 +347,7 @@ fn credential_checks(settings: &Settings, services: &[String]) -> Vec<Check> {
             "llm",
             Status::Ok,
             format!(
-                "{} at {}",
+                "{} at {} (not called here: `deploy-agent llm check` tries it)",
                 settings.llm.model,
                 settings.llm.base_url.as_deref().unwrap_or("OpenAI")
             ),

@@ -4,62 +4,38 @@
 //! three times on its own schedule (honouring any `Retry-After`). We install the
 //! bare transport instead, so both are ours: a reqwest client with connect and
 //! total timeouts, and at most `max_retries` retries with exponential backoff on
-//! 429, 5xx and transport errors.
+//! 429, 5xx and transport errors — never on a request the server calls invalid.
+//!
+//! Every request carries a cap on the answer's length: a base model that never
+//! stops would otherwise run past the timeout, and a serial local server would
+//! then make the next calls time out too. What each endpoint accepts (the cap's
+//! field name, `response_format`, tool messages) is in [`compat`].
 
+pub mod check;
+pub mod compat;
+mod error;
 pub mod opinion;
+pub mod probe;
+mod structured;
+pub mod textcalls;
 
 use std::time::Duration;
 
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
-use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestSystemMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionRequestUserMessageContent, CreateChatCompletionRequest,
-    CreateChatCompletionResponse, ResponseFormat, ResponseFormatJsonSchema,
-};
+use async_openai::types::chat::{CreateChatCompletionRequest, CreateChatCompletionResponse};
 use async_openai::Client;
 use backon::Retryable;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+pub use error::LlmError;
+
 use crate::settings::LlmSettings;
+use compat::{Endpoint, TokenParam};
 
-/// Why a model call gave no usable answer. The deterministic result stands in every case.
-#[derive(Debug, thiserror::Error)]
-pub enum LlmError {
-    #[error("the model endpoint did not answer within {0:?} (raise llm.timeout_secs or check the server)")]
-    Timeout(Duration),
-    #[error("the model endpoint answered HTTP {status}: {message}")]
-    Http { status: u16, message: String },
-    #[error("could not reach the model endpoint: {0} (check OPENAI_BASE_URL)")]
-    Transport(String),
-    #[error("the model's answer was not the JSON asked for: {0}")]
-    Malformed(String),
-    #[error("could not build the model client: {0}")]
-    Client(String),
-}
-
-impl LlmError {
-    /// A short label for reports and metrics.
-    pub fn label(&self) -> &'static str {
-        match self {
-            LlmError::Timeout(_) => "timeout",
-            LlmError::Http { .. } => "http_error",
-            LlmError::Transport(_) => "unreachable",
-            LlmError::Malformed(_) => "malformed",
-            LlmError::Client(_) => "client_error",
-        }
-    }
-
-    fn retryable(&self) -> bool {
-        match self {
-            LlmError::Timeout(_) | LlmError::Transport(_) => true,
-            LlmError::Http { status, .. } => *status == 429 || *status >= 500,
-            LlmError::Malformed(_) | LlmError::Client(_) => false,
-        }
-    }
-}
+/// The base URL async-openai uses when none is configured.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// A parsed answer with its token usage.
 #[derive(Debug, Clone)]
@@ -102,64 +78,62 @@ impl LlmClient {
         &self.settings.model
     }
 
-    /// Asks for a JSON answer shaped by `T`'s JSON Schema (structured outputs).
-    pub async fn structured<T>(
-        &self,
-        system: &str,
-        user: &str,
-        name: &str,
-    ) -> Result<Reply<T>, LlmError>
-    where
-        T: DeserializeOwned + schemars::JsonSchema,
-    {
-        let request = CreateChatCompletionRequest {
-            model: self.settings.model.clone(),
-            messages: vec![
-                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage {
-                    content: ChatCompletionRequestSystemMessageContent::Text(system.into()),
-                    name: None,
-                }),
-                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage {
-                    content: ChatCompletionRequestUserMessageContent::Text(user.into()),
-                    name: None,
-                }),
-            ],
-            response_format: Some(ResponseFormat::JsonSchema {
-                json_schema: ResponseFormatJsonSchema {
-                    description: None,
-                    name: name.into(),
-                    schema: serde_json::to_value(schemars::schema_for!(T))
-                        .map_err(|e| LlmError::Client(e.to_string()))?,
-                    strict: Some(true),
-                },
-            }),
-            temperature: Some(0.0),
-            ..Default::default()
-        };
-        let (response, attempts) = self.chat(request).await?;
-        let content = response
-            .choices
-            .first()
-            .and_then(|c| c.message.content.clone())
-            .ok_or_else(|| LlmError::Malformed("the reply has no message content".into()))?;
-        let value = parse_json_answer(&content)?;
-        let usage = response.usage.unwrap_or_default();
-        Ok(Reply {
-            value,
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            attempts,
-        })
+    pub fn settings(&self) -> &LlmSettings {
+        &self.settings
     }
 
-    /// One chat completion with bounded retries; returns the response and the attempts made.
+    /// The key under which what this endpoint accepts is remembered.
+    pub fn endpoint(&self) -> Endpoint {
+        let base = self.settings.base_url.as_deref().unwrap_or(OPENAI_BASE_URL);
+        (
+            base.trim_end_matches('/').to_string(),
+            self.settings.model.clone(),
+        )
+    }
+
+    /// The field that caps the answer's length: learned, else `max_tokens`.
+    pub fn token_param(&self) -> TokenParam {
+        compat::learned(&self.endpoint())
+            .token_param
+            .unwrap_or_default()
+    }
+
+    /// One chat completion capped at `max_tokens` answer tokens, with bounded
+    /// retries; returns the response and the attempts made. A server that
+    /// refuses `max_tokens` and names `max_completion_tokens` gets the request
+    /// again with that field, once, and keeps getting it.
     pub async fn chat(
         &self,
-        request: CreateChatCompletionRequest,
+        mut request: CreateChatCompletionRequest,
+        max_tokens: u32,
     ) -> Result<(CreateChatCompletionResponse, u32), LlmError> {
+        let mut param = self.token_param();
         let mut attempts = 0;
-        let (this, request, made) = (self, &request, &mut attempts);
-        let response = (move || {
+        loop {
+            set_cap(&mut request, param, max_tokens);
+            match self.send(&request, &mut attempts).await {
+                Err(LlmError::Http { ref message, .. })
+                    if param == TokenParam::MaxTokens
+                        && compat::wants_max_completion_tokens(message) =>
+                {
+                    tracing::info!(
+                        "the endpoint wants max_completion_tokens; using it from now on"
+                    );
+                    param = TokenParam::MaxCompletionTokens;
+                    compat::remember(&self.endpoint(), |l| l.token_param = Some(param));
+                }
+                other => return other.map(|r| (r, attempts)),
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        request: &CreateChatCompletionRequest,
+        made: &mut u32,
+    ) -> Result<CreateChatCompletionResponse, LlmError> {
+        let this = self;
+        (move || {
             *made += 1;
             async move {
                 let reply = this.client.chat().create(request.clone()).await;
@@ -173,8 +147,7 @@ impl LlmClient {
         .sleep(tokio::time::sleep)
         .when(LlmError::retryable)
         .notify(|e, wait| tracing::warn!(error = %e, ?wait, "model call failed; retrying"))
-        .await?;
-        Ok((response, attempts))
+        .await
     }
 
     fn classify(&self, e: OpenAIError) -> LlmError {
@@ -185,12 +158,44 @@ impl LlmClient {
             OpenAIError::Reqwest(r) => LlmError::Transport(r.to_string()),
             OpenAIError::ApiError(api) => LlmError::Http {
                 status: api.status_code.as_u16(),
-                message: truncate(&api.api_error.message, 200),
+                message: truncate(&api.api_error.message, 300),
+            },
+            // A 4xx whose body is not OpenAI's error shape (FastAPI's
+            // `{"detail": …}`, Ollama's `{"error": "…"}`) arrives as a
+            // deserialization error: keep its text, it says what was refused.
+            OpenAIError::JSONDeserialize(_, body) if is_error_body(&body) => LlmError::Http {
+                status: 400,
+                message: truncate(&body, 300),
             },
             OpenAIError::JSONDeserialize(err, _) => LlmError::Malformed(err.to_string()),
             other => LlmError::Transport(other.to_string()),
         }
     }
+}
+
+/// Sets the answer cap in the field the endpoint accepts, and clears the other.
+#[allow(deprecated)] // `max_tokens` is deprecated by OpenAI and the only field local servers read
+fn set_cap(request: &mut CreateChatCompletionRequest, param: TokenParam, cap: u32) {
+    match param {
+        TokenParam::MaxTokens => {
+            request.max_tokens = Some(cap);
+            request.max_completion_tokens = None;
+        }
+        TokenParam::MaxCompletionTokens => {
+            request.max_tokens = None;
+            request.max_completion_tokens = Some(cap);
+        }
+    }
+}
+
+/// Whether a body that is not a completion is an error report.
+fn is_error_body(body: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .is_some_and(|o| {
+            !o.contains_key("choices") && (o.contains_key("error") || o.contains_key("detail"))
+        })
 }
 
 /// Parses a JSON answer, tolerating a Markdown code fence around it.

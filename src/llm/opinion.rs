@@ -26,7 +26,12 @@ pub struct ModelOpinion {
 /// Asks the model; rejects a score outside [0, 1] as malformed.
 pub async fn ask(client: &LlmClient, user_message: &str) -> Result<Reply<ModelOpinion>, LlmError> {
     let reply: Reply<ModelOpinion> = client
-        .structured(ASSESS_PROMPT, user_message, "risk_opinion")
+        .structured(
+            ASSESS_PROMPT,
+            user_message,
+            "risk_opinion",
+            client.settings().opinion_max_tokens,
+        )
         .await?;
     let s = reply.value.score;
     if !(0.0..=1.0).contains(&s) {

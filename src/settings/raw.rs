@@ -90,15 +90,31 @@ pub(crate) struct RawLlm {
     /// The model name sent with every request.
     #[schemars(extend("default" = "gpt-4o-mini"))]
     pub(super) model: Option<String>,
-    /// Per request (1-600).
-    #[schemars(extend("default" = 20))]
+    /// Per request (1-600). Local models on a CPU take 5-50 s for a first turn.
+    #[schemars(extend("default" = 60))]
     pub(super) timeout_secs: Option<u64>,
-    /// Retries after a failed request (at most 10).
+    /// Retries after a timeout, 429 or 5xx (at most 10); a request the server
+    /// calls invalid is never retried.
     #[schemars(extend("default" = 2))]
     pub(super) max_retries: Option<u32>,
     /// Bytes of the diff shown to the model at most.
     #[schemars(extend("default" = 16000))]
     pub(super) excerpt_bytes: Option<usize>,
+    /// Answer tokens per planner turn (16-32768), sent on every request as
+    /// `max_tokens` (or `max_completion_tokens` when the server asks for it).
+    #[schemars(extend("default" = 512))]
+    pub(super) max_tokens: Option<u32>,
+    /// Answer tokens for the risk opinion of `assess --llm` (16-32768).
+    #[schemars(extend("default" = 400))]
+    pub(super) opinion_max_tokens: Option<u32>,
+    /// How tool results go back to the model (`deploy-agent llm check` shows
+    /// what `auto` finds).
+    #[schemars(extend("default" = "auto"))]
+    pub(super) tool_results: Option<crate::llm::compat::ToolResults>,
+    /// How a JSON answer (the risk opinion) is asked for; the answer is
+    /// checked against its type in every mode.
+    #[schemars(extend("default" = "auto"))]
+    pub(super) structured_output: Option<crate::llm::compat::StructuredOutput>,
 }
 
 /// Lease timing: a lease must outlive a few missed heartbeats, and a takeover

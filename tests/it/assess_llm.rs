@@ -19,6 +19,7 @@ fn settings(server: &FakeOpenAi, timeout_secs: u64, max_retries: u32) -> LlmSett
         timeout_secs,
         max_retries,
         excerpt_bytes: 4_000,
+        ..LlmSettings::default()
     }
 }
 
@@ -302,6 +303,7 @@ async fn an_unreachable_endpoint_is_not_fatal() {
         timeout_secs: 2,
         max_retries: 0,
         excerpt_bytes: 100,
+        ..LlmSettings::default()
     };
     let request = AssessRequest {
         rev: "HEAD".into(),

@@ -18,6 +18,8 @@ mod journal_identity;
 mod journal_postgres;
 mod kube_adapters;
 mod leases;
+mod llm_check;
+mod llm_compat;
 mod replicas;
 mod resume;
 mod rollout_cli;

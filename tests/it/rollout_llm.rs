@@ -49,6 +49,10 @@ async fn run_model(repo: &Repo, scenario: Scenario, script: Vec<Reply>) -> (Ran,
         timeout_secs: 5,
         max_retries: 0,
         excerpt_bytes: 1000,
+        // This fake counts 120 prompt tokens whatever it is sent: the probe
+        // would find tool messages dropped. It keeps them.
+        tool_results: deploy_agent::llm::compat::ToolResults::Tool,
+        ..LlmSettings::default()
     };
     let mut planner = LlmPlanner::new(
         LlmClient::new(&settings).unwrap(),

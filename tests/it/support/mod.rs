@@ -7,6 +7,7 @@ pub mod fake_slack;
 pub mod loopback;
 pub mod openai;
 pub mod postgres;
+pub mod quirky;
 pub mod repo;
 pub mod rollout;
 

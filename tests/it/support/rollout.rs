@@ -81,6 +81,7 @@ pub async fn assessed(repo: &Repo) -> (ChangeContext, Policy) {
         timeout_secs: 1,
         max_retries: 0,
         excerpt_bytes: 1000,
+        ..LlmSettings::default()
     };
     let request = AssessRequest {
         rev: "HEAD".into(),
