@@ -21,6 +21,7 @@ mod replicas;
 mod resume;
 mod rollout_cli;
 mod rollout_faults;
+mod rollout_handover;
 mod rollout_llm;
 mod rollout_sim;
 mod serve;
