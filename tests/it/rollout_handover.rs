@@ -123,11 +123,27 @@ async fn a_model_that_never_sends_valid_arguments_hands_over_and_the_canary_is_p
         (from.as_str(), to.as_str(), *turn),
         ("llm:scripted", "playbook", 3)
     );
-    assert!(
-        reason.contains("2 model turn(s) in a row without a valid tool call"),
-        "{reason}"
+    assert_eq!(
+        reason,
+        "2 model turn(s) in a row without a valid tool call (malformed arguments, an unknown tool, or no call), max_invalid_turns 2"
     );
     assert_eq!(s.planner, "llm:scripted → playbook");
+    // Said on the terminal and in JSON lines as it happens.
+    let (_, event) = ran
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::PlannerHandover { .. }))
+        .unwrap();
+    let line = deploy_agent::rollout::terminal::describe(event).unwrap();
+    assert!(
+        line.starts_with("HANDOVER llm:scripted → playbook at turn 3: 2 model turn(s)"),
+        "{line}"
+    );
+    let json = serde_json::to_value(event).unwrap();
+    assert_eq!(
+        (json["event"].as_str(), json["turn"].as_u64()),
+        (Some("planner_handover"), Some(3))
+    );
     let record = s.handover.as_ref().expect("the summary says so");
     assert_eq!((record.turn, &record.reason), (3, reason));
     // By the policy's strategy, not by the circuit breaker.
