@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
 use crate::journal::{Journal, JournalSink};
 use crate::llm::LlmClient;
-use crate::planner::{LlmPlanner, Planner, PlaybookPlanner};
+use crate::planner::{HandoverPlanner, LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
 use crate::rollout::events::{EventSink, Fanout, JsonLines};
 use crate::rollout::state::Outcome;
@@ -267,7 +267,12 @@ pub async fn run_rollout_with(
             Box::new(PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes))
         }
         PlannerKind::Llm => match LlmClient::new(&settings.llm) {
-            Ok(client) => Box::new(LlmPlanner::new(client, &opening_message(&spec, &context))),
+            // A model that cannot go on hands the rollout to the playbook (policy's
+            // `max_invalid_turns`, `on_model_failure`) rather than aborting it.
+            Ok(client) => Box::new(HandoverPlanner::new(
+                Box::new(LlmPlanner::new(client, &opening_message(&spec, &context))),
+                &policy.rollout,
+            )),
             Err(e) => {
                 // Nothing began: the service is free again at once.
                 if let Some(lease) = &lease {

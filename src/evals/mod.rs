@@ -251,7 +251,11 @@ fn planner(
                 "requires_approval": a.requires_approval,
             })
             .to_string();
-            Box::new(LlmPlanner::new(client, &opening))
+            // As `rollout` runs it: a model that cannot go on hands over to the playbook.
+            Box::new(crate::planner::HandoverPlanner::new(
+                Box::new(LlmPlanner::new(client, &opening)),
+                &policy.rollout,
+            ))
         }
     })
 }

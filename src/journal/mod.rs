@@ -83,6 +83,12 @@ pub fn event_parts(event: &Event) -> Result<(String, Value), JournalError> {
     Ok((kind, value))
 }
 
+/// The rollout's planner after a hand-over, as `history` and `show` list it:
+/// `llm:<model> → playbook`.
+pub fn handed_over(from: &str, to: &str) -> String {
+    format!("{from} → {to}")
+}
+
 /// Unix seconds now (wall time, for records; rollouts keep their own clock in `at`).
 pub fn wall_now() -> f64 {
     use crate::clock::Clock;

@@ -63,6 +63,7 @@ conformance!(
     a_vote_after_the_deadline_is_refused_and_not_recorded,
     one_approver_is_the_default_and_zero_is_stored_as_one,
     a_nonce_is_bound_to_its_rollout_and_revision_and_taken_once_per_user,
+    a_planner_handover_renames_the_rollouts_planner,
 );
 
 #[test]

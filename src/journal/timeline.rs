@@ -34,7 +34,7 @@ pub fn render_history(records: &[RolloutRecord], awaiting: &[String]) -> String 
                 if waiting(r) {
                     format!("answer: deploy-agent approve {} (or --reject)", r.id)
                 } else {
-                    r.reason.clone().unwrap_or_default()
+                    with_handover(r)
                 },
             ]
         })
@@ -53,6 +53,16 @@ pub fn render_history(records: &[RolloutRecord], awaiting: &[String]) -> String 
         out.push_str("\nunfinished: still running, or stopped (Ctrl-C, a crash): `deploy-agent resume` takes over the stopped ones\n");
     }
     out
+}
+
+/// The reason column, and the planners when one handed over to another (a
+/// model that could not go on): an outcome the playbook reached says so.
+fn with_handover(r: &RolloutRecord) -> String {
+    let reason = r.reason.clone().unwrap_or_default();
+    if !r.planner.contains(" → ") {
+        return reason;
+    }
+    format!("{reason} [planner {}]", r.planner)
 }
 
 /// `show`: the rollout's header, then one line per event.
@@ -162,6 +172,13 @@ fn detail(kind: &str, p: &Value) -> String {
         "approval_decided" => approval_decided(p),
         "auto_rollback" => text(p, "reason").to_string(),
         "budget_exhausted" => format!("{}: {}", text(p, "rule"), text(p, "detail")),
+        "planner_handover" => format!(
+            "{} → {} at turn {}: {}",
+            text(p, "from"),
+            text(p, "to"),
+            p["turn"],
+            text(p, "reason")
+        ),
         "calibrated" => format!("{} baseline minutes: {}", p["windows"], text(p, "detail")),
         "resumed" => format!("at {}%: {}", p["weight"], text(p, "detail")),
         "finished" => format!(

@@ -1,10 +1,14 @@
 //! Planners propose tool calls; they never execute anything. One trait, two
-//! implementations: an OpenAI-compatible model and the offline playbook.
+//! implementations: an OpenAI-compatible model and the offline playbook, and
+//! one wrapper that hands a rollout from the first to the second when the
+//! model cannot go on ([`HandoverPlanner`]).
 
 pub mod chaos;
+pub mod handover;
 pub mod hijacked;
 pub mod openai;
 pub mod playbook;
+mod repair;
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -13,6 +17,7 @@ use crate::rollout::state::RolloutState;
 use crate::tools::ProposedCall;
 
 pub use chaos::ChaosPlanner;
+pub use handover::HandoverPlanner;
 pub use openai::LlmPlanner;
 pub use playbook::PlaybookPlanner;
 
@@ -43,6 +48,15 @@ pub enum PlannerError {
     Llm(#[from] crate::llm::LlmError),
 }
 
+/// A change of planner in the middle of a rollout: who planned, who plans
+/// from now on, and why. The loop records it (an event, the summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
 /// Proposes the next tool calls from the rollout state and the last feedback.
 #[async_trait]
 pub trait Planner: Send {
@@ -57,4 +71,10 @@ pub trait Planner: Send {
     /// Tells the planner how the rollout ended when the loop, not the planner,
     /// ended it (an automatic rollback, a budget, the circuit breaker).
     fn notify(&mut self, _note: &str) {}
+    /// A hand-over that happened in the last [`Planner::next`], reported once:
+    /// the loop asks after every plan so the change is said in the events and
+    /// the summary. Planners that never hand over keep the default.
+    fn take_handover(&mut self) -> Option<Handover> {
+        None
+    }
 }

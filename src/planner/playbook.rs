@@ -40,6 +40,22 @@ impl PlaybookPlanner {
         }
     }
 
+    /// A playbook that takes over a rollout another planner began, from what
+    /// the rollout state says was already done: the risk is policy's and
+    /// already in the state (no `assess_risk` again), an approval already
+    /// decided is not asked again, and the weight and verdicts are the
+    /// state's, so it goes on from the current step and never back (only the
+    /// judge's Fail or a rollback ends lower). Time held on an Inconclusive
+    /// step counts from the take-over: it may hold longer than a planner
+    /// that held from the start, never step sooner.
+    pub fn taking_over(max_inconclusive: u32, state: &RolloutState) -> Self {
+        Self {
+            assessed: true,
+            asked_approval: state.approval.is_some(),
+            ..Self::new(max_inconclusive)
+        }
+    }
+
     fn call(&mut self, name: &str, arguments: serde_json::Value) -> Plan {
         self.next_id += 1;
         Plan {
@@ -52,7 +68,7 @@ impl PlaybookPlanner {
         }
     }
 
-    fn decide(&mut self, s: &RolloutState) -> Plan {
+    pub(super) fn decide(&mut self, s: &RolloutState) -> Plan {
         if !self.assessed {
             self.assessed = true;
             return self.call("assess_risk", json!({}));

@@ -15,8 +15,8 @@ pub use inconclusive::{InconclusivePolicy, OnInconclusive, UnprovenStepRefused};
 pub use categories::{Category, CategoryMatcher, CategoryRule};
 pub use rules::RuleError;
 pub use sections::{
-    ApprovalPolicy, CalibrationPolicy, HistoryPolicy, LevelThresholds, LlmPolicy, OnResume,
-    RiskModel, RolloutPolicy, StrategyTable,
+    ApprovalPolicy, CalibrationPolicy, HistoryPolicy, LevelThresholds, LlmPolicy, OnModelFailure,
+    OnResume, RiskModel, RolloutPolicy, StrategyTable,
 };
 
 use std::path::Path;

@@ -118,6 +118,15 @@ pub(super) fn validate(raw: &RawPolicy) -> Result<(), RuleError> {
             "max_turns, max_consecutive_vetoes and max_vetoes must be at least 1",
         ));
     }
+    if r.max_invalid_turns == 0 || r.max_invalid_turns >= r.max_consecutive_vetoes {
+        return Err(RuleError::section(
+            "rollout",
+            format!(
+                "max_invalid_turns ({}) must be at least 1 and below max_consecutive_vetoes ({}): the playbook takes over from a model after max_invalid_turns malformed turns, before the circuit breaker ends the rollout",
+                r.max_invalid_turns, r.max_consecutive_vetoes
+            ),
+        ));
+    }
     if r.check_interval_seconds.is_nan() || r.check_interval_seconds < 1.0 {
         return Err(RuleError::section(
             "rollout",
@@ -195,6 +204,36 @@ mod tests {
         .to_string();
         assert!(e.starts_with("unknown feature `touches_cj` in [risk.weights]; known features: touches_migration, "), "{e}");
         assert!(e.contains("touches_ci"), "{e}");
+    }
+
+    #[test]
+    fn the_hand_over_comes_before_the_circuit_breaker() {
+        let text =
+            super::super::DEFAULT_POLICY.replace("max_invalid_turns = 2", "max_invalid_turns = 3");
+        assert_ne!(
+            text,
+            super::super::DEFAULT_POLICY,
+            "the default names the field"
+        );
+        let e = super::super::Policy::parse(&text, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[rollout] max_invalid_turns (3) must be at least 1 and below max_consecutive_vetoes (3)"),
+            "{e}"
+        );
+        let text =
+            super::super::DEFAULT_POLICY.replace("max_invalid_turns = 2", "max_invalid_turns = 0");
+        let e = super::super::Policy::parse(&text, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_invalid_turns (0)"), "{e}");
+        let p = super::super::Policy::embedded().unwrap();
+        assert_eq!(p.rollout.max_invalid_turns, 2);
+        assert_eq!(
+            p.rollout.on_model_failure,
+            super::super::OnModelFailure::Playbook
+        );
     }
 
     #[test]

@@ -105,6 +105,17 @@ pub struct RolloutPolicy {
     /// (traffic back on stable) instead of letting the planner retry.
     #[serde(default = "default_max_target_failures")]
     pub max_target_failures: u32,
+    /// Model turns in a row with a malformed call (invalid arguments, an
+    /// unknown tool) or no call at all before the playbook takes the rollout
+    /// over. The first such turn gets one repair turn (the parse error and
+    /// the tool's schema); below `max_consecutive_vetoes`, so a weak model
+    /// degrades to the playbook rather than tripping the circuit breaker.
+    #[serde(default = "default_max_invalid_turns")]
+    pub max_invalid_turns: u32,
+    /// What happens when the model endpoint still fails after the client's
+    /// retries: the playbook takes over (the default), or the rollout aborts.
+    #[serde(default)]
+    pub on_model_failure: OnModelFailure,
     /// What happens when a step stays Inconclusive (`[rollout.inconclusive]`).
     #[serde(default)]
     pub inconclusive: InconclusivePolicy,
@@ -120,6 +131,33 @@ fn default_rollback_deadline() -> f64 {
 
 fn default_max_target_failures() -> u32 {
     3
+}
+
+fn default_max_invalid_turns() -> u32 {
+    2
+}
+
+/// What a rollout planned by a model does when the model endpoint fails
+/// (after the client's bounded retries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnModelFailure {
+    /// The playbook planner plays the policy's strategy for the rest of the
+    /// rollout from where it stands (the default): an outage of the model is
+    /// not a reason to abort a healthy release.
+    #[default]
+    Playbook,
+    /// End the rollout safely (traffic back on stable), as before hand-overs.
+    Abort,
+}
+
+impl OnModelFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Playbook => "playbook",
+            Self::Abort => "abort",
+        }
+    }
 }
 
 /// What `deploy-agent resume` does with a rollout left unfinished by a crash.

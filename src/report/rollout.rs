@@ -56,6 +56,13 @@ pub fn rollout_text(s: &RolloutSummary) -> String {
         "  planner   {}: {} turns, {} prompt + {} completion tokens",
         s.planner, s.turns, s.prompt_tokens, s.completion_tokens
     );
+    if let Some(h) = &s.handover {
+        let _ = writeln!(
+            o,
+            "  handover  {} → {} at turn {}: {}",
+            h.from, h.to, h.turn, h.reason
+        );
+    }
     let d = s.duration_seconds();
     let _ = writeln!(
         o,

@@ -99,6 +99,14 @@ pub enum Event {
         rule: Rule,
         detail: String,
     },
+    /// The planner changed mid-rollout (a model that could not go on, handed
+    /// to the playbook); `turn` is the first turn the new planner plans.
+    PlannerHandover {
+        from: String,
+        to: String,
+        reason: String,
+        turn: u32,
+    },
     Finished {
         outcome: Outcome,
         reason: String,

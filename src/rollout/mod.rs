@@ -5,6 +5,7 @@ mod approval;
 mod budgets;
 pub mod events;
 mod exec;
+mod handover;
 mod judging;
 mod promote;
 mod reference;
@@ -30,7 +31,7 @@ use crate::metrics::MetricsSource;
 use crate::traffic::TrafficRouter;
 
 pub use resume::{resume, ResumePoint};
-pub use runner::run;
+pub use runner::{run, MAX_IDLE_TURNS};
 pub use start::{check_start, StartError};
 use state::{ApprovalRecord, Outcome, RiskSnapshot, Step};
 pub use stop::StopSignal;
@@ -152,13 +153,27 @@ pub struct VetoRecord {
     pub reason: String,
 }
 
+/// A change of planner during the rollout, for the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct HandoverRecord {
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+    /// The first turn the new planner planned.
+    pub turn: u32,
+}
+
 /// How a rollout went: every decision with its reason.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RolloutSummary {
     pub id: String,
     pub service: String,
     pub rev: String,
+    /// Who planned: `playbook`, `llm:<model>`, or `llm:<model> → playbook`
+    /// after a hand-over.
     pub planner: String,
+    /// Why the planner changed mid-rollout, if it did.
+    pub handover: Option<HandoverRecord>,
     pub outcome: Outcome,
     pub reason: String,
     pub final_weight: u8,

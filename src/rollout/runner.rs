@@ -14,7 +14,7 @@ use crate::policy::{Policy, RolloutPolicy};
 use crate::tools::{self, ProposedCall, ToolCall};
 
 /// Planner turns in a row without a tool call before the rollout is ended.
-const MAX_IDLE_TURNS: u32 = 3;
+pub const MAX_IDLE_TURNS: u32 = 3;
 
 /// A promotion whose first phase changed the target (the stable Deployment
 /// took the new image): until it completes, ending the rollout undoes it.
@@ -49,6 +49,8 @@ pub(super) struct Runner<'a> {
     /// Where the baseline comes from once the stable version serves nothing
     /// (chosen at the first such window; see [`super::reference`]).
     pub reference: Option<super::reference::Reference>,
+    /// The planner handed the rollout over (see [`super::handover`]).
+    pub handover: Option<super::HandoverRecord>,
 }
 
 impl<'a> Runner<'a> {
@@ -88,6 +90,7 @@ impl<'a> Runner<'a> {
             staged: None,
             target_failures: 0,
             reference: None,
+            handover: None,
         }
     }
 }
@@ -276,6 +279,9 @@ impl Runner<'_> {
                     break;
                 }
             };
+            if let Some(handover) = planner.take_handover() {
+                self.planner_handed_over(handover);
+            }
             self.state.turns += 1;
             self.state.prompt_tokens += u64::from(plan.prompt_tokens);
             self.state.completion_tokens += u64::from(plan.completion_tokens);
@@ -353,6 +359,7 @@ impl Runner<'_> {
             service: self.spec.service.clone(),
             rev: self.spec.rev.clone(),
             planner,
+            handover: self.handover.clone(),
             outcome,
             reason: self.reason.clone(),
             final_weight: s.weight,

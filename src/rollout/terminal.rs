@@ -83,6 +83,12 @@ pub fn describe(event: &Event) -> Option<String> {
         Event::Adopted { detail, .. } => format!("ADOPTED: {detail}"),
         Event::Promotion { stage, detail } => format!("promotion {stage}: {detail}"),
         Event::BudgetExhausted { rule, detail } => format!("STOP {}: {detail}", rule.as_str()),
+        Event::PlannerHandover {
+            from,
+            to,
+            reason,
+            turn,
+        } => format!("HANDOVER {from} → {to} at turn {turn}: {reason}"),
         Event::Finished {
             outcome, reason, ..
         } => {

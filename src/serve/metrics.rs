@@ -35,6 +35,7 @@ struct Counters {
     verdicts: BTreeMap<String, u64>,
     webhooks: BTreeMap<&'static str, u64>,
     model_tokens: u64,
+    handovers: u64,
     active: i64,
     superseded: u64,
     takeovers: u64,
@@ -143,6 +144,13 @@ impl Metrics {
         );
         scalar(
             &mut out,
+            "deploy_agent_planner_handovers_total",
+            "Rollouts a model handed to the playbook (malformed calls, endpoint failures): a model to look at.",
+            "counter",
+            c.handovers as f64,
+        );
+        scalar(
+            &mut out,
             "deploy_agent_active_rollouts",
             "Rollouts running now.",
             "gauge",
@@ -237,6 +245,7 @@ impl EventSink for MetricsSink {
                 completion_tokens,
                 ..
             } => c.model_tokens += u64::from(*prompt_tokens) + u64::from(*completion_tokens),
+            Event::PlannerHandover { .. } => c.handovers += 1,
             // A journaled rollout starts only once it holds its service's lease,
             // and gives it up when it finishes.
             Event::Started { .. } => c.leases_held += 1,
@@ -277,6 +286,15 @@ mod tests {
                 message: None,
             },
         );
+        sink.emit(
+            0.0,
+            &Event::PlannerHandover {
+                from: "llm:small".into(),
+                to: "playbook".into(),
+                reason: "endpoint down".into(),
+                turn: 2,
+            },
+        );
         m.webhook(WebhookResult::Rejected);
         m.superseded();
         let text = m.render();
@@ -284,6 +302,7 @@ mod tests {
             "# TYPE deploy_agent_rollouts_total counter",
             "deploy_agent_rollouts_total{outcome=\"promoted\"} 1",
             "deploy_agent_model_tokens_total 15",
+            "deploy_agent_planner_handovers_total 1",
             "deploy_agent_webhooks_total{result=\"rejected\"} 1",
             "deploy_agent_webhooks_total{result=\"accepted\"} 0",
             "deploy_agent_superseded_total 1",

@@ -24,6 +24,8 @@ mod replicas;
 mod resume;
 mod rollout_cli;
 mod rollout_faults;
+mod rollout_handover;
+mod rollout_handover_cli;
 mod rollout_llm;
 mod rollout_sim;
 mod serve;

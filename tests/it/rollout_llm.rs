@@ -13,7 +13,7 @@ use crate::support::repo::Repo;
 use crate::support::rollout::{approve, migration_repo, run, Ran};
 
 /// A reply with one or more tool calls: (name, arguments).
-fn calls(list: &[(&str, Value)]) -> Reply {
+pub(crate) fn calls(list: &[(&str, Value)]) -> Reply {
     let tool_calls: Vec<Value> = list
         .iter()
         .enumerate()
@@ -25,18 +25,18 @@ fn calls(list: &[(&str, Value)]) -> Reply {
     Reply::Message(json!({"role": "assistant", "content": null, "tool_calls": tool_calls}))
 }
 
-fn call(name: &str, args: Value) -> Reply {
+pub(crate) fn call(name: &str, args: Value) -> Reply {
     calls(&[(name, args)])
 }
 
-fn weight(w: u64) -> Reply {
+pub(crate) fn weight(w: u64) -> Reply {
     call(
         "set_canary_weight",
         json!({"weight": w, "reason": "next step"}),
     )
 }
 
-fn query() -> Reply {
+pub(crate) fn query() -> Reply {
     call("query_metrics", json!({}))
 }
 
@@ -64,7 +64,7 @@ async fn run_model(repo: &Repo, scenario: Scenario, script: Vec<Reply>) -> (Ran,
 
 /// A sensible model: reads its last tool result and takes the next safe step
 /// (assess, ask, start small, wait for a pass, step by 15, promote at 50).
-fn sensible_model(request: &Value) -> Value {
+pub(crate) fn sensible_model(request: &Value) -> Value {
     let messages = request["messages"].as_array().cloned().unwrap_or_default();
     let results: Vec<Value> = messages
         .iter()

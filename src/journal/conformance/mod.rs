@@ -32,7 +32,7 @@ pub use leases::{
 };
 pub use rollouts::{
     a_failed_rollback_keeps_the_rollout_open_until_resume_finishes_it,
-    concurrent_appends_are_numbered_without_gaps,
+    a_planner_handover_renames_the_rollouts_planner, concurrent_appends_are_numbered_without_gaps,
     events_are_numbered_in_order_and_finished_ends_the_rollout,
     history_lists_newest_first_and_filters_by_service, intents_stay_open_until_applied,
     journal_sink_writes_the_rollout_row_and_its_end,

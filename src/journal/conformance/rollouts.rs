@@ -216,3 +216,24 @@ pub fn journal_sink_writes_the_rollout_row_and_its_end(open: Open<'_>) {
     assert!(matches!(again.error(), Some(JournalError::Conflict(_))));
     assert_eq!(journal.events("r1").unwrap().len(), 3);
 }
+
+pub fn a_planner_handover_renames_the_rollouts_planner(open: Open<'_>) {
+    let j = open();
+    j.begin(&record("r1")).unwrap();
+    assert_eq!(j.rollout("r1").unwrap().planner, "playbook");
+    let handover = Event::PlannerHandover {
+        from: "llm:small".into(),
+        to: "playbook".into(),
+        reason: "2 malformed turns".into(),
+        turn: 3,
+    };
+    j.append("r1", 10.0, &handover).unwrap();
+    assert_eq!(
+        j.rollout("r1").unwrap().planner,
+        "llm:small → playbook",
+        "history and show name both planners"
+    );
+    let stored = j.events("r1").unwrap();
+    assert_eq!(stored[0].kind, "planner_handover");
+    assert_eq!(stored[0].payload["reason"], "2 malformed turns");
+}

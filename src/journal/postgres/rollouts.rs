@@ -36,7 +36,8 @@ pub(super) struct Append {
 }
 
 /// An event, checked against the fence first when there is one. A `WeightChanged`
-/// updates the rollout's weight and a `Finished` finishes it, in the same transaction.
+/// updates the rollout's weight, a `PlannerHandover` its planner and a `Finished`
+/// finishes it, in the same transaction.
 pub(super) async fn append(c: &impl Db, a: &Append) -> Result<u64, Failure> {
     if let Some(f) = &a.fence {
         leases::check(c, f).await?;
@@ -49,6 +50,13 @@ pub(super) async fn append(c: &impl Db, a: &Append) -> Result<u64, Failure> {
             c.execute(
                 "UPDATE rollouts SET weight = $2 WHERE id = $1",
                 &[id, &i16::from(*to)],
+            )
+            .await?;
+        }
+        Event::PlannerHandover { from, to, .. } => {
+            c.execute(
+                "UPDATE rollouts SET planner = $2 WHERE id = $1",
+                &[id, &crate::journal::handed_over(from, to)],
             )
             .await?;
         }

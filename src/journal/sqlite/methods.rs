@@ -341,8 +341,8 @@ impl Journal for SqliteJournal {
     }
 }
 
-/// One event in the caller's transaction: numbered, and the rollout's weight
-/// or end updated with it.
+/// One event in the caller's transaction: numbered, and the rollout's weight,
+/// planner (after a hand-over) or end updated with it.
 fn append_in(
     c: &Connection,
     rollout_id: &str,
@@ -357,6 +357,12 @@ fn append_in(
             c.execute(
                 "UPDATE rollouts SET weight = ?2 WHERE id = ?1",
                 params![rollout_id, to],
+            )?;
+        }
+        Event::PlannerHandover { from, to, .. } => {
+            c.execute(
+                "UPDATE rollouts SET planner = ?2 WHERE id = ?1",
+                params![rollout_id, crate::journal::handed_over(from, to)],
             )?;
         }
         Event::Finished {
