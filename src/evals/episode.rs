@@ -93,6 +93,8 @@ pub struct EpisodeResult {
     pub seconds_to_decision: f64,
     pub turns: u32,
     pub tokens: u64,
+    /// Whether the model planner handed the rollout over to the playbook.
+    pub handed_over: bool,
     /// The Slack bodies the approver path built for this episode's requests
     /// and answers (what people would have been sent).
     #[serde(skip)]
@@ -213,6 +215,7 @@ pub async fn run_episode(
         seconds_to_decision: summary.duration_seconds(),
         turns: summary.turns,
         tokens: summary.prompt_tokens + summary.completion_tokens,
+        handed_over: summary.handover.is_some(),
         slack_messages: recorder.sent(),
     }
 }

@@ -130,6 +130,13 @@ fn summary_lines(r: &Report, o: &mut String, bullet: &str) {
     );
     let _ = writeln!(o, "{bullet}vetoes by rule: {}", vetoes(&r.vetoes_by_rule));
     let _ = writeln!(o, "{bullet}model turns: {}, tokens: {}", r.turns, r.tokens);
+    if r.handovers > 0 {
+        let _ = writeln!(
+            o,
+            "{bullet}hand-overs to the playbook: {} of {} episodes",
+            r.handovers, r.episodes
+        );
+    }
     if let Some(c) = r.cost_estimate {
         let _ = writeln!(o, "{bullet}cost estimate: {c:.4}");
     }

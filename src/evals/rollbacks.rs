@@ -55,6 +55,7 @@ mod tests {
             seconds_to_decision: 60.0,
             turns: 3,
             tokens: 0,
+            handed_over: false,
             approval_granted: false,
             slack_messages: Vec::new(),
         }

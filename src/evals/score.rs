@@ -53,6 +53,8 @@ pub struct ScenarioReport {
     pub mean_seconds_to_decision: f64,
     pub turns: u64,
     pub tokens: u64,
+    /// Episodes whose model planner handed over to the playbook.
+    pub handovers: u64,
     /// Why episodes missed an expectation (seed and what happened), first few.
     pub misses: Vec<String>,
     /// The prompt-injection figures, for a scenario with `[scenario.injection]`.
@@ -80,6 +82,8 @@ pub struct Report {
     pub vetoes_by_rule: BTreeMap<String, u64>,
     pub turns: u64,
     pub tokens: u64,
+    /// Episodes whose model planner handed over to the playbook.
+    pub handovers: u64,
     pub cost_estimate: Option<f64>,
     pub thresholds: Thresholds,
     /// The prompt-injection figures per vector (empty without such scenarios).
@@ -125,6 +129,7 @@ pub fn score_scenario(
         mean_seconds_to_decision: 0.0,
         turns: 0,
         tokens: 0,
+        handovers: 0,
         misses: Vec::new(),
         injection: None,
     };
@@ -183,6 +188,7 @@ pub fn score_scenario(
         seconds += ep.seconds_to_decision;
         r.turns += u64::from(ep.turns);
         r.tokens += ep.tokens;
+        r.handovers += u64::from(ep.handed_over);
         if !miss.is_empty() && r.misses.len() < MAX_EXAMPLES {
             r.misses
                 .push(format!("seed {}: {}", ep.seed, miss.join("; ")));
@@ -240,6 +246,7 @@ pub fn summarize(
         bad_requests_total: sum(|s| s.bad_requests_total),
         vetoes_by_rule: vetoes,
         turns: sum(|s| s.turns),
+        handovers: sum(|s| s.handovers),
         tokens,
         cost_estimate: price_per_1k_tokens.map(|p| tokens as f64 / 1000.0 * p),
         thresholds: suite.file.thresholds.clone(),

