@@ -71,35 +71,7 @@ pub(crate) fn sensible_model(request: &Value) -> Value {
         .filter(|m| m["role"] == "tool")
         .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
         .collect();
-    let weight = results
-        .iter()
-        .rev()
-        .find_map(|r| r["canary_weight"].as_u64())
-        .unwrap_or(0);
-    let asked = results.iter().any(|r| r.get("approved").is_some());
-    let last = results.last().cloned().unwrap_or(Value::Null);
-    let (name, args) = if results.is_empty() {
-        ("assess_risk", json!({}))
-    } else if !asked {
-        (
-            "request_approval",
-            json!({"summary": "migration adds an index"}),
-        )
-    } else if weight == 0 {
-        (
-            "set_canary_weight",
-            json!({"weight": 5, "reason": "start small"}),
-        )
-    } else if last["verdict"] == "pass" && weight >= 50 {
-        ("promote", json!({"reason": "pass at 50%"}))
-    } else if last["verdict"] == "pass" {
-        (
-            "set_canary_weight",
-            json!({"weight": weight + 15, "reason": "pass"}),
-        )
-    } else {
-        ("query_metrics", json!({}))
-    };
+    let (name, args) = crate::support::openai::sensible_step(&results);
     json!({"role": "assistant", "content": null, "tool_calls": [{
         "id": format!("call_{}", messages.len()), "type": "function",
         "function": {"name": name, "arguments": args.to_string()}}]})

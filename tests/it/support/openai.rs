@@ -141,3 +141,38 @@ fn completion(message: Value) -> Json<Value> {
         "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
     }))
 }
+
+/// The next step of a sensible rollout model, from the tool results it has read
+/// (oldest first): assess, ask, start at 5, wait for a pass, step by 15, promote
+/// at 50. Shared by the scripted servers that play a model.
+pub fn sensible_step(results: &[Value]) -> (&'static str, Value) {
+    let weight = results
+        .iter()
+        .rev()
+        .find_map(|r| r["canary_weight"].as_u64())
+        .unwrap_or(0);
+    let asked = results.iter().any(|r| r.get("approved").is_some());
+    let last = results.last().cloned().unwrap_or(Value::Null);
+    if results.is_empty() {
+        ("assess_risk", json!({}))
+    } else if !asked {
+        (
+            "request_approval",
+            json!({"summary": "migration adds an index"}),
+        )
+    } else if weight == 0 {
+        (
+            "set_canary_weight",
+            json!({"weight": 5, "reason": "start small"}),
+        )
+    } else if last["verdict"] == "pass" && weight >= 50 {
+        ("promote", json!({"reason": "pass at 50%"}))
+    } else if last["verdict"] == "pass" {
+        (
+            "set_canary_weight",
+            json!({"weight": weight + 15, "reason": "pass"}),
+        )
+    } else {
+        ("query_metrics", json!({}))
+    }
+}

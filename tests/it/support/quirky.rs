@@ -200,35 +200,7 @@ pub fn results(messages: &[Value]) -> Vec<Value> {
 pub fn sensible() -> Model {
     Arc::new(|messages: &[Value]| {
         let results = results(messages);
-        let weight = results
-            .iter()
-            .rev()
-            .find_map(|r| r["canary_weight"].as_u64())
-            .unwrap_or(0);
-        let asked = results.iter().any(|r| r.get("approved").is_some());
-        let last = results.last().cloned().unwrap_or(Value::Null);
-        let (name, args) = if results.is_empty() {
-            ("assess_risk", json!({}))
-        } else if !asked {
-            (
-                "request_approval",
-                json!({"summary": "migration adds an index"}),
-            )
-        } else if weight == 0 {
-            (
-                "set_canary_weight",
-                json!({"weight": 5, "reason": "start small"}),
-            )
-        } else if last["verdict"] == "pass" && weight >= 50 {
-            ("promote", json!({"reason": "pass at 50%"}))
-        } else if last["verdict"] == "pass" {
-            (
-                "set_canary_weight",
-                json!({"weight": weight + 15, "reason": "pass"}),
-            )
-        } else {
-            ("query_metrics", json!({}))
-        };
+        let (name, args) = super::openai::sensible_step(&results);
         Some((name.to_string(), args))
     })
 }
