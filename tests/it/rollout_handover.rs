@@ -11,7 +11,6 @@ use deploy_agent::planner::{HandoverPlanner, LlmPlanner};
 use deploy_agent::policy::{OnModelFailure, Policy};
 use deploy_agent::rollout::events::Event;
 use deploy_agent::rollout::state::Outcome;
-use deploy_agent::settings::LlmSettings;
 use deploy_agent::sim::Scenario;
 use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
@@ -29,21 +28,6 @@ fn unterminated() -> Reply {
     )
 }
 
-fn settings(server: &FakeOpenAi, timeout_secs: u64) -> LlmSettings {
-    LlmSettings {
-        base_url: Some(server.base_url()),
-        api_key: Some("k".into()),
-        model: "scripted".into(),
-        timeout_secs,
-        max_retries: 0,
-        excerpt_bytes: 1000,
-        // This fake counts the same prompt tokens whatever it is sent: the
-        // probe would find tool messages dropped. It keeps them.
-        tool_results: deploy_agent::llm::compat::ToolResults::Tool,
-        ..LlmSettings::default()
-    }
-}
-
 /// Runs the migration change (high risk, approval required, canary 5 → +15 →
 /// promote at 50) on a healthy canary, the model wrapped as `rollout` wraps it.
 async fn run_wrapped(
@@ -57,7 +41,7 @@ async fn run_wrapped(
     edit(&mut policy);
     let server = FakeOpenAi::start(script).await;
     let llm = LlmPlanner::new(
-        LlmClient::new(&settings(&server, timeout_secs)).unwrap(),
+        LlmClient::new(&server.planner_settings(timeout_secs)).unwrap(),
         "{\"task\":\"roll out\"}",
     );
     let mut planner = HandoverPlanner::new(Box::new(llm), &policy.rollout);

@@ -4,7 +4,6 @@
 use deploy_agent::llm::LlmClient;
 use deploy_agent::planner::LlmPlanner;
 use deploy_agent::rollout::state::Outcome;
-use deploy_agent::settings::LlmSettings;
 use deploy_agent::sim::Scenario;
 use serde_json::{json, Value};
 
@@ -42,18 +41,7 @@ pub(crate) fn query() -> Reply {
 
 async fn run_model(repo: &Repo, scenario: Scenario, script: Vec<Reply>) -> (Ran, FakeOpenAi) {
     let server = FakeOpenAi::start(script).await;
-    let settings = LlmSettings {
-        base_url: Some(server.base_url()),
-        api_key: Some("k".into()),
-        model: "scripted".into(),
-        timeout_secs: 5,
-        max_retries: 0,
-        excerpt_bytes: 1000,
-        // This fake counts 120 prompt tokens whatever it is sent: the probe
-        // would find tool messages dropped. It keeps them.
-        tool_results: deploy_agent::llm::compat::ToolResults::Tool,
-        ..LlmSettings::default()
-    };
+    let settings = server.planner_settings(5);
     let mut planner = LlmPlanner::new(
         LlmClient::new(&settings).unwrap(),
         "{\"task\":\"roll out\"}",

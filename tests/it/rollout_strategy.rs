@@ -11,7 +11,6 @@ use deploy_agent::planner::{HandoverPlanner, LlmPlanner, Planner};
 use deploy_agent::policy::{Level, Policy, Strategy};
 use deploy_agent::rollout::events::Event;
 use deploy_agent::rollout::state::Outcome;
-use deploy_agent::settings::LlmSettings;
 use deploy_agent::sim::Scenario;
 use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
@@ -77,20 +76,6 @@ fn careful(level: &'static str) -> Reply {
     }))
 }
 
-fn settings(server: &FakeOpenAi) -> LlmSettings {
-    LlmSettings {
-        base_url: Some(server.base_url()),
-        api_key: Some("k".into()),
-        model: "scripted".into(),
-        timeout_secs: 5,
-        max_retries: 0,
-        excerpt_bytes: 1000,
-        // This fake counts the same prompt tokens whatever it is sent.
-        tool_results: deploy_agent::llm::compat::ToolResults::Tool,
-        ..LlmSettings::default()
-    }
-}
-
 async fn run_model(
     repo: &Repo,
     script: Vec<Reply>,
@@ -100,7 +85,7 @@ async fn run_model(
     let (context, policy) = assessed(repo).await;
     let server = FakeOpenAi::start(script).await;
     let llm = LlmPlanner::new(
-        LlmClient::new(&settings(&server)).unwrap(),
+        LlmClient::new(&server.planner_settings(5)).unwrap(),
         "{\"task\":\"roll out\"}",
     );
     let mut planner: Box<dyn Planner> = if wrap {

@@ -83,6 +83,22 @@ impl FakeOpenAi {
         format!("http://{}/v1", self.addr)
     }
 
+    /// Settings for a planner that talks to this server. The server counts the
+    /// same prompt tokens whatever it is sent, so the tool-message probe would
+    /// find tool messages dropped: this server keeps them (`tool_results = tool`).
+    pub fn planner_settings(&self, timeout_secs: u64) -> deploy_agent::settings::LlmSettings {
+        deploy_agent::settings::LlmSettings {
+            base_url: Some(self.base_url()),
+            api_key: Some("k".into()),
+            model: "scripted".into(),
+            timeout_secs,
+            max_retries: 0,
+            excerpt_bytes: 1000,
+            tool_results: deploy_agent::llm::compat::ToolResults::Tool,
+            ..Default::default()
+        }
+    }
+
     /// The JSON bodies received so far.
     pub fn requests(&self) -> Vec<Value> {
         self.shared.lock().expect("lock").requests.clone()
