@@ -97,9 +97,9 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
             return veto(
                 Rule::MaxFirstStep,
                 format!(
-                    "the first step may be at most {}% {}, got {weight}%",
+                    "the first step may be at most {}% at {} risk, got {weight}%",
                     l.max_first_weight,
-                    strategy::limits_source(state)
+                    state.risk.level.as_str()
                 ),
             );
         }
@@ -109,9 +109,9 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
         return veto(
             Rule::MaxStep,
             format!(
-                "steps may be at most {} points {} ({current}% → {weight}%)",
+                "steps may be at most {} points at {} risk ({current}% → {weight}%)",
                 l.max_step,
-                strategy::limits_source(state)
+                state.risk.level.as_str()
             ),
         );
     }
