@@ -15,7 +15,6 @@ mod runner;
 pub mod start;
 pub mod state;
 pub mod stop;
-mod strategy;
 pub mod terminal;
 mod weight;
 

@@ -14,7 +14,6 @@ mod finished;
 mod inconclusive;
 mod promote;
 mod steps;
-mod strategy;
 mod target;
 
 fn state(level: Level, requires_approval: bool) -> RolloutState {
