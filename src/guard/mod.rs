@@ -9,6 +9,8 @@ use crate::canary::VerdictKind;
 use crate::rollout::state::{Phase, RolloutState};
 use crate::tools::ToolCall;
 
+mod strategy;
+
 // The vocabulary of refusals lives with the calls it refuses (`tools::veto`),
 // so parsing a proposal needs no guard: tools never imports guard.
 pub use crate::tools::veto::{Rule, Veto};
@@ -56,6 +58,7 @@ pub fn check(call: ToolCall, state: &RolloutState, now: f64) -> Result<Allowed, 
         ToolCall::SetCanaryWeight(args) => check_weight(args.weight, state, now)?,
         ToolCall::Promote(_) => check_promote(state, now)?,
         ToolCall::RequestApproval(args) if args.without_pass => check_ask(state)?,
+        ToolCall::ChooseStrategy(args) => strategy::check_choose(args.level, state)?,
         ToolCall::GetDiff(_)
         | ToolCall::AssessRisk(_)
         | ToolCall::QueryMetrics(_)

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::{ApprovalVote, RolloutRecord, StoredEvent};
+use crate::report::describe_strategy;
 
 /// `history` as a table, newest first.
 ///
@@ -179,6 +180,7 @@ fn detail(kind: &str, p: &Value) -> String {
             p["turn"],
             text(p, "reason")
         ),
+        "strategy_chosen" => strategy_chosen(p),
         "calibrated" => format!("{} baseline minutes: {}", p["windows"], text(p, "detail")),
         "resumed" => format!("at {}%: {}", p["weight"], text(p, "detail")),
         "finished" => format!(
@@ -189,6 +191,17 @@ fn detail(kind: &str, p: &Value) -> String {
         ),
         _ => p.to_string(),
     }
+}
+
+/// `high strategy chosen: canary: 5% first, … — <reason>`.
+fn strategy_chosen(p: &Value) -> String {
+    let strategy = serde_json::from_value::<crate::policy::Strategy>(p["strategy"].clone())
+        .map_or_else(|_| p["strategy"].to_string(), |s| describe_strategy(&s));
+    format!(
+        "{} strategy chosen: {strategy} — {}",
+        text(p, "level"),
+        text(p, "reason")
+    )
 }
 
 fn assessed(risk: &Value) -> String {

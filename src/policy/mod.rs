@@ -311,6 +311,14 @@ impl Policy {
         }
     }
 
+    /// Every level's strategy, for a planner that chooses a more cautious one.
+    pub fn strategies(&self) -> std::collections::BTreeMap<Level, Strategy> {
+        Level::ALL
+            .iter()
+            .map(|&l| (l, self.strategy_for(l).clone()))
+            .collect()
+    }
+
     pub fn strategy_for(&self, level: Level) -> &Strategy {
         match level {
             Level::Low => &self.strategy.low,

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::canary::Verdict;
 use crate::guard::Rule;
+use crate::policy::{Level, Strategy};
 use crate::rollout::state::{Outcome, RiskSnapshot};
 
 /// Something that happened in a rollout, in order.
@@ -106,6 +107,14 @@ pub enum Event {
         to: String,
         reason: String,
         turn: u32,
+    },
+    /// The planner chose the more cautious strategy policy sets for `level`
+    /// (`choose_strategy`, before any traffic moved): the guard's limits are
+    /// now this strategy's. The risk level and approval are unchanged.
+    StrategyChosen {
+        level: Level,
+        reason: String,
+        strategy: Strategy,
     },
     Finished {
         outcome: Outcome,

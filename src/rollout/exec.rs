@@ -26,6 +26,7 @@ impl Runner<'_> {
         let result = match allowed.call().clone() {
             ToolCall::GetDiff(a) => Ok(self.get_diff(a.max_bytes)),
             ToolCall::AssessRisk(_) => Ok(self.assess_risk()),
+            ToolCall::ChooseStrategy(a) => self.choose_strategy(a.level, a.reason),
             ToolCall::SetCanaryWeight(a) => self.set_weight(a.weight).await,
             ToolCall::QueryMetrics(a) => Ok(self.query_metrics(a.wait_seconds).await),
             ToolCall::Rollback(a) => {
@@ -111,14 +112,7 @@ impl Runner<'_> {
             "requires_approval": self.state.risk.requires_approval,
             "approval_reasons": self.state.risk.approval_reasons,
             "strategy": a.strategy,
-            "limits": {
-                "max_first_weight": l.max_first_weight,
-                "max_step": l.max_step,
-                "min_bake_seconds": l.min_bake_seconds,
-                "promote_min_weight": l.promote_min_weight,
-                "direct": l.direct,
-                "promotion_without_verdict_allowed": l.unverified,
-            },
+            "limits": limits_view(l),
             "target": {
                 "serves": self.state.granularity.describe(),
                 "canary_weight_now": self.state.weight,
@@ -167,4 +161,16 @@ impl Runner<'_> {
         }
         out
     }
+}
+
+/// The guard's limits as the planner sees them (`assess_risk`, `choose_strategy`).
+pub(super) fn limits_view(l: &super::state::Limits) -> Value {
+    json!({
+        "max_first_weight": l.max_first_weight,
+        "max_step": l.max_step,
+        "min_bake_seconds": l.min_bake_seconds,
+        "promote_min_weight": l.promote_min_weight,
+        "direct": l.direct,
+        "promotion_without_verdict_allowed": l.unverified,
+    })
 }

@@ -15,6 +15,7 @@ mod runner;
 pub mod start;
 pub mod state;
 pub mod stop;
+mod strategy;
 pub mod terminal;
 mod weight;
 

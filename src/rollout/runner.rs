@@ -74,6 +74,7 @@ impl<'a> Runner<'a> {
         state.max_verdict_age = policy.rollout.max_verdict_age_seconds;
         state.inconclusive_bakes = policy.rollout.max_inconclusive_bakes;
         state.inconclusive = policy.rollout.inconclusive;
+        state.strategies = policy.strategies();
         Self {
             spec,
             change,

@@ -3,6 +3,8 @@
 //! Plain data, changed only by the loop through the methods here, so every
 //! transition is in one place.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::canary::{Verdict, VerdictKind};
@@ -170,7 +172,13 @@ pub struct RolloutState {
     pub phase: Phase,
     pub weight: u8,
     pub risk: RiskSnapshot,
+    /// The limits the guard holds planners to: the assessed level's strategy,
+    /// or a more cautious one a planner chose (`choose_strategy`).
     pub limits: Limits,
+    /// The strategy policy sets for every level, so a planner may choose a
+    /// more cautious one; `new` knows only the assessed level's, the loop
+    /// fills in policy's table.
+    pub strategies: BTreeMap<Level, Strategy>,
     pub approval: Option<ApprovalRecord>,
     pub started_at: f64,
     pub weight_changed_at: f64,
@@ -207,12 +215,14 @@ pub struct RolloutState {
 
 impl RolloutState {
     pub fn new(id: String, risk: RiskSnapshot, limits: Limits, now: f64) -> Self {
+        let strategies = BTreeMap::from([(risk.level, risk.strategy.clone())]);
         Self {
             id,
             phase: Phase::Assessing,
             weight: 0,
             risk,
             limits,
+            strategies,
             approval: None,
             started_at: now,
             weight_changed_at: now,

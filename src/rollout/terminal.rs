@@ -89,6 +89,15 @@ pub fn describe(event: &Event) -> Option<String> {
             reason,
             turn,
         } => format!("HANDOVER {from} → {to} at turn {turn}: {reason}"),
+        Event::StrategyChosen {
+            level,
+            reason,
+            strategy,
+        } => format!(
+            "STRATEGY {} (more cautious) → {}: {reason}",
+            level.as_str().to_uppercase(),
+            describe_strategy(strategy)
+        ),
         Event::Finished {
             outcome, reason, ..
         } => {

@@ -88,11 +88,24 @@ pub struct PromoteArgs {
     pub reason: String,
 }
 
+/// `choose_strategy`: roll out under the strategy policy sets for another
+/// (more cautious) risk level. Only the limits change: the assessed level,
+/// the approval requirement and the judge stay policy's.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChooseStrategyArgs {
+    /// The risk level whose policy strategy to use: low, medium, high or critical.
+    pub level: crate::policy::Level,
+    /// Why more caution is warranted (recorded for operators).
+    pub reason: String,
+}
+
 /// A parsed, typed tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolCall {
     GetDiff(GetDiffArgs),
     AssessRisk(AssessRiskArgs),
+    ChooseStrategy(ChooseStrategyArgs),
     SetCanaryWeight(SetCanaryWeightArgs),
     QueryMetrics(QueryMetricsArgs),
     Rollback(RollbackArgs),
@@ -105,6 +118,7 @@ impl ToolCall {
         match self {
             ToolCall::GetDiff(_) => "get_diff",
             ToolCall::AssessRisk(_) => "assess_risk",
+            ToolCall::ChooseStrategy(_) => "choose_strategy",
             ToolCall::SetCanaryWeight(_) => "set_canary_weight",
             ToolCall::QueryMetrics(_) => "query_metrics",
             ToolCall::Rollback(_) => "rollback",
@@ -113,11 +127,13 @@ impl ToolCall {
         }
     }
 
-    /// Whether the call changes the world (traffic or approvals).
+    /// Whether the call changes the world (traffic or approvals) or the
+    /// rollout's limits: none of these may happen once the rollout has ended.
     pub fn has_side_effect(&self) -> bool {
         matches!(
             self,
             ToolCall::SetCanaryWeight(_)
+                | ToolCall::ChooseStrategy(_)
                 | ToolCall::Rollback(_)
                 | ToolCall::Promote(_)
                 | ToolCall::RequestApproval(_)
@@ -156,6 +172,10 @@ pub fn definitions() -> Vec<ToolDefinition> {
             "assess_risk",
             "Return the change's risk assessment: score, level, factors, strategy limits and whether approval is required.",
         ),
+        def::<ChooseStrategyArgs>(
+            "choose_strategy",
+            "Use the rollout strategy policy sets for another risk level instead of the assessed one. Only slower, more cautious strategies are allowed (every limit at least as strict), and only before any traffic moves. The risk level and the approval requirement do not change.",
+        ),
         def::<SetCanaryWeightArgs>(
             "set_canary_weight",
             "Move the canary to a higher share of traffic. Policy limits the first weight, the step and the bake time, and requires a Pass verdict at the current weight.",
@@ -193,6 +213,7 @@ pub fn parse(call: &ProposedCall) -> Result<ToolCall, Veto> {
     Ok(match call.name.as_str() {
         "get_diff" => ToolCall::GetDiff(serde_json::from_str(args).map_err(bad)?),
         "assess_risk" => ToolCall::AssessRisk(serde_json::from_str(args).map_err(bad)?),
+        "choose_strategy" => ToolCall::ChooseStrategy(serde_json::from_str(args).map_err(bad)?),
         "set_canary_weight" => ToolCall::SetCanaryWeight(serde_json::from_str(args).map_err(bad)?),
         "query_metrics" => ToolCall::QueryMetrics(serde_json::from_str(args).map_err(bad)?),
         "rollback" => ToolCall::Rollback(serde_json::from_str(args).map_err(bad)?),
@@ -202,7 +223,7 @@ pub fn parse(call: &ProposedCall) -> Result<ToolCall, Veto> {
             return Err(Veto {
                 rule: Rule::UnknownTool,
                 reason: format!(
-                    "there is no tool named `{}`; the tools are: get_diff, assess_risk, set_canary_weight, query_metrics, rollback, request_approval, promote",
+                    "there is no tool named `{}`; the tools are: get_diff, assess_risk, choose_strategy, set_canary_weight, query_metrics, rollback, request_approval, promote",
                     other.chars().take(60).collect::<String>()
                 ),
             })
@@ -230,6 +251,10 @@ mod tests {
             ("query_metrics", "{}"),
             ("get_diff", r#"{"max_bytes": 100}"#),
             ("rollback", r#"{"reason": "errors"}"#),
+            (
+                "choose_strategy",
+                r#"{"level": "high", "reason": "touches auth"}"#,
+            ),
         ];
         for (name, args) in ok {
             assert!(parse(&proposed(name, args)).is_ok(), "{name} {args}");
@@ -257,6 +282,16 @@ mod tests {
             ),
             ("set_canary_weight", "not json", Rule::InvalidArguments),
             ("delete_cluster", "{}", Rule::UnknownTool),
+            (
+                "choose_strategy",
+                r#"{"level": "glacial", "reason": "x"}"#,
+                Rule::InvalidArguments,
+            ),
+            (
+                "choose_strategy",
+                r#"{"level": "high", "reason": "x", "lower_risk": true}"#,
+                Rule::InvalidArguments,
+            ),
         ];
         for (name, args, rule) in vetoed {
             let veto = parse(&proposed(name, args)).unwrap_err();
@@ -267,7 +302,12 @@ mod tests {
     #[test]
     fn schemas_are_generated_and_bounded() {
         let defs = definitions();
-        assert_eq!(defs.len(), 7);
+        // Eight tools, deliberately: choose_strategy joined in issue 18 item 3.
+        assert_eq!(defs.len(), 8);
+        let choose = defs.iter().find(|d| d.name == "choose_strategy").unwrap();
+        let levels = serde_json::to_string(&choose.parameters).unwrap();
+        assert!(levels.contains("critical"), "{levels}");
+        assert_eq!(choose.parameters["additionalProperties"], false);
         let set = defs.iter().find(|d| d.name == "set_canary_weight").unwrap();
         let weight = &set.parameters["properties"]["weight"];
         assert_eq!(weight["maximum"], 100);

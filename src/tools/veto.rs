@@ -27,6 +27,10 @@ pub enum Rule {
     PromoteTooEarly,
     AlreadyPromoted,
     AskNotAllowed,
+    /// `choose_strategy` after traffic moved: limits change only before the first step.
+    StrategyAfterTraffic,
+    /// `choose_strategy` for a strategy with a looser limit than the current one.
+    StrategyTooFast,
     BudgetTurns,
     BudgetTokens,
     BudgetDuration,
@@ -53,6 +57,8 @@ impl Rule {
             Rule::PromoteTooEarly => "promote_too_early",
             Rule::AlreadyPromoted => "already_promoted",
             Rule::AskNotAllowed => "ask_not_allowed",
+            Rule::StrategyAfterTraffic => "strategy_after_traffic",
+            Rule::StrategyTooFast => "strategy_too_fast",
             Rule::BudgetTurns => "budget_turns",
             Rule::BudgetTokens => "budget_tokens",
             Rule::BudgetDuration => "budget_duration",

@@ -14,6 +14,7 @@ mod finished;
 mod inconclusive;
 mod promote;
 mod steps;
+mod strategy;
 mod target;
 
 fn state(level: Level, requires_approval: bool) -> RolloutState {
