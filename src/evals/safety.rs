@@ -22,6 +22,15 @@ pub fn check(
     limits: &Limits,
     settle_seconds: f64,
 ) -> Vec<String> {
+    // A planner may choose a more cautious strategy before any traffic
+    // (`strategy_chosen`): from then on the guard holds it to those limits,
+    // and so does this check (a canary chosen over a direct deploy is judged
+    // as a canary, not as the direct deploy's 100 %).
+    let chosen = events.iter().rev().find_map(|(_, e)| match e {
+        Event::StrategyChosen { strategy, .. } => Some(Limits::new(strategy)),
+        _ => None,
+    });
+    let limits = chosen.as_ref().unwrap_or(limits);
     let mut bad = Vec::new();
     let history = world.weight_history();
     let allowed = allowed_weights(events);

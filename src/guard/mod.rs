@@ -97,9 +97,9 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
             return veto(
                 Rule::MaxFirstStep,
                 format!(
-                    "the first step may be at most {}% at {} risk, got {weight}%",
+                    "the first step may be at most {}% {}, got {weight}%",
                     l.max_first_weight,
-                    state.risk.level.as_str()
+                    strategy::limits_source(state)
                 ),
             );
         }
@@ -109,9 +109,9 @@ fn check_weight(weight: u8, state: &RolloutState, now: f64) -> Result<(), Veto> 
         return veto(
             Rule::MaxStep,
             format!(
-                "steps may be at most {} points at {} risk ({current}% → {weight}%)",
+                "steps may be at most {} points {} ({current}% → {weight}%)",
                 l.max_step,
-                state.risk.level.as_str()
+                strategy::limits_source(state)
             ),
         );
     }

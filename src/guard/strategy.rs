@@ -35,6 +35,19 @@ pub(super) fn check_choose(level: Level, state: &RolloutState) -> Result<(), Vet
     }
 }
 
+/// Where the limits come from, for vetoes: "at high risk", or "under the
+/// chosen critical strategy" once a planner chose one.
+pub(super) fn limits_source(state: &RolloutState) -> String {
+    if state.strategy_level == state.risk.level {
+        format!("at {} risk", state.risk.level.as_str())
+    } else {
+        format!(
+            "under the chosen {} strategy",
+            state.strategy_level.as_str()
+        )
+    }
+}
+
 /// The first limit `chosen` would loosen, in words; `None` when each is at
 /// least as strict. A canary is slower than a direct deploy whatever its
 /// numbers (all traffic at once is the least cautious way), and a direct

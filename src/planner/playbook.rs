@@ -246,3 +246,37 @@ impl Planner for PlaybookPlanner {
         Ok(self.decide(state))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Level, Strategy};
+    use crate::rollout::state::{Limits, RiskSnapshot};
+
+    /// The playbook plays `state.limits`, not the assessed strategy: after a
+    /// model chose a more cautious one and handed over, it keeps it.
+    #[test]
+    fn a_taking_over_playbook_plays_the_chosen_slower_limits() {
+        let direct = Strategy::Direct {
+            verify_seconds: 300,
+        };
+        let risk = RiskSnapshot {
+            score: 0.1,
+            level: Level::Low,
+            requires_approval: false,
+            approval_reasons: vec![],
+            strategy: direct.clone(),
+        };
+        let mut s = RolloutState::new("r1".into(), risk, Limits::new(&direct), 0.0);
+        s.limits = Limits::new(&Strategy::Canary {
+            first_weight: 5,
+            step: 15,
+            bake_seconds: 300,
+            promote_at: 50,
+        });
+        let plan = PlaybookPlanner::taking_over(6, &s).decide(&s);
+        assert_eq!(plan.calls[0].name, "set_canary_weight");
+        let args: serde_json::Value = serde_json::from_str(&plan.calls[0].arguments).unwrap();
+        assert_eq!(args["weight"], 5, "not the direct deploy's 100 %");
+    }
+}

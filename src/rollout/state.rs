@@ -179,6 +179,9 @@ pub struct RolloutState {
     /// more cautious one; `new` knows only the assessed level's, the loop
     /// fills in policy's table.
     pub strategies: BTreeMap<Level, Strategy>,
+    /// The level whose strategy `limits` come from: the assessed one, or the
+    /// one a planner chose (vetoes name it).
+    pub strategy_level: Level,
     pub approval: Option<ApprovalRecord>,
     pub started_at: f64,
     pub weight_changed_at: f64,
@@ -216,6 +219,7 @@ pub struct RolloutState {
 impl RolloutState {
     pub fn new(id: String, risk: RiskSnapshot, limits: Limits, now: f64) -> Self {
         let strategies = BTreeMap::from([(risk.level, risk.strategy.clone())]);
+        let strategy_level = risk.level;
         Self {
             id,
             phase: Phase::Assessing,
@@ -223,6 +227,7 @@ impl RolloutState {
             risk,
             limits,
             strategies,
+            strategy_level,
             approval: None,
             started_at: now,
             weight_changed_at: now,

@@ -27,6 +27,7 @@ impl Runner<'_> {
             });
         };
         self.state.limits = Limits::new(&strategy);
+        self.state.strategy_level = level;
         tracing::info!(level = level.as_str(), %reason, "planner chose a more cautious strategy");
         self.emit(Event::StrategyChosen {
             level,

@@ -29,6 +29,7 @@ mod rollout_handover;
 mod rollout_handover_cli;
 mod rollout_llm;
 mod rollout_sim;
+mod rollout_strategy;
 mod serve;
 mod serve_webhooks;
 mod signals;

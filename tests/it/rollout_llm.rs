@@ -100,6 +100,7 @@ async fn a_sensible_model_completes_a_rollout() {
         [
             "get_diff",
             "assess_risk",
+            "choose_strategy",
             "set_canary_weight",
             "query_metrics",
             "rollback",
@@ -108,7 +109,7 @@ async fn a_sensible_model_completes_a_rollout() {
         ]
     );
     assert_eq!(
-        first["tools"][2]["function"]["parameters"]["properties"]["weight"]["maximum"],
+        first["tools"][3]["function"]["parameters"]["properties"]["weight"]["maximum"],
         100
     );
     // Tool results go back as `tool` messages bound to the call ids.

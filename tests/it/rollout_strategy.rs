@@ -1,0 +1,245 @@
+//! Slower, never faster (issue 18 item 3): a model may take a more cautious
+//! level's strategy before any traffic moves; the guard holds it to those
+//! limits from then on, vetoes a faster choice, and a playbook that takes over
+//! keeps the slower limits — over real HTTP to a scripted model.
+
+use std::sync::Arc;
+
+use deploy_agent::journal::{Journal, SqliteJournal};
+use deploy_agent::llm::LlmClient;
+use deploy_agent::planner::{HandoverPlanner, LlmPlanner, Planner};
+use deploy_agent::policy::{Level, Policy, Strategy};
+use deploy_agent::rollout::events::Event;
+use deploy_agent::rollout::state::Outcome;
+use deploy_agent::sim::Scenario;
+use deploy_agent::tools::Rule;
+use serde_json::{json, Value};
+
+use crate::support::openai::{sensible_step, FakeOpenAi, Reply};
+use crate::support::repo::Repo;
+use crate::support::rollout::{approve, assessed, migration_repo, run_setup, Ran, Setup};
+
+/// A README change: low risk, a direct deploy under the default policy.
+fn docs_repo() -> Repo {
+    let r = Repo::new();
+    r.lines("src/app.rs", 10, "a");
+    r.write("README.md", "# app\n");
+    r.commit("initial");
+    r.write("README.md", "# App\n");
+    r.commit("docs");
+    r
+}
+
+/// The tool results the model has read, oldest first.
+fn results(request: &Value) -> Vec<Value> {
+    request["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
+        .collect()
+}
+
+fn tool_call(request: &Value, name: &str, args: Value) -> Value {
+    let n = request["messages"].as_array().map_or(0, Vec::len);
+    json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": format!("call_{n}"), "type": "function",
+        "function": {"name": name, "arguments": args.to_string()}}]})
+}
+
+/// A careful model: assess, choose `level`'s strategy, try a 10 % first step
+/// once (too large for the high strategy), then play 5 % / +15 % to 50 % and
+/// promote, as [`sensible_step`] does after its approval question.
+fn careful(level: &'static str) -> Reply {
+    Reply::Adaptive(Arc::new(move |request: &Value| {
+        let seen = results(request);
+        let (name, args) = match seen.len() {
+            0 => ("assess_risk", json!({})),
+            1 => (
+                "choose_strategy",
+                json!({"level": level, "reason": "more caution than the assessment asks"}),
+            ),
+            2 => (
+                "set_canary_weight",
+                json!({"weight": 10, "reason": "a bold start"}),
+            ),
+            _ => {
+                // Answer the approval question of the sensible model up front.
+                let mut rest = vec![json!({"approved": true})];
+                rest.extend(seen[3..].iter().cloned());
+                sensible_step(&rest)
+            }
+        };
+        tool_call(request, name, args)
+    }))
+}
+
+async fn run_model(
+    repo: &Repo,
+    script: Vec<Reply>,
+    wrap: bool,
+    journal: Option<Arc<dyn Journal>>,
+) -> (Ran, FakeOpenAi, Policy) {
+    let (context, policy) = assessed(repo).await;
+    let server = FakeOpenAi::start(script).await;
+    let llm = LlmPlanner::new(
+        LlmClient::new(&server.planner_settings(5)).unwrap(),
+        "{\"task\":\"roll out\"}",
+    );
+    let mut planner: Box<dyn Planner> = if wrap {
+        Box::new(HandoverPlanner::new(Box::new(llm), &policy.rollout))
+    } else {
+        Box::new(llm)
+    };
+    let setup = Setup {
+        scenario: Scenario::Healthy,
+        seed: 3,
+        record: journal.is_some(),
+        journal,
+        ..Setup::default()
+    };
+    let ran = run_setup(&context, &policy, planner.as_mut(), approve(), setup).await;
+    (ran, server, policy)
+}
+
+fn chosen(ran: &Ran) -> Vec<(Level, Strategy)> {
+    ran.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::StrategyChosen {
+                level, strategy, ..
+            } => Some((*level, strategy.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn weights(ran: &Ran) -> Vec<u8> {
+    ran.world.weight_history().iter().map(|(_, w)| *w).collect()
+}
+
+#[tokio::test]
+async fn a_model_that_chooses_the_high_strategy_on_a_low_risk_change_is_held_to_it() {
+    let repo = docs_repo();
+    let dir = tempfile::tempdir().unwrap();
+    let journal: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("j.db")).unwrap());
+    let (ran, server, policy) = run_model(
+        &repo,
+        vec![careful("high"); 40],
+        false,
+        Some(journal.clone()),
+    )
+    .await;
+    let s = &ran.summary;
+    assert_eq!(s.risk.level, Level::Low, "the change is low risk");
+    assert!(matches!(s.risk.strategy, Strategy::Direct { .. }));
+    assert_eq!(s.outcome, Outcome::Promoted, "{}", s.reason);
+    // The 10 % start the direct deploy would have allowed is too large now.
+    let rules: Vec<Rule> = s.vetoes.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, [Rule::MaxFirstStep], "{:?}", s.vetoes);
+    assert!(
+        s.vetoes[0]
+            .reason
+            .contains("at most 5% under the chosen high strategy"),
+        "{}",
+        s.vetoes[0].reason
+    );
+    assert_eq!(weights(&ran), [5, 20, 35, 50, 100]);
+    // Neither the level nor the approval moved with the strategy.
+    assert!(!s.risk.requires_approval);
+    assert!(s.approval.is_none(), "{:?}", s.approval);
+    let high = policy.strategy_for(Level::High).clone();
+    assert_eq!(chosen(&ran), [(Level::High, high)]);
+    // The model was told its new limits.
+    let told = &results(&server.requests()[2])[1];
+    assert_eq!(told["limits"]["max_first_weight"], 5, "{told}");
+    assert_eq!(told["limits"]["promote_min_weight"], 50, "{told}");
+    // Progress, JSON lines and `show` say so.
+    let (_, event) = ran
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::StrategyChosen { .. }))
+        .unwrap();
+    let line = deploy_agent::rollout::terminal::describe(event).unwrap();
+    assert!(
+        line.starts_with("STRATEGY HIGH (more cautious) → canary: 5% first"),
+        "{line}"
+    );
+    let json = serde_json::to_value(event).unwrap();
+    assert_eq!(json["event"], "strategy_chosen");
+    assert_eq!(json["level"], "high");
+    assert_eq!(json["strategy"]["first_weight"], 5);
+    let stored = journal.rollout(&s.id).unwrap();
+    let events = journal.events(&s.id).unwrap();
+    let shown = deploy_agent::journal::timeline::render_timeline(&stored, &events);
+    assert!(
+        shown.contains("high strategy chosen: canary: 5% first, +15% per step"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn a_faster_choice_is_vetoed_and_the_limits_stay() {
+    let repo = migration_repo();
+    // High risk: the medium strategy's 10 % first step is larger than 5 %.
+    let model = Reply::Adaptive(Arc::new(|request: &Value| {
+        let seen = results(request);
+        if seen.len() == 1 {
+            return tool_call(
+                request,
+                "choose_strategy",
+                json!({"level": "medium", "reason": "it is only an index"}),
+            );
+        }
+        let mut rest: Vec<Value> = seen.clone();
+        if rest.len() > 1 {
+            rest.remove(1);
+        }
+        let (name, args) = sensible_step(&rest);
+        tool_call(request, name, args)
+    }));
+    let (ran, _, _) = run_model(&repo, vec![model; 40], false, None).await;
+    let s = &ran.summary;
+    assert_eq!(s.outcome, Outcome::Promoted, "{}", s.reason);
+    let rules: Vec<Rule> = s.vetoes.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, [Rule::StrategyTooFast], "{:?}", s.vetoes);
+    assert!(
+        s.vetoes[0]
+            .reason
+            .contains("the medium strategy's first step (10%) is larger than the current 5%"),
+        "{}",
+        s.vetoes[0].reason
+    );
+    assert!(chosen(&ran).is_empty());
+    assert_eq!(weights(&ran), [5, 20, 35, 50, 100]);
+}
+
+/// What llama.cpp sent in issue 18: a call whose JSON string never ends.
+fn unterminated() -> Reply {
+    Reply::Message(
+        json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": "call_bad", "type": "function",
+        "function": {"name": "set_canary_weight", "arguments": "{\"weight\": 5, \"reason\": \"first st"}}]}),
+    )
+}
+
+#[tokio::test]
+async fn after_a_handover_the_playbook_keeps_the_chosen_slower_limits() {
+    let repo = docs_repo();
+    let choose = Reply::Message(
+        json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": "call_choose", "type": "function",
+        "function": {"name": "choose_strategy", "arguments": "{\"level\": \"high\", \"reason\": \"careful\"}"}}]}),
+    );
+    let script = vec![choose, unterminated(), unterminated()];
+    let (ran, _, _) = run_model(&repo, script, true, None).await;
+    let s = &ran.summary;
+    assert_eq!(s.outcome, Outcome::Promoted, "{}", s.reason);
+    assert_eq!(s.planner, "llm:scripted → playbook");
+    assert_eq!(chosen(&ran).len(), 1);
+    // Not the low level's direct deploy (100 % at once): the high canary.
+    assert_eq!(weights(&ran), [5, 20, 35, 50, 100]);
+}
