@@ -54,10 +54,13 @@ impl VirtualClock {
         }
     }
 
-    /// Advances without waiting.
+    /// Advances without waiting. Any positive interval advances by at least one
+    /// microsecond (rounded up, never down): a wait loop that sleeps "until the
+    /// boundary" with a remainder below the clock's resolution must still reach
+    /// it, or it would spin forever at the same instant.
     pub fn advance(&self, secs: f64) {
-        self.micros
-            .fetch_add((secs.max(0.0) * 1e6) as u64, Ordering::SeqCst);
+        let micros = (secs.max(0.0) * 1e6).ceil() as u64;
+        self.micros.fetch_add(micros, Ordering::SeqCst);
     }
 }
 
@@ -85,4 +88,35 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sleep_shorter_than_the_resolution_still_moves_time_forward() {
+        let clock = VirtualClock::new(1_700_000_000.0);
+        let before = clock.now();
+        clock.sleep(4e-7).await;
+        assert!(
+            clock.now() > before,
+            "a positive sleep must advance the clock"
+        );
+        clock.sleep(0.0).await;
+        clock.sleep(-3.0).await;
+        assert!((clock.now() - before - 1e-6).abs() < 1e-7);
+    }
+
+    #[tokio::test]
+    async fn sleeping_to_a_boundary_off_the_microsecond_grid_reaches_it() {
+        let clock = VirtualClock::new(1_700_000_000.0);
+        let target = clock.now() + 30.000_000_4;
+        let mut sleeps = 0;
+        while clock.now() < target - 1e-9 {
+            clock.sleep(target - clock.now()).await;
+            sleeps += 1;
+            assert!(sleeps < 4, "stuck short of the boundary at {}", clock.now());
+        }
+    }
 }

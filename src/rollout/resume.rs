@@ -4,11 +4,11 @@
 
 use super::events::{Event, EventSink};
 use super::runner::Runner;
-use super::state::{ApprovalRecord, Outcome, Phase, RiskSnapshot};
+use super::state::{ApprovalRecord, Limits, Outcome, Phase, RiskSnapshot};
 use super::{Backends, ChangeContext, RolloutSpec, RolloutSummary};
 use crate::canary::Judge;
 use crate::planner::Planner;
-use crate::policy::Policy;
+use crate::policy::{Level, Policy, Strategy};
 
 /// Where a rollout picks up after its process died (`on_resume = "continue"`),
 /// read from the journal and the live target by `deploy-agent resume`.
@@ -27,6 +27,9 @@ pub struct ResumePoint {
     pub turns: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// A more cautious strategy the planner chose before the crash
+    /// (`strategy_chosen`): the guard keeps holding the rollout to it.
+    pub chosen_strategy: Option<(Level, Strategy)>,
 }
 
 /// Continues a rollout from a [`ResumePoint`] to a terminal state. Nothing the
@@ -61,6 +64,10 @@ pub async fn resume(
     s.turns = point.turns;
     s.prompt_tokens = point.prompt_tokens;
     s.completion_tokens = point.completion_tokens;
+    if let Some((level, strategy)) = &point.chosen_strategy {
+        s.limits = Limits::new(strategy);
+        s.strategy_level = *level;
+    }
     // The target may serve the canary: ending must roll it back.
     runner.touched = true;
     runner.emit(Event::Resumed {

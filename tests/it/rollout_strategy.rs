@@ -243,3 +243,70 @@ async fn after_a_handover_the_playbook_keeps_the_chosen_slower_limits() {
     // Not the low level's direct deploy (100 % at once): the high canary.
     assert_eq!(weights(&ran), [5, 20, 35, 50, 100]);
 }
+
+/// Resumes a low-risk rollout at 5 % (what the target serves after a crash),
+/// with or without the strategy the dead process had chosen.
+async fn resumed(chosen: Option<(Level, Strategy)>) -> (Vec<u8>, Outcome) {
+    use deploy_agent::canary::SequentialJudge;
+    use deploy_agent::clock::VirtualClock;
+    use deploy_agent::planner::PlaybookPlanner;
+    use deploy_agent::rollout::events::Collector;
+    use deploy_agent::rollout::{self, Backends, ResumePoint, RolloutSpec};
+    use deploy_agent::sim::SimConfig;
+    use deploy_agent::traffic::TrafficRouter;
+
+    let repo = docs_repo();
+    let (context, policy) = assessed(&repo).await;
+    let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
+    let (backends, world) =
+        Backends::simulated(SimConfig::new(Scenario::Healthy, 7), clock, approve());
+    world.traffic().set_canary_weight(5).await.unwrap();
+    let spec = RolloutSpec {
+        id: "resumed".into(),
+        service: "checkout".into(),
+        rev: context.assessment.rev.clone(),
+        target: "sim:healthy".into(),
+        start_weight: 5,
+    };
+    let point = ResumePoint {
+        risk: context.risk(),
+        weight: 5,
+        approval: None,
+        started_at: 1_800_000_000.0,
+        turns: 3,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        chosen_strategy: chosen,
+    };
+    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let judge = Box::new(SequentialJudge::new(policy.canary));
+    let mut sink = Collector::default();
+    let summary = rollout::resume(
+        &spec,
+        &context,
+        &policy,
+        &mut planner,
+        judge,
+        backends,
+        &mut sink,
+        point,
+    )
+    .await;
+    let weights = world.weight_history().iter().map(|(_, w)| *w).collect();
+    (weights, summary.outcome)
+}
+
+#[tokio::test]
+async fn a_resumed_rollout_keeps_the_strategy_chosen_before_the_crash() {
+    let (context, policy) = assessed(&docs_repo()).await;
+    assert!(matches!(context.risk().strategy, Strategy::Direct { .. }));
+    // Without the journaled choice the low level's direct deploy finishes at once …
+    let (weights, outcome) = resumed(None).await;
+    assert_eq!(outcome, Outcome::Promoted);
+    assert_eq!(weights, [5, 100]);
+    // … with it, the high canary's steps stay in force after the restart.
+    let high = policy.strategy_for(Level::High).clone();
+    let (weights, outcome) = resumed(Some((Level::High, high))).await;
+    assert_eq!(outcome, Outcome::Promoted);
+    assert_eq!(weights, [5, 20, 35, 50, 100]);
+}

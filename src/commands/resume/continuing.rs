@@ -9,7 +9,7 @@ use crate::canary::SequentialJudge;
 use crate::git::{ChangeSource, LocalGit};
 use crate::journal::{Journal, RolloutRecord, StoredEvent};
 use crate::planner::PlaybookPlanner;
-use crate::policy::Policy;
+use crate::policy::{Level, Policy, Strategy};
 use crate::rollout::events::Fanout;
 use crate::rollout::state::{ApprovalRecord, RiskSnapshot};
 use crate::rollout::terminal::TerminalProgress;
@@ -59,8 +59,18 @@ pub(super) async fn continue_point(
         turns: u32::try_from(turns.clone().count()).unwrap_or(u32::MAX),
         prompt_tokens: tokens("prompt_tokens"),
         completion_tokens: tokens("completion_tokens"),
+        chosen_strategy: chosen_strategy(events),
     };
     Ok((point, context))
+}
+
+/// The last more cautious strategy the planner chose before the crash: the
+/// resumed loop must not fall back to the assessed level's faster limits.
+fn chosen_strategy(events: &[StoredEvent]) -> Option<(Level, Strategy)> {
+    let e = events.iter().rev().find(|e| e.kind == "strategy_chosen")?;
+    let level = serde_json::from_value(e.payload["level"].clone()).ok()?;
+    let strategy = serde_json::from_value(e.payload["strategy"].clone()).ok()?;
+    Some((level, strategy))
 }
 
 /// The approval the dead process recorded as an event (any approver, including
@@ -160,4 +170,37 @@ pub(super) async fn continue_rollout(
         point,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::events::Event;
+
+    fn stored(event: &Event) -> StoredEvent {
+        let (kind, payload) = crate::journal::event_parts(event).unwrap();
+        StoredEvent {
+            rollout_id: "r".into(),
+            seq: 1,
+            at: 0.0,
+            wall: 0.0,
+            kind,
+            payload,
+        }
+    }
+
+    #[test]
+    fn the_last_chosen_strategy_is_read_back_as_journaled() {
+        let policy = Policy::embedded().unwrap();
+        let choose = |level: Level| Event::StrategyChosen {
+            level,
+            reason: "careful".into(),
+            strategy: policy.strategy_for(level).clone(),
+        };
+        assert_eq!(chosen_strategy(&[]), None);
+        let events = [stored(&choose(Level::Medium)), stored(&choose(Level::High))];
+        let (level, strategy) = chosen_strategy(&events).unwrap();
+        assert_eq!(level, Level::High);
+        assert_eq!(&strategy, policy.strategy_for(Level::High));
+    }
 }
