@@ -16,17 +16,8 @@ use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
 
 use crate::rollout_llm::{call, query, sensible_model, weight};
-use crate::support::openai::{FakeOpenAi, Reply};
-use crate::support::rollout::{approve, assessed, migration_repo, run_setup, Ran, Setup};
-
-/// What llama.cpp sent in issue 18: a call whose JSON string never ends.
-fn unterminated() -> Reply {
-    Reply::Message(
-        json!({"role": "assistant", "content": null, "tool_calls": [{
-        "id": "call_bad", "type": "function",
-        "function": {"name": "set_canary_weight", "arguments": "{\"weight\": 5, \"reason\": \"first st"}}]}),
-    )
-}
+use crate::support::openai::{unterminated, FakeOpenAi, Reply};
+use crate::support::rollout::{approve, assessed, migration_repo, run_setup, shown, Ran, Setup};
 
 /// Runs the migration change (high risk, approval required, canary 5 → +15 →
 /// promote at 50) on a healthy canary, the model wrapped as `rollout` wraps it.
@@ -117,12 +108,7 @@ async fn a_model_that_never_sends_valid_arguments_hands_over_and_the_canary_is_p
     );
     assert_eq!(s.planner, "llm:scripted → playbook");
     // Said on the terminal and in JSON lines as it happens.
-    let (_, event) = ran
-        .events
-        .iter()
-        .find(|(_, e)| matches!(e, Event::PlannerHandover { .. }))
-        .unwrap();
-    let line = deploy_agent::rollout::terminal::describe(event).unwrap();
+    let (event, line) = shown(&ran, |e| matches!(e, Event::PlannerHandover { .. }));
     assert!(
         line.starts_with("HANDOVER llm:scripted → playbook at turn 3: 2 model turn(s)"),
         "{line}"

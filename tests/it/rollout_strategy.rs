@@ -15,9 +15,9 @@ use deploy_agent::sim::Scenario;
 use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
 
-use crate::support::openai::{sensible_step, FakeOpenAi, Reply};
+use crate::support::openai::{sensible_step, unterminated, FakeOpenAi, Reply};
 use crate::support::repo::Repo;
-use crate::support::rollout::{approve, assessed, migration_repo, run_setup, Ran, Setup};
+use crate::support::rollout::{approve, assessed, migration_repo, run_setup, shown, Ran, Setup};
 
 /// A README change: low risk, a direct deploy under the default policy.
 fn docs_repo() -> Repo {
@@ -158,12 +158,7 @@ async fn a_model_that_chooses_the_high_strategy_on_a_low_risk_change_is_held_to_
     assert_eq!(told["limits"]["max_first_weight"], 5, "{told}");
     assert_eq!(told["limits"]["promote_min_weight"], 50, "{told}");
     // Progress, JSON lines and `show` say so.
-    let (_, event) = ran
-        .events
-        .iter()
-        .find(|(_, e)| matches!(e, Event::StrategyChosen { .. }))
-        .unwrap();
-    let line = deploy_agent::rollout::terminal::describe(event).unwrap();
+    let (event, line) = shown(&ran, |e| matches!(e, Event::StrategyChosen { .. }));
     assert!(
         line.starts_with("STRATEGY HIGH (more cautious) → canary: 5% first"),
         "{line}"
@@ -215,15 +210,6 @@ async fn a_faster_choice_is_vetoed_and_the_limits_stay() {
     );
     assert!(chosen(&ran).is_empty());
     assert_eq!(weights(&ran), [5, 20, 35, 50, 100]);
-}
-
-/// What llama.cpp sent in issue 18: a call whose JSON string never ends.
-fn unterminated() -> Reply {
-    Reply::Message(
-        json!({"role": "assistant", "content": null, "tool_calls": [{
-        "id": "call_bad", "type": "function",
-        "function": {"name": "set_canary_weight", "arguments": "{\"weight\": 5, \"reason\": \"first st"}}]}),
-    )
 }
 
 #[tokio::test]

@@ -192,3 +192,12 @@ pub fn sensible_step(results: &[Value]) -> (&'static str, Value) {
         ("query_metrics", json!({}))
     }
 }
+
+/// What llama.cpp sent in issue 18: a call whose JSON string never ends.
+pub fn unterminated() -> Reply {
+    Reply::Message(
+        json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": "call_bad", "type": "function",
+        "function": {"name": "set_canary_weight", "arguments": "{\"weight\": 5, \"reason\": \"first st"}}]}),
+    )
+}

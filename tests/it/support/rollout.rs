@@ -297,3 +297,14 @@ pub fn running_record(
         reason: None,
     }
 }
+
+/// The first event `pick` matches, and the progress line the terminal shows for it.
+pub fn shown(ran: &Ran, pick: impl Fn(&Event) -> bool) -> (&Event, String) {
+    let (_, event) = ran
+        .events
+        .iter()
+        .find(|(_, e)| pick(e))
+        .expect("no such event in the rollout");
+    let line = deploy_agent::rollout::terminal::describe(event).expect("the event has a line");
+    (event, line)
+}
