@@ -174,11 +174,8 @@ async fn click_handler(dir: &Path, slack: &FakeSlack) -> String {
         &settings.slack,
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}{PATH}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router(Some(state))).await;
-    });
+    let addr = crate::support::loopback::serve(router(Some(state))).await;
+    let url = format!("http://{addr}{PATH}");
     url
 }
 

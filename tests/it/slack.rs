@@ -54,11 +54,8 @@ async fn world() -> World {
         &settings(&slack),
     )
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handler = format!("http://{}{PATH}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router(Some(state))).await;
-    });
+    let addr = crate::support::loopback::serve(router(Some(state))).await;
+    let handler = format!("http://{addr}{PATH}");
     World {
         _dir: dir,
         journal,

@@ -47,10 +47,6 @@ impl FakeSlack {
     pub async fn start() -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let shared = shared.clone();
             async move {
@@ -90,9 +86,7 @@ impl FakeSlack {
                 axum::Json(answer)
             }
         });
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::support::loopback::serve(app).await;
         Self { addr, state }
     }
 

@@ -220,3 +220,17 @@ impl Drop for Load {
         self.task.abort();
     }
 }
+
+/// Serves `app` on a fresh loopback port in the background of the current
+/// runtime; returns its address. Every fake server (model, Slack, Kubernetes)
+/// starts this way.
+pub async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}

@@ -67,13 +67,7 @@ impl QuirkyServer {
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::support::loopback::serve(app).await;
         Self { addr, requests }
     }
 

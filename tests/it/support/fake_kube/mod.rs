@@ -148,13 +148,7 @@ impl FakeKube {
                 async move { handle(&state.0, &state.1, method, uri, headers, body) }
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::support::loopback::serve(app).await;
         Self {
             addr,
             token: token.to_string(),
