@@ -270,7 +270,10 @@ pub async fn run_rollout_with(
             // A model that cannot go on hands the rollout to the playbook (policy's
             // `max_invalid_turns`, `on_model_failure`) rather than aborting it.
             Ok(client) => Box::new(HandoverPlanner::new(
-                Box::new(LlmPlanner::new(client, &opening_message(&spec, &context))),
+                Box::new(LlmPlanner::new(
+                    client,
+                    &crate::planner::openai::opening_message(&spec.service, &context.assessment),
+                )),
                 &policy.rollout,
             )),
             Err(e) => {
@@ -356,19 +359,4 @@ pub fn rollout_id(service: &str, rev: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!("{service}-{}-{millis}", &rev[..8.min(rev.len())])
-}
-
-/// The model's first user message: the service, the change and what it may do.
-fn opening_message(spec: &RolloutSpec, context: &ChangeContext) -> String {
-    let a = &context.assessment;
-    serde_json::json!({
-        "task": "Roll this change out to production safely.",
-        "service": spec.service,
-        "rev": spec.rev,
-        "subject": a.commit.subject,
-        "risk_score": a.risk_score,
-        "level": a.level,
-        "requires_approval": a.requires_approval,
-    })
-    .to_string()
 }

@@ -240,17 +240,7 @@ fn planner(
         )),
         EvalPlanner::Llm => {
             let client = LlmClient::new(&settings.llm)?;
-            let a = &change.assessment;
-            let opening = serde_json::json!({
-                "task": "Roll this change out to production safely.",
-                "service": "eval",
-                "rev": a.rev,
-                "subject": a.commit.subject,
-                "risk_score": a.risk_score,
-                "level": a.level,
-                "requires_approval": a.requires_approval,
-            })
-            .to_string();
+            let opening = crate::planner::openai::opening_message("eval", &change.assessment);
             // As `rollout` runs it: a model that cannot go on hands over to the playbook.
             Box::new(crate::planner::HandoverPlanner::new(
                 Box::new(LlmPlanner::new(client, &opening)),

@@ -151,6 +151,22 @@ impl LlmPlanner {
     }
 }
 
+/// The user message that opens a rollout's conversation: the task and the
+/// assessment's headline, the same for `rollout` and `eval --planner llm` so
+/// the evals measure the model the product runs.
+pub fn opening_message(service: &str, a: &crate::assess::Assessment) -> String {
+    json!({
+        "task": "Roll this change out to production safely.",
+        "service": service,
+        "rev": a.rev,
+        "subject": a.commit.subject,
+        "risk_score": a.risk_score,
+        "level": a.level,
+        "requires_approval": a.requires_approval,
+    })
+    .to_string()
+}
+
 /// Our tools as the request's `tools`, schemas generated from the argument types.
 pub fn tool_specs() -> Vec<ChatCompletionTools> {
     definitions()
