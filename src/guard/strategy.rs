@@ -11,7 +11,7 @@ use crate::rollout::state::{Limits, RolloutState};
 /// Allowed while nothing has moved and every limit of `level`'s strategy is
 /// at least as strict as the current one.
 pub(super) fn check_choose(level: Level, state: &RolloutState) -> Result<(), Veto> {
-    if state.weight > 0 || !state.steps.is_empty() {
+    if state.traffic_moved() {
         return Err(Veto {
             rule: Rule::StrategyAfterTraffic,
             reason: format!(

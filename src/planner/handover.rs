@@ -16,7 +16,7 @@ use async_trait::async_trait;
 
 use super::repair::{is_malformed, repaired};
 use super::{Feedback, Handover, Plan, Planner, PlannerError, PlaybookPlanner};
-use crate::policy::{OnModelFailure, RolloutPolicy};
+use crate::policy::{OnModelFailure, OnModelStop, RolloutPolicy};
 use crate::rollout::state::RolloutState;
 use crate::rollout::MAX_IDLE_TURNS;
 
@@ -59,7 +59,18 @@ impl HandoverPlanner {
     /// Hands over for `reason` and returns the playbook's first plan, with
     /// what the primary spent on this turn (`spent`) still counted.
     fn take_over(&mut self, state: &RolloutState, reason: String, spent: Plan) -> Plan {
-        let mut playbook = PlaybookPlanner::taking_over(self.rollout.max_inconclusive_bakes, state);
+        let playbook = PlaybookPlanner::taking_over(self.rollout.max_inconclusive_bakes, state);
+        self.hand_to(playbook, state, reason, spent)
+    }
+
+    /// Hands over to `playbook` (see [`Self::take_over`]).
+    fn hand_to(
+        &mut self,
+        mut playbook: PlaybookPlanner,
+        state: &RolloutState,
+        reason: String,
+        spent: Plan,
+    ) -> Plan {
         let mut plan = playbook.decide(state);
         self.pending = Some(Handover {
             from: self.primary.name(),
@@ -72,6 +83,37 @@ impl HandoverPlanner {
         plan.prompt_hash = spent.prompt_hash;
         plan.message = spent.message;
         plan
+    }
+
+    /// The model's reason when it asks to stop before any traffic moved and
+    /// policy puts that to a human (`on_model_stop = "ask"`, no approval
+    /// decided yet). A rollback after a weight change in the same plan is an
+    /// ordinary rollback of a canary that served.
+    fn stop_to_ask(&self, state: &RolloutState, plan: &Plan) -> Option<String> {
+        if self.rollout.on_model_stop != OnModelStop::Ask
+            || state.traffic_moved()
+            || state.approval.is_some()
+        {
+            return None;
+        }
+        let first_effect = plan.calls.iter().find(|c| {
+            matches!(
+                c.name.as_str(),
+                "rollback" | "set_canary_weight" | "promote"
+            )
+        })?;
+        if first_effect.name != "rollback" {
+            return None;
+        }
+        let args: serde_json::Value =
+            serde_json::from_str(&first_effect.arguments).unwrap_or_default();
+        let reason: String = args["reason"]
+            .as_str()
+            .unwrap_or("no reason given")
+            .chars()
+            .take(300)
+            .collect();
+        Some(reason)
     }
 
     /// Counts the turn the feedback answers; returns why to hand over before
@@ -136,6 +178,17 @@ impl Planner for HandoverPlanner {
             }
             Err(e) => return Err(e),
         };
+        if let Some(why) = self.stop_to_ask(state, &plan) {
+            let question = format!(
+                "The model asked to stop this rollout before any traffic moved: \"{why}\". Approve to roll it out by the policy's strategy (the playbook plans it; the guard and the judge as ever); refuse to stop it."
+            );
+            let playbook = PlaybookPlanner::taking_over(self.rollout.max_inconclusive_bakes, state)
+                .asking(question);
+            let reason = format!(
+                "the model asked to stop before any traffic moved (\"{why}\"); on_model_stop = ask: a human decides"
+            );
+            return Ok(self.hand_to(playbook, state, reason, plan));
+        }
         self.last_idle = plan.calls.is_empty();
         self.idle_run = if self.last_idle { self.idle_run + 1 } else { 0 };
         if self.idle_run >= MAX_IDLE_TURNS {
@@ -159,143 +212,4 @@ impl Planner for HandoverPlanner {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::VecDeque;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::policy::{Level, Policy, Strategy};
-    use crate::rollout::state::{Limits, RiskSnapshot};
-    use crate::tools::{ProposedCall, Rule};
-
-    /// A primary that answers from a script and counts its turns.
-    struct Scripted(VecDeque<Plan>);
-
-    #[async_trait]
-    impl Planner for Scripted {
-        fn name(&self) -> String {
-            "llm:scripted".into()
-        }
-        async fn next(&mut self, _: &RolloutState, _: &[Feedback]) -> Result<Plan, PlannerError> {
-            Ok(self.0.pop_front().unwrap_or_default())
-        }
-    }
-
-    fn state() -> RolloutState {
-        let strategy = Strategy::Canary {
-            first_weight: 5,
-            step: 15,
-            bake_seconds: 300,
-            promote_at: 50,
-        };
-        let risk = RiskSnapshot {
-            score: 0.3,
-            level: Level::Medium,
-            requires_approval: false,
-            approval_reasons: vec![],
-            strategy: strategy.clone(),
-        };
-        RolloutState::new("r1".into(), risk, Limits::new(&strategy), 0.0)
-    }
-
-    fn wrapped(script: Vec<Plan>, edit: impl FnOnce(&mut RolloutPolicy)) -> HandoverPlanner {
-        let mut rollout = Policy::embedded().unwrap().rollout;
-        edit(&mut rollout);
-        HandoverPlanner::new(Box::new(Scripted(script.into())), &rollout)
-    }
-
-    fn one_call(name: &str) -> Plan {
-        Plan {
-            calls: vec![ProposedCall {
-                id: "m1".into(),
-                name: name.into(),
-                arguments: "{".into(),
-            }],
-            ..Plan::default()
-        }
-    }
-
-    fn vetoed(rule: Rule) -> Vec<Feedback> {
-        vec![Feedback {
-            call_id: "m1".into(),
-            tool: "set_canary_weight".into(),
-            content: json!({"vetoed": true, "rule": rule.as_str(), "reason": "x"}),
-        }]
-    }
-
-    #[tokio::test]
-    async fn a_malformed_turn_one_veto_before_the_breaker_hands_over_at_once() {
-        let mut p = wrapped(vec![one_call("set_canary_weight"); 3], |_| {});
-        let mut s = state();
-        s.consecutive_vetoes = 2; // a policy veto, then this malformed call
-        let plan = p.next(&s, &vetoed(Rule::InvalidArguments)).await.unwrap();
-        let h = p.take_handover().expect("handed over");
-        assert!(
-            h.reason.contains("max_consecutive_vetoes 3"),
-            "{}",
-            h.reason
-        );
-        assert_eq!(plan.calls[0].name, "set_canary_weight");
-        assert!(
-            plan.calls[0].id.starts_with("playbook-"),
-            "{:?}",
-            plan.calls
-        );
-        assert_eq!(p.name(), "llm:scripted → playbook");
-        assert!(p.take_handover().is_none(), "reported once");
-    }
-
-    #[tokio::test]
-    async fn a_policy_veto_is_the_models_to_replan_and_a_valid_turn_resets_the_count() {
-        let mut p = wrapped(vec![one_call("set_canary_weight"); 4], |_| {});
-        let s = state();
-        p.next(&s, &[]).await.unwrap();
-        p.next(&s, &vetoed(Rule::InvalidArguments)).await.unwrap();
-        p.next(&s, &vetoed(Rule::MaxStep)).await.unwrap();
-        p.next(&s, &vetoed(Rule::InvalidArguments)).await.unwrap();
-        assert!(p.take_handover().is_none());
-        assert!(!p.handed_over());
-    }
-
-    #[tokio::test]
-    async fn text_only_turns_hand_over_before_the_loop_stops_them() {
-        let mut p = wrapped(vec![Plan::default(); 5], |r| {
-            r.max_invalid_turns = 5;
-            r.max_consecutive_vetoes = 10;
-        });
-        let s = state();
-        for _ in 1..MAX_IDLE_TURNS {
-            assert!(p.next(&s, &[]).await.unwrap().calls.is_empty());
-        }
-        let plan = p.next(&s, &[]).await.unwrap();
-        assert_eq!(plan.calls.len(), 1, "the playbook plays this turn");
-        let h = p.take_handover().expect("handed over");
-        assert!(h.reason.contains("without a tool call"), "{}", h.reason);
-    }
-
-    #[tokio::test]
-    async fn an_abort_policy_passes_the_endpoint_failure_on() {
-        struct Down;
-        #[async_trait]
-        impl Planner for Down {
-            fn name(&self) -> String {
-                "llm:down".into()
-            }
-            async fn next(
-                &mut self,
-                _: &RolloutState,
-                _: &[Feedback],
-            ) -> Result<Plan, PlannerError> {
-                Err(PlannerError::Llm(crate::llm::LlmError::Transport(
-                    "down".into(),
-                )))
-            }
-        }
-        let mut rollout = Policy::embedded().unwrap().rollout;
-        rollout.on_model_failure = OnModelFailure::Abort;
-        let mut p = HandoverPlanner::new(Box::new(Down), &rollout);
-        assert!(p.next(&state(), &[]).await.is_err());
-        assert!(p.take_handover().is_none());
-    }
-}
+mod tests;

@@ -26,6 +26,8 @@ pub struct PlaybookPlanner {
     /// Seconds held at earlier weights, and when holding began at this one.
     held: f64,
     holding: Option<(u8, f64)>,
+    /// A question for a human before anything else (see [`Self::asking`]).
+    ask_first: Option<String>,
 }
 
 impl PlaybookPlanner {
@@ -37,7 +39,17 @@ impl PlaybookPlanner {
             next_id: 0,
             held: 0.0,
             holding: None,
+            ask_first: None,
         }
+    }
+
+    /// Asks a human `summary` (with the risk) before playing on: a refusal
+    /// ends the rollout aborted, as any refused approval does. Used when a
+    /// model asked to stop before any traffic and policy says `on_model_stop
+    /// = "ask"`.
+    pub fn asking(mut self, summary: String) -> Self {
+        self.ask_first = Some(summary);
+        self
     }
 
     /// A playbook that takes over a rollout another planner began, from what
@@ -72,6 +84,16 @@ impl PlaybookPlanner {
         if !self.assessed {
             self.assessed = true;
             return self.call("assess_risk", json!({}));
+        }
+        if let Some(question) = self.ask_first.take().filter(|_| s.approval.is_none()) {
+            self.asked_approval = true;
+            let summary = format!(
+                "{question} Risk {:.2} ({}). {}",
+                s.risk.score,
+                s.risk.level.as_str(),
+                s.risk.approval_reasons.join("; ")
+            );
+            return self.call("request_approval", json!({ "summary": summary.trim_end() }));
         }
         if s.risk.requires_approval && s.approval.is_none() && !self.asked_approval {
             self.asked_approval = true;

@@ -16,7 +16,7 @@ pub use categories::{Category, CategoryMatcher, CategoryRule};
 pub use rules::RuleError;
 pub use sections::{
     ApprovalPolicy, CalibrationPolicy, HistoryPolicy, LevelThresholds, LlmPolicy, OnModelFailure,
-    OnResume, RiskModel, RolloutPolicy, StrategyTable,
+    OnModelStop, OnResume, RiskModel, RolloutPolicy, StrategyTable,
 };
 
 use std::path::Path;

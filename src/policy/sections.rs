@@ -116,6 +116,11 @@ pub struct RolloutPolicy {
     /// retries: the playbook takes over (the default), or the rollout aborts.
     #[serde(default)]
     pub on_model_failure: OnModelFailure,
+    /// What happens when the model calls `rollback` before any traffic moved,
+    /// when nothing has been measured yet: obey it (the default), or put its
+    /// reason to a human first.
+    #[serde(default)]
+    pub on_model_stop: OnModelStop,
     /// What happens when a step stays Inconclusive (`[rollout.inconclusive]`).
     #[serde(default)]
     pub inconclusive: InconclusivePolicy,
@@ -156,6 +161,33 @@ impl OnModelFailure {
         match self {
             Self::Playbook => "playbook",
             Self::Abort => "abort",
+        }
+    }
+}
+
+/// A model's `rollback` before any traffic moved stops a deploy on no
+/// measurement at all — what a weak model does on its first turn (issue 18:
+/// SmolLM2-135M did it in 7 of 7 rollouts). Stopping is always safe, so the
+/// default obeys; `ask` lets a human overrule it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnModelStop {
+    /// The rollout ends aborted, as the model asks.
+    #[default]
+    Obey,
+    /// A human is asked with the model's reason: approve and the playbook
+    /// plays the policy's strategy (guard and judge as ever); refuse, or no
+    /// answer in time, and the rollout ends aborted. Only while no approval
+    /// has been decided: a rollout a human already approved stops as the
+    /// model asks (asking the same human twice is not a second opinion).
+    Ask,
+}
+
+impl OnModelStop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Obey => "obey",
+            Self::Ask => "ask",
         }
     }
 }

@@ -28,6 +28,7 @@ mod rollout_faults;
 mod rollout_handover;
 mod rollout_handover_cli;
 mod rollout_llm;
+mod rollout_model_stop;
 mod rollout_sim;
 mod rollout_strategy;
 mod serve;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deploy_agent::approval::Approver;
 use deploy_agent::journal::{Journal, SqliteJournal};
 use deploy_agent::llm::LlmClient;
 use deploy_agent::planner::{HandoverPlanner, LlmPlanner};
@@ -27,6 +28,17 @@ async fn run_wrapped(
     edit: impl FnOnce(&mut Policy),
     journal: Option<Arc<dyn Journal>>,
 ) -> (Ran, FakeOpenAi) {
+    run_wrapped_by(script, timeout_secs, edit, journal, approve()).await
+}
+
+/// [`run_wrapped`] with another approver.
+pub(crate) async fn run_wrapped_by(
+    script: Vec<Reply>,
+    timeout_secs: u64,
+    edit: impl FnOnce(&mut Policy),
+    journal: Option<Arc<dyn Journal>>,
+    approver: Arc<dyn Approver>,
+) -> (Ran, FakeOpenAi) {
     let repo = migration_repo();
     let (context, mut policy) = assessed(&repo).await;
     edit(&mut policy);
@@ -43,7 +55,7 @@ async fn run_wrapped(
         journal,
         ..Setup::default()
     };
-    let ran = run_setup(&context, &policy, &mut planner, approve(), setup).await;
+    let ran = run_setup(&context, &policy, &mut planner, approver, setup).await;
     (ran, server)
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 use crate::canary::{Verdict, VerdictKind};
 use crate::policy::{Level, Strategy};
-use crate::rollout::state::{ApprovalRecord, Limits, RiskSnapshot, RolloutState};
+use crate::rollout::state::{ApprovalRecord, Limits, RolloutState};
 use crate::tools::{PromoteArgs, SetCanaryWeightArgs};
 
 mod approval;
@@ -18,28 +18,7 @@ mod strategy;
 mod target;
 
 fn state(level: Level, requires_approval: bool) -> RolloutState {
-    let strategy = Strategy::Canary {
-        first_weight: 5,
-        step: 15,
-        bake_seconds: 300,
-        promote_at: 50,
-    };
-    let risk = RiskSnapshot {
-        score: 0.6,
-        level,
-        requires_approval,
-        approval_reasons: vec!["policy requires approval at level high".into()],
-        strategy: strategy.clone(),
-    };
-    let limits = Limits {
-        max_first_weight: 5,
-        max_step: 15,
-        min_bake_seconds: 300.0,
-        promote_min_weight: 50,
-        direct: false,
-        unverified: false,
-    };
-    RolloutState::new("r1".into(), risk, limits, 0.0)
+    RolloutState::canary_fixture(level, requires_approval)
 }
 
 fn at(weight: u8, since: f64, verdict: Option<VerdictKind>, s: &mut RolloutState) {
