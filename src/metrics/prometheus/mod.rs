@@ -11,6 +11,7 @@
 //! only (`PROMETHEUS_BEARER_TOKEN`, see `settings::Env`).
 
 mod buckets;
+pub mod catalogue;
 mod config;
 mod response;
 
@@ -23,7 +24,7 @@ pub use buckets::latency_samples;
 pub use config::{render, Labels, LatencyUnit, Preset, PrometheusConfig, Queries};
 pub use response::{parse_vector, Series};
 
-use super::{MetricsError, MetricsSource};
+use super::{CatalogueEntry, ExtraWindow, MetricsError, MetricsSource, RatioSample};
 use crate::canary::{MetricsWindow, VersionSample};
 
 /// How rollout-clock seconds map to Unix time, which Prometheus' `time=` takes.
@@ -145,6 +146,29 @@ impl PrometheusMetrics {
             errors,
             latency_ms,
         }))
+    }
+
+    /// One catalogue metric for one version over the `range_secs` before
+    /// Unix time `at`; `None` when either query has no clean answer.
+    async fn ratio(
+        &self,
+        metric: &catalogue::CatalogueMetric,
+        canary: bool,
+        range_secs: f64,
+        at: f64,
+    ) -> Result<Option<RatioSample>, MetricsError> {
+        let labels = self.config.labels(canary);
+        let (total, bad) = tokio::try_join!(
+            self.query(render(&metric.total, &labels, range_secs), at),
+            self.query(render(&metric.bad, &labels, range_secs), at),
+        )?;
+        let (Some(total), Some(bad)) = (response::total(&total), response::total(&bad)) else {
+            return Ok(None);
+        };
+        let total = total.round() as u64;
+        // Separate extrapolations can put bad a hair above total.
+        let bad = (bad.round() as u64).min(total);
+        Ok(Some(RatioSample { total, bad }))
     }
 
     /// An instant query at Unix time `at`, retried while failures look transient.
@@ -271,6 +295,41 @@ impl MetricsSource for PrometheusMetrics {
             stable,
             canary,
         })
+    }
+
+    fn catalogue(&self) -> Vec<CatalogueEntry> {
+        catalogue::entries(&self.config.catalogue)
+    }
+
+    /// Each chosen metric's `total` and `bad` templates for both versions,
+    /// queried at `to`; a name the catalogue does not list is missing.
+    async fn extra(
+        &self,
+        names: &[String],
+        from: f64,
+        to: f64,
+    ) -> Result<Vec<ExtraWindow>, MetricsError> {
+        if !(from.is_finite() && to.is_finite()) || to <= from {
+            return Err(MetricsError::Query(format!("empty window [{from}, {to})")));
+        }
+        let (at, range) = (self.clock.to_unix(to), to - from);
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(metric) = self.config.catalogue.get(name) else {
+                out.push(ExtraWindow::missing(name));
+                continue;
+            };
+            let (stable, canary) = tokio::try_join!(
+                self.ratio(metric, false, range, at),
+                self.ratio(metric, true, range, at),
+            )?;
+            out.push(ExtraWindow {
+                name: name.clone(),
+                stable,
+                canary,
+            });
+        }
+        Ok(out)
     }
 }
 
