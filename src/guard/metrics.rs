@@ -4,6 +4,9 @@
 //! query. Only before any traffic moves: a metric added mid-step would leave
 //! the current Pass, judged without it, standing for an increase; fixing the
 //! judged set before the first step keeps every verdict about the same metrics.
+//! Not under a `direct` strategy: with no stable version serving beside the
+//! new one, a chosen metric has no baseline and could never pass — vetoed with
+//! the way out (a canary strategy first) rather than a rollout that stalls.
 
 use super::{Rule, Veto};
 use crate::metrics::catalogue;
@@ -18,6 +21,12 @@ pub(super) fn check_add(names: &[String], state: &RolloutState) -> Result<(), Ve
                 "metrics may be added only before any traffic moves; the canary is at {}%",
                 state.weight
             ),
+        });
+    }
+    if state.limits.direct {
+        return Err(Veto {
+            rule: Rule::MetricsNeedCanary,
+            reason: "a direct deploy has no stable version serving beside the new one, so an added metric has nothing to be compared with and could never pass; call choose_strategy with a level whose strategy is a canary first".into(),
         });
     }
     if names.is_empty() {

@@ -117,8 +117,13 @@ fn describe_resume(point: &ResumePoint) -> String {
         None if point.risk.requires_approval => "approval still pending".to_string(),
         None => "no approval needed".to_string(),
     };
+    let metrics = if point.chosen_metrics.is_empty() {
+        String::new()
+    } else {
+        format!(", still judging {}", point.chosen_metrics.join(", "))
+    };
     format!(
-        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over",
+        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over{metrics}",
         point.weight,
         point.turns,
         point.prompt_tokens + point.completion_tokens

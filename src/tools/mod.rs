@@ -193,7 +193,7 @@ pub fn definitions() -> Vec<ToolDefinition> {
         ),
         def::<AddMetricsArgs>(
             "add_metrics",
-            "Judge extra metrics from the service's catalogue (names and descriptions in assess_risk) beside the required error rate and latency, e.g. the endpoint the diff touches. Only before any traffic moves; each must pass too, and a regression in any rolls back. Cannot remove a metric.",
+            "Judge extra metrics from the service's catalogue (names and descriptions in assess_risk) beside the required error rate and latency, e.g. the endpoint the diff touches. Only before any traffic moves and under a canary strategy (a direct deploy has no baseline beside it: choose_strategy first); each must pass too, and a regression in any rolls back. Cannot remove a metric.",
         ),
         def::<SetCanaryWeightArgs>(
             "set_canary_weight",

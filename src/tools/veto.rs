@@ -36,6 +36,8 @@ pub enum Rule {
     MetricNotInCatalogue,
     /// `add_metrics` after traffic moved: the judged metrics are fixed before the first step.
     MetricsAfterTraffic,
+    /// `add_metrics` under a `direct` strategy: no side-by-side baseline to compare with.
+    MetricsNeedCanary,
     BudgetTurns,
     BudgetTokens,
     BudgetDuration,
@@ -66,6 +68,7 @@ impl Rule {
             Rule::StrategyTooFast => "strategy_too_fast",
             Rule::MetricNotInCatalogue => "metric_not_in_catalogue",
             Rule::MetricsAfterTraffic => "metrics_after_traffic",
+            Rule::MetricsNeedCanary => "metrics_need_canary",
             Rule::BudgetTurns => "budget_turns",
             Rule::BudgetTokens => "budget_tokens",
             Rule::BudgetDuration => "budget_duration",

@@ -77,6 +77,15 @@ fn metrics_are_fixed_once_traffic_moved() {
 }
 
 #[test]
+fn a_direct_deploy_must_choose_a_canary_strategy_first() {
+    let mut s = with_catalogue();
+    s.limits.direct = true;
+    let veto = check(add(&["endpoint:/checkout"]), &s, 0.0).unwrap_err();
+    assert_eq!(veto.rule, Rule::MetricsNeedCanary);
+    assert!(veto.reason.contains("choose_strategy"), "{}", veto.reason);
+}
+
+#[test]
 fn metrics_cannot_be_added_after_the_end() {
     let mut s = with_catalogue();
     s.finish(crate::rollout::state::Outcome::RolledBack, 0);
