@@ -171,6 +171,32 @@ impl PrometheusMetrics {
         Ok(Some(RatioSample { total, bad }))
     }
 
+    /// The catalogue's templates for the stable version: a query Prometheus
+    /// rejects or that finds no series is a warning, not an error (a metric
+    /// no planner chooses never matters), so it is fixed before a planner
+    /// picks it and every window reads NoData.
+    async fn preflight_catalogue(&self, at: f64) -> Vec<String> {
+        let labels = self.config.labels(false);
+        let mut warnings = Vec::new();
+        for (name, m) in &self.config.catalogue {
+            for (which, template) in [("total", &m.total), ("bad", &m.bad)] {
+                let promql = render(template, &labels, PREFLIGHT_RANGE);
+                let problem = match self.query(promql.clone(), at).await {
+                    Ok(series) if series.is_empty() => {
+                        "returned no series for the stable version over the last 5 minutes"
+                            .to_string()
+                    }
+                    Ok(_) => continue,
+                    Err(e) => format!("fails: {e}"),
+                };
+                warnings.push(format!(
+                    "catalogue metric `{name}`: the {which} query `{promql}` {problem}; if a planner adds it, it is judged NoData until [services.NAME.prometheus.catalogue.{name}] is fixed"
+                ));
+            }
+        }
+        warnings
+    }
+
     /// An instant query at Unix time `at`, retried while failures look transient.
     pub async fn query(&self, promql: String, at: f64) -> Result<Vec<Series>, MetricsError> {
         let time = format!("{at:.3}");
@@ -275,6 +301,7 @@ impl MetricsSource for PrometheusMetrics {
                 )));
             }
         }
+        warnings.extend(self.preflight_catalogue(at).await);
         Ok(warnings)
     }
 

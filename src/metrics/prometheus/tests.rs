@@ -330,3 +330,32 @@ async fn catalogue_metrics_render_their_templates_per_version() {
     assert!(queries.contains(&r#"sum(increase(orders_total{version="canary"}[30s]))"#));
     assert!(requests.iter().all(|(_, t, _)| t == "1764424400.000"));
 }
+
+#[tokio::test]
+async fn preflight_warns_of_a_catalogue_query_without_series() {
+    let (url, _) = serve(Arc::new(|q: &str, _| {
+        if q.contains("orders_total") {
+            (200, EMPTY.to_string())
+        } else {
+            healthy(q)
+        }
+    }))
+    .await;
+    let mut m = metrics(&url, None);
+    m.config.catalogue.insert(
+        "checkout_failed".into(),
+        catalogue::CatalogueMetric {
+            description: "failed checkouts".into(),
+            total: r#"sum(increase(orders_total{version="{version}"}[{range}]))"#.into(),
+            bad: r#"sum(increase(http_requests_total{version="{version}"}[{range}]))"#.into(),
+        },
+    );
+    let warnings = m.preflight().await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("catalogue metric `checkout_failed`: the total query")
+            && warnings[0].contains("judged NoData"),
+        "{}",
+        warnings[0]
+    );
+}
