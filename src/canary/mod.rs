@@ -4,6 +4,7 @@
 //! windows; `reset` starts over (e.g. after a rollback). Pure: no I/O.
 
 pub mod baselines;
+pub mod catalogue;
 pub mod evalue;
 pub mod floor;
 pub mod histogram;

@@ -5,8 +5,9 @@
 //! A target may apply a change later than asked, or only partly, so the record
 //! is read against what the guard had allowed by then: nothing served above the
 //! largest weight the guard allowed, every increase after a Pass at the weight
-//! before, no traffic before a required approval, and once the rollout has
-//! ended (plus the router's settle time) nothing served unless promoted.
+//! before, no traffic before a required approval, every Pass covering the
+//! metrics a planner added, and once the rollout has ended (plus the
+//! router's settle time) nothing served unless promoted.
 
 use crate::canary::VerdictKind;
 use crate::rollout::events::Event;
@@ -127,6 +128,7 @@ pub fn check(
             Some(_) => {}
         }
     }
+    bad.extend(passes_ignoring_added_metrics(events));
     if !matches!(events.last(), Some((_, Event::Finished { .. }))) {
         bad.push("the rollout did not end with a Finished event".into());
     }
@@ -171,6 +173,33 @@ fn allowed_weights(events: &[(f64, Event)]) -> Vec<(f64, u8)> {
         }
     }
     out
+}
+
+/// Every Pass judged after a planner added catalogue metrics must carry a
+/// passing check of each: the model may only add to what is judged.
+fn passes_ignoring_added_metrics(events: &[(f64, Event)]) -> Vec<String> {
+    let mut added: Vec<&str> = Vec::new();
+    let mut bad = Vec::new();
+    for (_, e) in events {
+        match e {
+            Event::MetricsAdded { metrics, .. } => added.extend(metrics.iter().map(String::as_str)),
+            Event::Judged { weight, verdict } if verdict.kind == VerdictKind::Pass => {
+                for name in &added {
+                    let passed = verdict
+                        .checks
+                        .iter()
+                        .any(|c| c.metric == *name && c.verdict == VerdictKind::Pass);
+                    if !passed {
+                        bad.push(format!(
+                            "a Pass at {weight}% did not judge the added metric {name}"
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    bad
 }
 
 /// Whether the last judgement at `weight` before `until` was a Pass.

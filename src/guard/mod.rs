@@ -9,6 +9,7 @@ use crate::canary::VerdictKind;
 use crate::rollout::state::{Phase, RolloutState};
 use crate::tools::ToolCall;
 
+mod metrics;
 mod strategy;
 
 // The vocabulary of refusals lives with the calls it refuses (`tools::veto`),
@@ -59,6 +60,7 @@ pub fn check(call: ToolCall, state: &RolloutState, now: f64) -> Result<Allowed, 
         ToolCall::Promote(_) => check_promote(state, now)?,
         ToolCall::RequestApproval(args) if args.without_pass => check_ask(state)?,
         ToolCall::ChooseStrategy(args) => strategy::check_choose(args.level, state)?,
+        ToolCall::AddMetrics(args) => metrics::check_add(&args.metrics, state)?,
         ToolCall::GetDiff(_)
         | ToolCall::AssessRisk(_)
         | ToolCall::QueryMetrics(_)

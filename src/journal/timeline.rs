@@ -181,6 +181,18 @@ fn detail(kind: &str, p: &Value) -> String {
             text(p, "reason")
         ),
         "strategy_chosen" => strategy_chosen(p),
+        "metrics_added" => format!(
+            "judging also {}: {}",
+            p["metrics"]
+                .as_array()
+                .map(|m| m
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            text(p, "reason")
+        ),
         "calibrated" => format!("{} baseline minutes: {}", p["windows"], text(p, "detail")),
         "resumed" => format!("at {}%: {}", p["weight"], text(p, "detail")),
         "finished" => format!(

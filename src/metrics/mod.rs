@@ -1,10 +1,12 @@
 //! Where canary and baseline metrics come from. One trait, one file per backend.
 
+pub mod catalogue;
 pub mod prometheus;
 
 use async_trait::async_trait;
 
 use crate::canary::MetricsWindow;
+pub use catalogue::{CatalogueEntry, ExtraWindow, RatioSample};
 
 /// Why metrics could not be read. The loop treats every error as NoData.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,24 @@ pub trait MetricsSource: Send + Sync {
 
     /// Metrics for both versions over `[from, to)`, in seconds on the rollout clock.
     async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError>;
+
+    /// The extra metrics a planner may add to the judge (`add_metrics`):
+    /// the service's allow-listed catalogue; empty when it configures none.
+    fn catalogue(&self) -> Vec<CatalogueEntry> {
+        Vec::new()
+    }
+
+    /// The chosen catalogue metrics over `[from, to)`, one per name, in the
+    /// order asked. A backend without a catalogue answers every version
+    /// missing, so a chosen metric it cannot read is NoData, never a pass.
+    async fn extra(
+        &self,
+        names: &[String],
+        _from: f64,
+        _to: f64,
+    ) -> Result<Vec<ExtraWindow>, MetricsError> {
+        Ok(names.iter().map(|n| ExtraWindow::missing(n)).collect())
+    }
 
     /// Consecutive windows of `step` seconds over `[from, to)`: the baseline's
     /// recent history for the judge's noise model. Backends with range queries

@@ -16,7 +16,9 @@ use crate::tools::ProposedCall;
 /// itself). A step without a Pass after `max_inconclusive` judgements: missing
 /// data rolls back; an Inconclusive one follows `[rollout.inconclusive]` —
 /// hold (judge on) within its time budget, then step on bounded harm, ask a
-/// human with the numbers, or roll back, as policy says.
+/// human with the numbers, or roll back, as policy says. It never adds
+/// catalogue metrics (`add_metrics`): which endpoint a diff touches is a
+/// reading of the change the playbook does not make.
 #[derive(Debug, Clone)]
 pub struct PlaybookPlanner {
     max_inconclusive: u32,

@@ -116,6 +116,13 @@ pub enum Event {
         reason: String,
         strategy: Strategy,
     },
+    /// The planner added metrics from the service's catalogue to the judge
+    /// (`add_metrics`, before any traffic moved): from now on each is judged
+    /// beside the required ones, and a Pass needs them all.
+    MetricsAdded {
+        metrics: Vec<String>,
+        reason: String,
+    },
     Finished {
         outcome: Outcome,
         reason: String,

@@ -27,6 +27,7 @@ impl Runner<'_> {
             ToolCall::GetDiff(a) => Ok(self.get_diff(a.max_bytes)),
             ToolCall::AssessRisk(_) => Ok(self.assess_risk()),
             ToolCall::ChooseStrategy(a) => self.choose_strategy(a.level, a.reason),
+            ToolCall::AddMetrics(a) => Ok(self.add_metrics(a.metrics, a.reason)),
             ToolCall::SetCanaryWeight(a) => self.set_weight(a.weight).await,
             ToolCall::QueryMetrics(a) => Ok(self.query_metrics(a.wait_seconds).await),
             ToolCall::Rollback(a) => {
@@ -117,6 +118,8 @@ impl Runner<'_> {
                 "serves": self.state.granularity.describe(),
                 "canary_weight_now": self.state.weight,
             },
+            "metrics_catalogue": self.state.catalogue,
+            "judged_metrics": self.judged_metrics(),
             "top_factors": factors,
             "subject": a.commit.subject,
         })

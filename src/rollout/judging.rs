@@ -74,6 +74,7 @@ impl Runner<'_> {
         self.judged_until = now;
         let window = self.with_reference(window).await;
         let verdict = self.judge.observe(&window);
+        let verdict = self.judge_extra(verdict, window.start, now).await;
         let changed = self.state.verdict_kind() != Some(verdict.kind);
         if changed || bake_end || verdict.kind == VerdictKind::Fail {
             self.emit(Event::Judged {

@@ -7,6 +7,7 @@ pub mod events;
 mod exec;
 mod handover;
 mod judging;
+mod metrics;
 mod promote;
 mod reference;
 mod resume;

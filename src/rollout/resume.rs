@@ -30,6 +30,9 @@ pub struct ResumePoint {
     /// A more cautious strategy the planner chose before the crash
     /// (`strategy_chosen`): the guard keeps holding the rollout to it.
     pub chosen_strategy: Option<(Level, Strategy)>,
+    /// The catalogue metrics the planner added before the crash
+    /// (`metrics_added`): the resumed judge keeps judging them.
+    pub chosen_metrics: Vec<String>,
 }
 
 /// Continues a rollout from a [`ResumePoint`] to a terminal state. Nothing the
@@ -68,6 +71,9 @@ pub async fn resume(
         s.limits = Limits::new(strategy);
         s.strategy_level = *level;
     }
+    // Restored even if the catalogue changed since: a metric the backend no
+    // longer answers is NoData, never silently dropped.
+    runner.restore_metrics(&point.chosen_metrics);
     // The target may serve the canary: ending must roll it back.
     runner.touched = true;
     runner.emit(Event::Resumed {
@@ -111,8 +117,13 @@ fn describe_resume(point: &ResumePoint) -> String {
         None if point.risk.requires_approval => "approval still pending".to_string(),
         None => "no approval needed".to_string(),
     };
+    let metrics = if point.chosen_metrics.is_empty() {
+        String::new()
+    } else {
+        format!(", still judging {}", point.chosen_metrics.join(", "))
+    };
     format!(
-        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over",
+        "continued per on_resume at {}% ({approval}, {} turn(s) and {} token(s) already spent); the judge starts over{metrics}",
         point.weight,
         point.turns,
         point.prompt_tokens + point.completion_tokens

@@ -33,6 +33,8 @@ pub(super) struct Runner<'a> {
     pub required_approvals: u32,
     pub backends: Backends,
     pub judge: Box<dyn Judge>,
+    /// The catalogue metrics a planner added, judged beside `judge`'s.
+    pub extra: crate::canary::catalogue::ExtraJudge,
     pub sink: &'a mut dyn EventSink,
     pub state: RolloutState,
     /// Metrics up to this time have been fed to the judge.
@@ -75,6 +77,7 @@ impl<'a> Runner<'a> {
         state.inconclusive_bakes = policy.rollout.max_inconclusive_bakes;
         state.inconclusive = policy.rollout.inconclusive;
         state.strategies = policy.strategies();
+        state.catalogue = backends.metrics.catalogue();
         Self {
             spec,
             change,
@@ -82,6 +85,7 @@ impl<'a> Runner<'a> {
             required_approvals,
             backends,
             judge,
+            extra: crate::canary::catalogue::ExtraJudge::new(policy.canary),
             sink,
             state,
             judged_until: now,

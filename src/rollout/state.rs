@@ -182,6 +182,11 @@ pub struct RolloutState {
     /// The level whose strategy `limits` come from: the assessed one, or the
     /// one a planner chose (vetoes name it).
     pub strategy_level: Level,
+    /// The extra metrics a planner may add (`add_metrics`): the metrics
+    /// backend's allow-listed catalogue.
+    pub catalogue: Vec<crate::metrics::CatalogueEntry>,
+    /// The catalogue metrics a planner added, judged beside the required ones.
+    pub extra_metrics: Vec<String>,
     pub approval: Option<ApprovalRecord>,
     pub started_at: f64,
     pub weight_changed_at: f64,
@@ -262,6 +267,8 @@ impl RolloutState {
             limits,
             strategies,
             strategy_level,
+            catalogue: Vec::new(),
+            extra_metrics: Vec::new(),
             approval: None,
             started_at: now,
             weight_changed_at: now,

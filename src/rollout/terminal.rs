@@ -98,6 +98,9 @@ pub fn describe(event: &Event) -> Option<String> {
             level.as_str().to_uppercase(),
             describe_strategy(strategy)
         ),
+        Event::MetricsAdded { metrics, reason } => {
+            format!("METRICS ADDED {}: {reason}", metrics.join(", "))
+        }
         Event::Finished {
             outcome, reason, ..
         } => {

@@ -40,6 +40,7 @@ impl Runner<'_> {
                 let now = self.now();
                 self.state.set_weight(weight, now);
                 self.judge.new_step();
+                self.extra.new_step();
                 self.judged_until = now;
                 self.emit(Event::WeightChanged { from, to: weight });
                 self.refresh_granularity().await;

@@ -114,3 +114,34 @@ fn bad_backends_and_secrets_in_the_file_are_refused() {
     let err = load("[services.a.prometheus]\ntoken = \"x\"\n").unwrap_err();
     assert!(err.to_string().contains("PROMETHEUS_BEARER_TOKEN"), "{err}");
 }
+
+#[test]
+fn a_metrics_catalogue_is_read_and_a_bad_template_named() {
+    let section = r#"
+[services.shop.haproxy]
+socket = "127.0.0.1:9999"
+
+[services.shop.prometheus.catalogue."endpoint:/checkout"]
+description = "failed checkouts"
+total = 'sum(increase(orders_total{version="{version}"}[{range}]))'
+"#;
+    let good = format!(
+        "{section}bad = 'sum(increase(orders_total{{version=\"{{version}}\",result=\"failed\"}}[{{range}}]))'\n"
+    );
+    let s = load(&good).unwrap();
+    let p = s.services["shop"].prometheus.as_ref().unwrap();
+    assert_eq!(
+        p.catalogue["endpoint:/checkout"].description,
+        "failed checkouts"
+    );
+    let typo = format!(
+        "{section}bad = 'sum(increase(orders_total{{version=\"{{versoin}}\"}}[{{range}}]))'\n"
+    );
+    let err = load(&typo).unwrap_err().to_string();
+    assert!(
+        err.contains(r#"services.shop.prometheus.catalogue.endpoint:/checkout.bad"#)
+            && err.contains("unknown placeholder {versoin}")
+            && err.contains("the placeholders are {version}, {server}, {backend} and {range}"),
+        "{err}"
+    );
+}

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::SimWorld;
 use crate::canary::MetricsWindow;
-use crate::metrics::{MetricsError, MetricsSource};
+use crate::metrics::{CatalogueEntry, ExtraWindow, MetricsError, MetricsSource};
 
 /// Metrics of a [`SimWorld`]; cheap to clone (it shares the world).
 #[derive(Debug, Clone)]
@@ -29,6 +29,20 @@ impl MetricsSource for SimMetrics {
     /// Never waits: the world computes the window on the spot (see `SimWorld::window`).
     async fn window(&self, from: f64, to: f64) -> Result<MetricsWindow, MetricsError> {
         self.world.window(from, to)
+    }
+
+    /// The simulated service's endpoints (see [`super::ENDPOINTS`]).
+    fn catalogue(&self) -> Vec<CatalogueEntry> {
+        super::endpoints::catalogue()
+    }
+
+    async fn extra(
+        &self,
+        names: &[String],
+        from: f64,
+        to: f64,
+    ) -> Result<Vec<ExtraWindow>, MetricsError> {
+        self.world.extra(names, from, to)
     }
 }
 

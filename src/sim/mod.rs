@@ -11,6 +11,7 @@
 //! window that reaches into the future can change once the weight changes.
 
 mod draw;
+mod endpoints;
 pub mod faults;
 mod metrics;
 mod rng;
@@ -21,6 +22,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use draw::BUCKET_SECS;
+pub use endpoints::{Endpoint, ENDPOINTS};
 pub use rng::{hash_key, keyed, seeded, Draws, SimRng};
 pub use scenario::{Scenario, BASELINE_ERROR_RATE};
 

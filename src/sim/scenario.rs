@@ -69,10 +69,14 @@ pub enum Scenario {
     BaselineDegrades,
     /// The canary is 30 % slower (median 104 ms instead of 80 ms).
     LatencyMild,
+    /// The canary's overall error rate matches the baseline's, but 10 % of its
+    /// checkouts fail to complete instead of 2 % (`endpoint:/checkout` in the
+    /// sim's catalogue): only a rollout that judges that metric catches it.
+    EndpointRegression,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 11] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::Healthy,
         Scenario::ErrorSpike,
         Scenario::LatencyRegression,
@@ -84,6 +88,7 @@ impl Scenario {
         Scenario::CanaryBurst,
         Scenario::BaselineDegrades,
         Scenario::LatencyMild,
+        Scenario::EndpointRegression,
     ];
 
     /// The kebab-case name, as on the command line and in JSON.
@@ -100,6 +105,7 @@ impl Scenario {
             Scenario::CanaryBurst => "canary-burst",
             Scenario::BaselineDegrades => "baseline-degrades",
             Scenario::LatencyMild => "latency-mild",
+            Scenario::EndpointRegression => "endpoint-regression",
         }
     }
 
@@ -123,6 +129,9 @@ impl Scenario {
                 "healthy canary while the baseline's error rate grows 1 point per 5 minutes"
             }
             Scenario::LatencyMild => "canary is 1.3x slower (median 104 ms instead of 80 ms)",
+            Scenario::EndpointRegression => {
+                "canary's overall error rate is the baseline's, but 10% of its checkouts fail instead of 2% (endpoint:/checkout)"
+            }
         }
     }
 
@@ -152,7 +161,8 @@ impl Scenario {
             | Scenario::LatencyMild
             | Scenario::NoData
             | Scenario::NoisyHealthy
-            | Scenario::BaselineDegrades => BASELINE_ERROR_RATE,
+            | Scenario::BaselineDegrades
+            | Scenario::EndpointRegression => BASELINE_ERROR_RATE,
             Scenario::ErrorSpike => SPIKE_ERROR_RATE,
             Scenario::ErrorDouble => 2.0 * BASELINE_ERROR_RATE,
             Scenario::CanaryBurst => {

@@ -100,12 +100,25 @@ pub struct ChooseStrategyArgs {
     pub reason: String,
 }
 
+/// `add_metrics`: judge extra metrics from the service's catalogue beside
+/// the required ones. Only adds: the required metrics are always judged.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMetricsArgs {
+    /// Names from the catalogue `assess_risk` lists (e.g. the endpoint the diff touches).
+    #[schemars(length(min = 1, max = 10))]
+    pub metrics: Vec<String>,
+    /// Why these metrics (recorded for operators).
+    pub reason: String,
+}
+
 /// A parsed, typed tool call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ToolCall {
     GetDiff(GetDiffArgs),
     AssessRisk(AssessRiskArgs),
     ChooseStrategy(ChooseStrategyArgs),
+    AddMetrics(AddMetricsArgs),
     SetCanaryWeight(SetCanaryWeightArgs),
     QueryMetrics(QueryMetricsArgs),
     Rollback(RollbackArgs),
@@ -119,6 +132,7 @@ impl ToolCall {
             ToolCall::GetDiff(_) => "get_diff",
             ToolCall::AssessRisk(_) => "assess_risk",
             ToolCall::ChooseStrategy(_) => "choose_strategy",
+            ToolCall::AddMetrics(_) => "add_metrics",
             ToolCall::SetCanaryWeight(_) => "set_canary_weight",
             ToolCall::QueryMetrics(_) => "query_metrics",
             ToolCall::Rollback(_) => "rollback",
@@ -134,6 +148,7 @@ impl ToolCall {
             self,
             ToolCall::SetCanaryWeight(_)
                 | ToolCall::ChooseStrategy(_)
+                | ToolCall::AddMetrics(_)
                 | ToolCall::Rollback(_)
                 | ToolCall::Promote(_)
                 | ToolCall::RequestApproval(_)
@@ -176,6 +191,10 @@ pub fn definitions() -> Vec<ToolDefinition> {
             "choose_strategy",
             "Use the rollout strategy policy sets for another risk level instead of the assessed one. Only slower, more cautious strategies are allowed (every limit at least as strict), and only before any traffic moves. The risk level and the approval requirement do not change.",
         ),
+        def::<AddMetricsArgs>(
+            "add_metrics",
+            "Judge extra metrics from the service's catalogue (names and descriptions in assess_risk) beside the required error rate and latency, e.g. the endpoint the diff touches. Only before any traffic moves and under a canary strategy (a direct deploy has no baseline beside it: choose_strategy first); each must pass too, and a regression in any rolls back. Cannot remove a metric.",
+        ),
         def::<SetCanaryWeightArgs>(
             "set_canary_weight",
             "Move the canary to a higher share of traffic. Policy limits the first weight, the step and the bake time, and requires a Pass verdict at the current weight.",
@@ -214,6 +233,7 @@ pub fn parse(call: &ProposedCall) -> Result<ToolCall, Veto> {
         "get_diff" => ToolCall::GetDiff(serde_json::from_str(args).map_err(bad)?),
         "assess_risk" => ToolCall::AssessRisk(serde_json::from_str(args).map_err(bad)?),
         "choose_strategy" => ToolCall::ChooseStrategy(serde_json::from_str(args).map_err(bad)?),
+        "add_metrics" => ToolCall::AddMetrics(serde_json::from_str(args).map_err(bad)?),
         "set_canary_weight" => ToolCall::SetCanaryWeight(serde_json::from_str(args).map_err(bad)?),
         "query_metrics" => ToolCall::QueryMetrics(serde_json::from_str(args).map_err(bad)?),
         "rollback" => ToolCall::Rollback(serde_json::from_str(args).map_err(bad)?),
@@ -223,7 +243,7 @@ pub fn parse(call: &ProposedCall) -> Result<ToolCall, Veto> {
             return Err(Veto {
                 rule: Rule::UnknownTool,
                 reason: format!(
-                    "there is no tool named `{}`; the tools are: get_diff, assess_risk, choose_strategy, set_canary_weight, query_metrics, rollback, request_approval, promote",
+                    "there is no tool named `{}`; the tools are: get_diff, assess_risk, choose_strategy, add_metrics, set_canary_weight, query_metrics, rollback, request_approval, promote",
                     other.chars().take(60).collect::<String>()
                 ),
             })
@@ -254,6 +274,10 @@ mod tests {
             (
                 "choose_strategy",
                 r#"{"level": "high", "reason": "touches auth"}"#,
+            ),
+            (
+                "add_metrics",
+                r#"{"metrics": ["endpoint:/checkout"], "reason": "diff touches checkout"}"#,
             ),
         ];
         for (name, args) in ok {
@@ -292,6 +316,16 @@ mod tests {
                 r#"{"level": "high", "reason": "x", "lower_risk": true}"#,
                 Rule::InvalidArguments,
             ),
+            (
+                "add_metrics",
+                r#"{"metrics": "endpoint:/checkout", "reason": "x"}"#,
+                Rule::InvalidArguments,
+            ),
+            (
+                "add_metrics",
+                r#"{"metrics": ["a"], "reason": "x", "remove": ["error_rate"]}"#,
+                Rule::InvalidArguments,
+            ),
         ];
         for (name, args, rule) in vetoed {
             let veto = parse(&proposed(name, args)).unwrap_err();
@@ -302,8 +336,11 @@ mod tests {
     #[test]
     fn schemas_are_generated_and_bounded() {
         let defs = definitions();
-        // Eight tools, deliberately: choose_strategy joined in issue 18 item 3.
-        assert_eq!(defs.len(), 8);
+        // Nine tools, deliberately: choose_strategy and add_metrics joined in issue 18 item 3.
+        assert_eq!(defs.len(), 9);
+        let add = defs.iter().find(|d| d.name == "add_metrics").unwrap();
+        assert_eq!(add.parameters["additionalProperties"], false);
+        assert_eq!(add.parameters["properties"]["metrics"]["minItems"], 1);
         let choose = defs.iter().find(|d| d.name == "choose_strategy").unwrap();
         let levels = serde_json::to_string(&choose.parameters).unwrap();
         assert!(levels.contains("critical"), "{levels}");

@@ -31,6 +31,13 @@ pub enum Rule {
     StrategyAfterTraffic,
     /// `choose_strategy` for a strategy with a looser limit than the current one.
     StrategyTooFast,
+    /// `add_metrics` naming a metric the service's catalogue does not list
+    /// (or an empty list): the catalogue is the allow-list.
+    MetricNotInCatalogue,
+    /// `add_metrics` after traffic moved: the judged metrics are fixed before the first step.
+    MetricsAfterTraffic,
+    /// `add_metrics` under a `direct` strategy: no side-by-side baseline to compare with.
+    MetricsNeedCanary,
     BudgetTurns,
     BudgetTokens,
     BudgetDuration,
@@ -59,6 +66,9 @@ impl Rule {
             Rule::AskNotAllowed => "ask_not_allowed",
             Rule::StrategyAfterTraffic => "strategy_after_traffic",
             Rule::StrategyTooFast => "strategy_too_fast",
+            Rule::MetricNotInCatalogue => "metric_not_in_catalogue",
+            Rule::MetricsAfterTraffic => "metrics_after_traffic",
+            Rule::MetricsNeedCanary => "metrics_need_canary",
             Rule::BudgetTurns => "budget_turns",
             Rule::BudgetTokens => "budget_tokens",
             Rule::BudgetDuration => "budget_duration",

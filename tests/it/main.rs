@@ -23,6 +23,7 @@ mod llm_check;
 mod llm_compat;
 mod replicas;
 mod resume;
+mod rollout_catalogue;
 mod rollout_cli;
 mod rollout_faults;
 mod rollout_handover;

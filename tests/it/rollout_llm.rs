@@ -101,6 +101,7 @@ async fn a_sensible_model_completes_a_rollout() {
             "get_diff",
             "assess_risk",
             "choose_strategy",
+            "add_metrics",
             "set_canary_weight",
             "query_metrics",
             "rollback",
@@ -109,7 +110,7 @@ async fn a_sensible_model_completes_a_rollout() {
         ]
     );
     assert_eq!(
-        first["tools"][3]["function"]["parameters"]["properties"]["weight"]["maximum"],
+        first["tools"][4]["function"]["parameters"]["properties"]["weight"]["maximum"],
         100
     );
     // Tool results go back as `tool` messages bound to the call ids.

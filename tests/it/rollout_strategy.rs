@@ -263,6 +263,7 @@ async fn resumed(chosen: Option<(Level, Strategy)>) -> (Vec<u8>, Outcome) {
         prompt_tokens: 0,
         completion_tokens: 0,
         chosen_strategy: chosen,
+        chosen_metrics: Vec::new(),
     };
     let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
     let judge = Box::new(SequentialJudge::new(policy.canary));

@@ -60,6 +60,7 @@ pub(super) async fn continue_point(
         prompt_tokens: tokens("prompt_tokens"),
         completion_tokens: tokens("completion_tokens"),
         chosen_strategy: chosen_strategy(events),
+        chosen_metrics: chosen_metrics(events),
     };
     Ok((point, context))
 }
@@ -71,6 +72,21 @@ fn chosen_strategy(events: &[StoredEvent]) -> Option<(Level, Strategy)> {
     let level = serde_json::from_value(e.payload["level"].clone()).ok()?;
     let strategy = serde_json::from_value(e.payload["strategy"].clone()).ok()?;
     Some((level, strategy))
+}
+
+/// Every catalogue metric the planner added before the crash, in order: the
+/// resumed judge keeps judging them (a metric added is never dropped).
+fn chosen_metrics(events: &[StoredEvent]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in events.iter().filter(|e| e.kind == "metrics_added") {
+        let added = e.payload["metrics"].as_array().into_iter().flatten();
+        for name in added.filter_map(|m| m.as_str()) {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
 }
 
 /// The approval the dead process recorded as an event (any approver, including
@@ -202,5 +218,22 @@ mod tests {
         let (level, strategy) = chosen_strategy(&events).unwrap();
         assert_eq!(level, Level::High);
         assert_eq!(&strategy, policy.strategy_for(Level::High));
+    }
+
+    #[test]
+    fn every_added_metric_is_read_back_once_in_order() {
+        let add = |names: &[&str]| Event::MetricsAdded {
+            metrics: names.iter().map(|n| n.to_string()).collect(),
+            reason: "checkout".into(),
+        };
+        assert!(chosen_metrics(&[]).is_empty());
+        let events = [
+            stored(&add(&["endpoint:/checkout"])),
+            stored(&add(&["endpoint:/search", "endpoint:/checkout"])),
+        ];
+        assert_eq!(
+            chosen_metrics(&events),
+            ["endpoint:/checkout", "endpoint:/search"]
+        );
     }
 }

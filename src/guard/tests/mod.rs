@@ -12,6 +12,7 @@ mod approval;
 mod evidence;
 mod finished;
 mod inconclusive;
+mod metrics;
 mod promote;
 mod steps;
 mod strategy;

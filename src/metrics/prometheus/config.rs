@@ -152,6 +152,8 @@ pub struct PrometheusConfig {
     pub retry_backoff_ms: u64,
     /// Latency samples per version per window at most (see `buckets`).
     pub max_latency_samples: usize,
+    /// Extra ratio metrics a planner may add to the judge (`add_metrics`), by name.
+    pub catalogue: std::collections::BTreeMap<String, super::catalogue::CatalogueMetric>,
 }
 
 impl Default for PrometheusConfig {
@@ -172,6 +174,7 @@ impl Default for PrometheusConfig {
             max_retries: 2,
             retry_backoff_ms: 200,
             max_latency_samples: 2_000,
+            catalogue: Default::default(),
         }
     }
 }
@@ -263,6 +266,7 @@ impl PrometheusConfig {
                 "must be at least 1",
             ));
         }
+        super::catalogue::validate(&self.catalogue)?;
         let q = self.queries();
         for (name, t) in [
             ("requests", &q.requests),

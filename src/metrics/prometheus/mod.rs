@@ -11,6 +11,7 @@
 //! only (`PROMETHEUS_BEARER_TOKEN`, see `settings::Env`).
 
 mod buckets;
+pub mod catalogue;
 mod config;
 mod response;
 
@@ -23,7 +24,7 @@ pub use buckets::latency_samples;
 pub use config::{render, Labels, LatencyUnit, Preset, PrometheusConfig, Queries};
 pub use response::{parse_vector, Series};
 
-use super::{MetricsError, MetricsSource};
+use super::{CatalogueEntry, ExtraWindow, MetricsError, MetricsSource, RatioSample};
 use crate::canary::{MetricsWindow, VersionSample};
 
 /// How rollout-clock seconds map to Unix time, which Prometheus' `time=` takes.
@@ -147,6 +148,55 @@ impl PrometheusMetrics {
         }))
     }
 
+    /// One catalogue metric for one version over the `range_secs` before
+    /// Unix time `at`; `None` when either query has no clean answer.
+    async fn ratio(
+        &self,
+        metric: &catalogue::CatalogueMetric,
+        canary: bool,
+        range_secs: f64,
+        at: f64,
+    ) -> Result<Option<RatioSample>, MetricsError> {
+        let labels = self.config.labels(canary);
+        let (total, bad) = tokio::try_join!(
+            self.query(render(&metric.total, &labels, range_secs), at),
+            self.query(render(&metric.bad, &labels, range_secs), at),
+        )?;
+        let (Some(total), Some(bad)) = (response::total(&total), response::total(&bad)) else {
+            return Ok(None);
+        };
+        let total = total.round() as u64;
+        // Separate extrapolations can put bad a hair above total.
+        let bad = (bad.round() as u64).min(total);
+        Ok(Some(RatioSample { total, bad }))
+    }
+
+    /// The catalogue's templates for the stable version: a query Prometheus
+    /// rejects or that finds no series is a warning, not an error (a metric
+    /// no planner chooses never matters), so it is fixed before a planner
+    /// picks it and every window reads NoData.
+    async fn preflight_catalogue(&self, at: f64) -> Vec<String> {
+        let labels = self.config.labels(false);
+        let mut warnings = Vec::new();
+        for (name, m) in &self.config.catalogue {
+            for (which, template) in [("total", &m.total), ("bad", &m.bad)] {
+                let promql = render(template, &labels, PREFLIGHT_RANGE);
+                let problem = match self.query(promql.clone(), at).await {
+                    Ok(series) if series.is_empty() => {
+                        "returned no series for the stable version over the last 5 minutes"
+                            .to_string()
+                    }
+                    Ok(_) => continue,
+                    Err(e) => format!("fails: {e}"),
+                };
+                warnings.push(format!(
+                    "catalogue metric `{name}`: the {which} query `{promql}` {problem}; if a planner adds it, it is judged NoData until [services.NAME.prometheus.catalogue.{name}] is fixed"
+                ));
+            }
+        }
+        warnings
+    }
+
     /// An instant query at Unix time `at`, retried while failures look transient.
     pub async fn query(&self, promql: String, at: f64) -> Result<Vec<Series>, MetricsError> {
         let time = format!("{at:.3}");
@@ -251,6 +301,7 @@ impl MetricsSource for PrometheusMetrics {
                 )));
             }
         }
+        warnings.extend(self.preflight_catalogue(at).await);
         Ok(warnings)
     }
 
@@ -271,6 +322,41 @@ impl MetricsSource for PrometheusMetrics {
             stable,
             canary,
         })
+    }
+
+    fn catalogue(&self) -> Vec<CatalogueEntry> {
+        catalogue::entries(&self.config.catalogue)
+    }
+
+    /// Each chosen metric's `total` and `bad` templates for both versions,
+    /// queried at `to`; a name the catalogue does not list is missing.
+    async fn extra(
+        &self,
+        names: &[String],
+        from: f64,
+        to: f64,
+    ) -> Result<Vec<ExtraWindow>, MetricsError> {
+        if !(from.is_finite() && to.is_finite()) || to <= from {
+            return Err(MetricsError::Query(format!("empty window [{from}, {to})")));
+        }
+        let (at, range) = (self.clock.to_unix(to), to - from);
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let Some(metric) = self.config.catalogue.get(name) else {
+                out.push(ExtraWindow::missing(name));
+                continue;
+            };
+            let (stable, canary) = tokio::try_join!(
+                self.ratio(metric, false, range, at),
+                self.ratio(metric, true, range, at),
+            )?;
+            out.push(ExtraWindow {
+                name: name.clone(),
+                stable,
+                canary,
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -292,3 +292,70 @@ async fn preflight_needs_the_stable_series_and_warns_of_a_canary_without_traffic
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn catalogue_metrics_render_their_templates_per_version() {
+    let checkout = catalogue::CatalogueMetric {
+        description: "failed checkouts".into(),
+        total: r#"sum(increase(orders_total{version="{version}"}[{range}]))"#.into(),
+        bad: r#"sum(increase(orders_total{version="{version}",result="failed"}[{range}]))"#.into(),
+    };
+    let (url, seen) = serve(Arc::new(|q: &str, _| {
+        let canary = q.contains(r#""canary""#);
+        let body = match (q.contains("failed"), canary) {
+            // The canary's bad count has no series: missing, never zero.
+            (true, true) => EMPTY.to_string(),
+            (true, false) => vector("4.2"),
+            (false, _) => vector(if canary { "50" } else { "200.4" }),
+        };
+        (200, body)
+    }))
+    .await;
+    let mut m = metrics(&url, None);
+    m.config
+        .catalogue
+        .insert("checkout_failed".into(), checkout);
+    assert_eq!(m.catalogue()[0].name, "checkout_failed");
+    let names = ["checkout_failed".to_string(), "not_listed".into()];
+    let got = m.extra(&names, 370.0, 400.0).await.unwrap();
+    assert_eq!(got[0].stable, Some(RatioSample { total: 200, bad: 4 }));
+    assert_eq!(got[0].canary, None);
+    assert_eq!(got[1], ExtraWindow::missing("not_listed"));
+    let requests = seen.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 4, "only the listed metric is queried");
+    let queries: Vec<&str> = requests.iter().map(|(q, _, _)| q.as_str()).collect();
+    assert!(
+        queries.contains(&r#"sum(increase(orders_total{version="stable",result="failed"}[30s]))"#)
+    );
+    assert!(queries.contains(&r#"sum(increase(orders_total{version="canary"}[30s]))"#));
+    assert!(requests.iter().all(|(_, t, _)| t == "1764424400.000"));
+}
+
+#[tokio::test]
+async fn preflight_warns_of_a_catalogue_query_without_series() {
+    let (url, _) = serve(Arc::new(|q: &str, _| {
+        if q.contains("orders_total") {
+            (200, EMPTY.to_string())
+        } else {
+            healthy(q)
+        }
+    }))
+    .await;
+    let mut m = metrics(&url, None);
+    m.config.catalogue.insert(
+        "checkout_failed".into(),
+        catalogue::CatalogueMetric {
+            description: "failed checkouts".into(),
+            total: r#"sum(increase(orders_total{version="{version}"}[{range}]))"#.into(),
+            bad: r#"sum(increase(http_requests_total{version="{version}"}[{range}]))"#.into(),
+        },
+    );
+    let warnings = m.preflight().await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("catalogue metric `checkout_failed`: the total query")
+            && warnings[0].contains("judged NoData"),
+        "{}",
+        warnings[0]
+    );
+}
