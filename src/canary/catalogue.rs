@@ -181,6 +181,7 @@ pub fn combine(mut verdict: Verdict, extra: Vec<MetricCheck>) -> Verdict {
         };
         verdict.kind = VerdictKind::Fail;
     } else if matches!(verdict.kind, VerdictKind::Fail | VerdictKind::NoData) {
+        // The required metrics already decide: nothing an extra check says can soften it.
     } else if !missing.is_empty() {
         verdict.kind = VerdictKind::NoData;
         verdict.summary = format!("chosen metric(s) {missing} missing; missing data never passes");

@@ -14,7 +14,7 @@ use crate::rollout::state::RolloutState;
 
 /// Allowed while nothing has moved, for a non-empty list of catalogue names.
 pub(super) fn check_add(names: &[String], state: &RolloutState) -> Result<(), Veto> {
-    if state.weight > 0 || !state.steps.is_empty() {
+    if state.traffic_moved() {
         return Err(Veto {
             rule: Rule::MetricsAfterTraffic,
             reason: format!(
