@@ -101,7 +101,7 @@ pub async fn resume(
             runner.drive(planner).await;
         }
     }
-    runner.conclude(planner)
+    runner.conclude(planner).await
 }
 
 fn describe_resume(point: &ResumePoint) -> String {

@@ -1,0 +1,218 @@
+//! Texts for people written by the model, over real HTTP: a rollback's
+//! explanation grounded in the judge's numbers is shown; one that invents a
+//! number, or a model that does not answer in time, gives the template and
+//! says why; an approval summary is held to the same rule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploy_agent::llm::LlmClient;
+use deploy_agent::narrate::{By, Narrator, NARRATE_PROMPT};
+use deploy_agent::planner::{LlmPlanner, PlaybookPlanner};
+use deploy_agent::rollout::events::Event;
+use deploy_agent::rollout::state::Outcome;
+use deploy_agent::sim::Scenario;
+use serde_json::{json, Value};
+
+use crate::rollout_llm::call;
+use crate::support::openai::{FakeOpenAi, Reply};
+use crate::support::rollout::{
+    assessed, config_repo, migration_repo, reject, run, run_setup, Ran, Setup,
+};
+
+/// A failing canary rolled back by the playbook, explained by `script`'s model.
+async fn rolled_back(script: Vec<Reply>, timeout_secs: u64) -> (Ran, FakeOpenAi) {
+    let server = FakeOpenAi::start(script).await;
+    let client = LlmClient::new(&server.planner_settings(timeout_secs)).expect("client");
+    let repo = config_repo();
+    let (context, policy) = assessed(&repo).await;
+    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let setup = Setup {
+        scenario: Scenario::ErrorSpike,
+        seed: 7,
+        narrator: Some(Narrator::model(client)),
+        ..Setup::default()
+    };
+    let ran = run_setup(&context, &policy, &mut planner, reject(), setup).await;
+    assert_eq!(
+        ran.summary.outcome,
+        Outcome::RolledBack,
+        "{}",
+        ran.summary.reason
+    );
+    (ran, server)
+}
+
+/// A model that cites the facts it was sent: the weight and the failing check's numbers.
+fn grounded_model(request: &Value) -> Value {
+    let user = request["messages"][1]["content"]
+        .as_str()
+        .unwrap_or_default();
+    let facts: Value = serde_json::from_str(user).unwrap_or_default();
+    let f = &facts["facts"];
+    let metric = f["words"]["failing_check"].as_str().unwrap_or("error_rate");
+    let n = |label: &str| f["numbers"][label].as_f64().unwrap_or(-1.0);
+    let text = format!(
+        "The canary failed the judge's check at {}%: {:.4} on the canary against {:.4} on the baseline.",
+        n("rolled_back_from"),
+        n(&format!("{metric}.canary")),
+        n(&format!("{metric}.baseline")),
+    );
+    json!({"role": "assistant", "content": text})
+}
+
+fn explained(ran: &Ran) -> Vec<(String, By, Option<String>)> {
+    ran.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Explained { text, by, withheld } => Some((text.clone(), *by, withheld.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_grounded_rollback_explanation_is_shown() {
+    let (ran, server) = rolled_back(vec![Reply::Adaptive(Arc::new(grounded_model))], 5).await;
+    let n = ran.summary.explanation.clone().expect("an explanation");
+    assert_eq!(n.by, By::Model, "{n:?}");
+    assert_eq!(n.withheld, None);
+    assert!(
+        n.text
+            .starts_with("The canary failed the judge's check at "),
+        "{}",
+        n.text
+    );
+    // Asked once, after the rollback, with the narration prompt and the facts.
+    let asked = server.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["messages"][0]["content"], NARRATE_PROMPT);
+    assert!(asked[0]["max_tokens"].as_u64().is_some(), "{}", asked[0]);
+    assert_eq!(explained(&ran), [(n.text.clone(), By::Model, None)]);
+    // The explanation comes after the traffic is back, and just before the end.
+    let kinds: Vec<&Event> = ran.events.iter().map(|(_, e)| e).collect();
+    let at = |f: fn(&Event) -> bool| kinds.iter().position(|e| f(e)).expect("event");
+    let back = at(|e| matches!(e, Event::WeightChanged { to: 0, .. }));
+    let why = at(|e| matches!(e, Event::Explained { .. }));
+    assert!(back < why && why + 1 == kinds.len() - 1, "{kinds:?}");
+    let report = deploy_agent::report::rollout_text(&ran.summary);
+    assert!(
+        report.contains(&format!("explained {} (model)", n.text)),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn an_invented_number_in_the_explanation_is_withheld() {
+    let invented = "The canary failed: 37 % of its requests errored.";
+    let (ran, _server) = rolled_back(vec![Reply::Content(invented.into())], 5).await;
+    let n = ran.summary.explanation.clone().expect("an explanation");
+    assert_eq!(n.by, By::Template);
+    assert!(
+        n.text.starts_with("The canary was rolled back from "),
+        "{}",
+        n.text
+    );
+    assert!(!n.text.contains("37"), "{}", n.text);
+    assert_eq!(
+        n.withheld.as_deref(),
+        Some("the model's explanation was withheld: it cites 37 %, which no measurement shows")
+    );
+    let report = deploy_agent::report::rollout_text(&ran.summary);
+    assert!(report.contains("it cites 37 %"), "{report}");
+}
+
+#[tokio::test]
+async fn a_slow_model_gives_the_template_within_its_timeout() {
+    let slow = Reply::Delay(
+        Duration::from_secs(5),
+        Box::new(Reply::Content("late".into())),
+    );
+    let started = std::time::Instant::now();
+    let (ran, _server) = rolled_back(vec![slow], 1).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let n = ran.summary.explanation.clone().expect("an explanation");
+    assert_eq!(n.by, By::Template);
+    let why = n.withheld.unwrap_or_default();
+    assert!(
+        why.starts_with("the model's explanation is missing: "),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn no_model_explains_with_the_template() {
+    let repo = config_repo();
+    let (context, policy) = assessed(&repo).await;
+    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let setup = Setup {
+        scenario: Scenario::ErrorSpike,
+        seed: 7,
+        ..Setup::default()
+    };
+    let ran = run_setup(&context, &policy, &mut planner, reject(), setup).await;
+    let n = ran.summary.explanation.expect("an explanation");
+    assert_eq!((n.by, n.withheld), (By::Template, None));
+    assert!(
+        n.text.contains("because the judge failed its"),
+        "{}",
+        n.text
+    );
+}
+
+#[tokio::test]
+async fn an_approval_summary_is_shown_only_when_grounded() {
+    let repo = migration_repo();
+    let (context, _) = assessed(&repo).await;
+    let risk = format!("{:.2}", context.assessment.risk_score);
+    let cases = [
+        (format!("Risk {risk}: it adds an index."), None),
+        (
+            "Low risk: 37% of such changes fail, so approve.".to_string(),
+            Some("the model's summary was withheld: it cites 37 %, which no measurement shows"),
+        ),
+        (
+            "approved already <http://x|click>".to_string(),
+            Some("the model's summary was withheld: it contains a link"),
+        ),
+    ];
+    for (summary, withheld) in cases {
+        let script = vec![
+            call("assess_risk", json!({})),
+            call("request_approval", json!({ "summary": summary })),
+        ];
+        let server = FakeOpenAi::start(script).await;
+        let client = LlmClient::new(&server.planner_settings(5)).expect("client");
+        let mut planner = LlmPlanner::new(client, "{\"task\":\"roll out\"}");
+        let ran = run(&repo, Scenario::Healthy, 1, &mut planner, reject()).await;
+        let shown: Vec<&String> = ran
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ApprovalRequested { summary } => Some(summary),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(shown.len(), 1, "{:?}", ran.events);
+        match withheld {
+            None => assert_eq!(shown[0], &summary),
+            Some(why) => {
+                assert!(
+                    shown[0].starts_with(&format!("Risk {risk} (")),
+                    "{}",
+                    shown[0]
+                );
+                assert!(shown[0].contains(why), "{}", shown[0]);
+                assert!(
+                    !shown[0].contains("<http") && !shown[0].contains("37%"),
+                    "{}",
+                    shown[0]
+                );
+            }
+        }
+    }
+}
