@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use deploy_agent::journal::{Journal, SqliteJournal};
 use deploy_agent::llm::LlmClient;
 use deploy_agent::narrate::{By, Narrator, NARRATE_PROMPT};
 use deploy_agent::planner::{LlmPlanner, PlaybookPlanner};
@@ -145,23 +146,40 @@ async fn a_slow_model_gives_the_template_within_its_timeout() {
 }
 
 #[tokio::test]
-async fn no_model_explains_with_the_template() {
+async fn no_model_explains_with_the_template_and_show_prints_it() {
     let repo = config_repo();
     let (context, policy) = assessed(&repo).await;
     let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("j.db")).expect("journal"));
     let setup = Setup {
         scenario: Scenario::ErrorSpike,
         seed: 7,
+        journal: Some(journal.clone()),
+        record: true,
         ..Setup::default()
     };
     let ran = run_setup(&context, &policy, &mut planner, reject(), setup).await;
-    let n = ran.summary.explanation.expect("an explanation");
-    assert_eq!((n.by, n.withheld), (By::Template, None));
+    let n = ran.summary.explanation.clone().expect("an explanation");
+    assert_eq!((n.by, n.withheld.clone()), (By::Template, None));
     assert!(
         n.text.contains("because the judge failed its"),
         "{}",
         n.text
     );
+    let (_, event) = ran
+        .events
+        .iter()
+        .find(|(_, e)| matches!(e, Event::Explained { .. }))
+        .expect("explained");
+    let line = deploy_agent::rollout::terminal::describe(event).expect("a progress line");
+    assert_eq!(line, format!("WHY (template): {}", n.text));
+    let id = &ran.summary.id;
+    let stored = journal.rollout(id).expect("record");
+    let events = journal.events(id).expect("events");
+    let shown = deploy_agent::journal::timeline::render_timeline(&stored, &events);
+    assert!(shown.contains(&format!("(template) {}", n.text)), "{shown}");
 }
 
 #[tokio::test]
@@ -215,4 +233,52 @@ async fn an_approval_summary_is_shown_only_when_grounded() {
             }
         }
     }
+}
+
+/// A source change assessed with the model's opinion (score 0.9, `rationale`).
+async fn assessed_with(rationale: &str) -> deploy_agent::assess::Assessment {
+    let repo = crate::support::repo::Repo::new();
+    repo.lines("src/retry.rs", 30, "a");
+    repo.commit("initial");
+    repo.lines("src/retry.rs", 40, "b");
+    repo.commit("retry harder");
+    let opinion = json!({"score": 0.9, "rationale": rationale, "concerns": []});
+    let server = FakeOpenAi::start(vec![Reply::Content(opinion.to_string())]).await;
+    let git = deploy_agent::git::LocalGit::open(repo.path()).expect("repo");
+    let request = deploy_agent::assess::AssessRequest {
+        rev: "HEAD".into(),
+        base: None,
+        llm: deploy_agent::assess::LlmMode::Auto,
+    };
+    let policy = deploy_agent::policy::Policy::embedded().expect("policy");
+    deploy_agent::assess::assess(&git, &policy, &server.planner_settings(5), &request)
+        .await
+        .expect("assess")
+}
+
+#[tokio::test]
+async fn the_pr_paragraph_is_the_grounded_rationale_escaped_else_the_template() {
+    let a = assessed_with("Retries *double* <b>load</b>: I put it at 0.90.").await;
+    let md = deploy_agent::report::markdown(&a);
+    assert!(
+        md.contains("**In short** (the model's words, checked against the numbers above): Retries \\*double\\* \\<b\\>load\\</b\\>: I put it at 0.90."),
+        "{md}"
+    );
+    let a = assessed_with("This kind of change fails 42% of the time.").await;
+    let md = deploy_agent::report::markdown(&a);
+    assert!(md.contains("**In short**: Risk 0.90 (critical)"), "{md}");
+    assert!(
+        md.contains(
+            "_the model's rationale was withheld: it cites 42 %, which no measurement shows._"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("42% of the time"), "{md}");
+    let a = assessed_with("Safe, see [the docs](http://evil.example) @alice").await;
+    let md = deploy_agent::report::markdown(&a);
+    assert!(md.contains("it contains a link"), "{md}");
+    assert!(
+        !md.contains("evil.example") && !md.contains("@alice"),
+        "{md}"
+    );
 }
