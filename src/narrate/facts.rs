@@ -42,6 +42,22 @@ impl Facts {
         self.words.get(label).map(String::as_str)
     }
 
+    /// Adds `other`'s facts under `prefix.` (what the model was also shown).
+    pub fn include(&mut self, prefix: &str, other: Facts) {
+        for (label, v) in other.numbers {
+            self.numbers.insert(format!("{prefix}.{label}"), v);
+        }
+        for (label, w) in other.words {
+            // `rev` keeps its label: its short forms are stripped by it.
+            let label = if label == "rev" {
+                label
+            } else {
+                format!("{prefix}.{label}")
+            };
+            self.words.insert(label, w);
+        }
+    }
+
     /// Every value a text may cite: the numbers, the numbers in the words,
     /// and each metric's canary ÷ baseline and canary − baseline (how people
     /// compare two measurements).

@@ -150,12 +150,14 @@ impl Runner<'_> {
         if self.rust_planner {
             return summary.to_string();
         }
-        let facts = Facts::for_approval(
+        let mut facts = Facts::for_approval(
             request,
             &self.state.risk.strategy,
             self.state.verdict.as_ref(),
             judge,
         );
+        // The model read the assessment (`assess_risk`): its numbers are facts too.
+        facts.include("assessment", Facts::for_assessment(&self.change.assessment));
         let narrative = if summary.trim().is_empty() {
             Narrative::template(Kind::Approval, &facts)
         } else {

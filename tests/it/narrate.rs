@@ -187,8 +187,15 @@ async fn an_approval_summary_is_shown_only_when_grounded() {
     let repo = migration_repo();
     let (context, _) = assessed(&repo).await;
     let risk = format!("{:.2}", context.assessment.risk_score);
+    // A factor's weight: a number the model read in `assess_risk`, not in the request.
+    let top = context.assessment.factors.first().expect("a factor");
+    let factor = format!("{:+.2}", top.contribution);
+    assert!(top.contribution > 2.0, "{top:?}");
     let cases = [
-        (format!("Risk {risk}: it adds an index."), None),
+        (
+            format!("Risk {risk} ({factor} from the migration): it adds an index."),
+            None,
+        ),
         (
             "Low risk: 37% of such changes fail, so approve.".to_string(),
             Some("the model's summary was withheld: it cites 37 %, which no measurement shows"),
