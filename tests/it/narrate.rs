@@ -289,3 +289,72 @@ async fn the_pr_paragraph_is_the_grounded_rationale_escaped_else_the_template() 
         "{md}"
     );
 }
+
+/// The Slack approval message's last update says why a rollout was rolled
+/// back, marked as the model's words, escaped; the withheld line too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slack_message_explains_a_rollback_escaped() {
+    use deploy_agent::approval::slack::{SlackClient, SlackSettings};
+    use deploy_agent::approval::{ApprovalRequest, Approver, SlackApprover};
+    use deploy_agent::narrate::Narrative;
+    use deploy_agent::policy::Level;
+
+    use crate::support::fake_slack::FakeSlack;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal: Arc<dyn Journal> =
+        Arc::new(SqliteJournal::open(&dir.path().join("j.db")).expect("journal"));
+    let id = "checkout-01234567-1";
+    let rev = "0123456789abcdef";
+    let record =
+        crate::support::rollout::running_record(id, rev, deploy_agent::journal::wall_now());
+    journal.begin(&record).expect("begin");
+    let slack = FakeSlack::start().await;
+    let settings = SlackSettings {
+        api_url: slack.url(),
+        bot_token: Some("xoxb-test".into()),
+        max_retries: 0,
+        ..SlackSettings::default()
+    };
+    let client = SlackClient::new(&settings).expect("client");
+    let approver = Arc::new(SlackApprover::new(journal.clone(), client, "#deploys"));
+    let request = ApprovalRequest {
+        rollout_id: id.into(),
+        service: "checkout".into(),
+        rev: rev.into(),
+        risk_score: 0.82,
+        level: Level::High,
+        reasons: vec![],
+        summary: "adds a column".into(),
+        timeout_seconds: 1,
+        required_approvals: 1,
+        go_on_at: None,
+    };
+    // Nobody answers: the timeout decides, and the message is updated once.
+    let _ = approver.request(&request).await;
+    let narrative = Narrative {
+        text: "Errors hit 3.4 % <http://x|click> <!here>".into(),
+        by: By::Model,
+        withheld: None,
+    };
+    approver
+        .rollout_ended(
+            Outcome::RolledBack,
+            "canary verdict Fail at 5%",
+            Some(&narrative),
+        )
+        .await;
+    let updates = slack.calls("chat.update");
+    let last = updates.last().expect("chat.update").body.clone();
+    let text = last["blocks"][0]["text"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("*Why* (written by the model, checked against the numbers): Errors hit 3.4 % &lt;http://x|click&gt; &lt;!here&gt;"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("<http") && !text.contains("<!here>"),
+        "{text}"
+    );
+}
