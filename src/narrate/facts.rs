@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::grounding::numbers;
+use super::grounding::{number, numbers};
 use crate::assess::Assessment;
 use crate::canary::{Verdict, VerdictKind};
 use crate::policy::Strategy;
@@ -82,14 +82,15 @@ impl Facts {
     }
 
     /// `text` without the identifiers the facts name (revs and their short
-    /// forms, the rollout id): their digits are not numbers.
+    /// forms, the rollout id): their digits are not numbers. A token that
+    /// reads as a number with a unit (`300s`, `1.6x`) is not an identifier.
     pub fn strip_words(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (label, word) in &self.words {
             for token in word.split_whitespace() {
                 let mixed = token.chars().any(|c| c.is_ascii_digit())
                     && token.chars().any(|c| c.is_alphabetic());
-                if !mixed || token.len() < 4 {
+                if !mixed || token.len() < 4 || number(token).is_some() {
                     continue;
                 }
                 out = out.replace(token, " ");
@@ -249,5 +250,40 @@ impl Facts {
             f.word("top_factor", &top.name);
         }
         f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::narrate::{ground, Ungrounded};
+
+    #[test]
+    fn identifiers_are_stripped_and_units_are_not() {
+        let mut f = Facts::default();
+        f.word("rev", "3052871aa9c0ffee");
+        f.word("rollout_id", "checkout-3052871a-1800000000000");
+        f.word("detail", "1.6x slower over 300s");
+        let text = "checkout-3052871a-1800000000000 at 3052871 was 1.6x slower for 300s";
+        assert_eq!(ground(text, &f), Ok(()));
+        // A unit-bearing fact is not cut out of a longer, invented number.
+        assert_eq!(
+            ground("11.6x slower", &f),
+            Err(Ungrounded::Number {
+                cited: "11.6".into()
+            })
+        );
+    }
+
+    #[test]
+    fn comparisons_of_canary_and_baseline_are_facts() {
+        let mut f = Facts::default();
+        f.number("error_rate.canary", 0.06);
+        f.number("error_rate.baseline", 0.005);
+        // 12 times the baseline; 5.5 points above it.
+        assert_eq!(ground("12x the baseline, 5.5 points more", &f), Ok(()));
+        let mut included = Facts::default();
+        included.include("run", f);
+        assert_eq!(included.get("run.error_rate.canary"), Some(0.06));
     }
 }

@@ -165,7 +165,7 @@ fn is_clock(word: &str) -> bool {
 /// One token as a number: digits with at most one point (thousands commas
 /// allowed), then nothing, `%`, or a unit (`ms`, `s`, `x`, `×`, `k`).
 /// Anything else with digits in it is an identifier.
-fn number(token: &str) -> Option<Cited> {
+pub(super) fn number(token: &str) -> Option<Cited> {
     let token = token.trim_end_matches('.');
     let start = token.find(|c: char| c.is_ascii_digit() || c == '.')?;
     if start != 0 {
