@@ -272,6 +272,13 @@ async fn the_pr_paragraph_is_the_grounded_rationale_escaped_else_the_template() 
         "{md}"
     );
     let a = assessed_with("This kind of change fails 42% of the time.").await;
+    let text = deploy_agent::report::text(&a);
+    assert!(
+        text.contains(
+            "(the model's rationale was withheld: it cites 42 %, which no measurement shows)"
+        ) && !text.contains("42% of the time"),
+        "{text}"
+    );
     let md = deploy_agent::report::markdown(&a);
     assert!(md.contains("**In short**: Risk 0.90 (critical)"), "{md}");
     assert!(
