@@ -32,11 +32,22 @@ fn rollback(f: &Facts) -> String {
             let canary = f.get(&format!("{metric}.canary"));
             let baseline = f.get(&format!("{metric}.baseline"));
             if let (Some(c), Some(b)) = (canary, baseline) {
+                // Rates read best as percentages.
+                let show = |v: f64| {
+                    if metric.contains("rate") {
+                        format!("{}%", num(100.0 * v))
+                    } else {
+                        num(v)
+                    }
+                };
                 s.push_str(&format!(
                     ": {} on the canary against {} on the baseline",
-                    num(c),
-                    num(b)
+                    show(c),
+                    show(b)
                 ));
+                if b > 0.0 {
+                    s.push_str(&format!(" ({}× as high)", num(c / b)));
+                }
             }
             if let Some(n) = f.get("canary_requests") {
                 s.push_str(&format!(", over {} canary requests", num(n)));
@@ -120,7 +131,7 @@ mod tests {
         let text = template(Kind::Rollback, &f);
         assert_eq!(
             text,
-            "The canary was rolled back from 20% to 0% because the judge failed its error_rate check: 0.03412 on the canary against 0.0049 on the baseline, over 1234 canary requests. Stable serves all traffic again."
+            "The canary was rolled back from 20% to 0% because the judge failed its error_rate check: 3.412% on the canary against 0.49% on the baseline (6.963× as high), over 1234 canary requests. Stable serves all traffic again."
         );
         assert_eq!(ground(&text, &f), Ok(()));
         let f = rollback_facts(false);
