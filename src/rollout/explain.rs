@@ -46,7 +46,7 @@ impl Runner<'_> {
     }
 
     /// Why it was rolled back, from the weight it left and the judge's last
-    /// verdict there.
+    /// verdict there. An operator's stop meanwhile takes the template at once.
     async fn explain(&self, summary: &RolloutSummary) -> Narrative {
         let from = self.state.steps.last().map_or(0, |s| s.weight);
         let facts = Facts::for_rollback(
@@ -55,6 +55,11 @@ impl Runner<'_> {
             from,
             !self.model_reason,
         );
-        self.backends.narrator.narrate(Kind::Rollback, &facts).await
+        let stop = self.backends.stop.clone();
+        tokio::select! {
+            biased;
+            narrative = self.backends.narrator.narrate(Kind::Rollback, &facts) => narrative,
+            _ = stop.stopped() => Narrative::template(Kind::Rollback, &facts),
+        }
     }
 }
