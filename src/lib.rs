@@ -25,6 +25,7 @@ pub mod guard;
 pub mod journal;
 pub mod llm;
 pub mod metrics;
+pub mod narrate;
 pub mod planner;
 pub mod policy;
 pub mod progress;

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::journal::POLL_INTERVAL;
 use super::{ApprovalAnswer, ApprovalRequest, Approver, JournalApprover};
 use crate::journal::{wall_now, ApprovalStatus, Journal};
+use crate::narrate::Narrative;
 use crate::rollout::state::Outcome;
 
 mod client;
@@ -26,7 +27,9 @@ mod message;
 pub use client::{
     ResponseUrlClient, SlackClient, SlackError, SlackSettings, BOT_TOKEN_ENV, DEFAULT_API_URL,
 };
-pub use message::{decided_message, escape, progress_message, request_message};
+pub use message::{
+    decided_message, ended_message, escape, progress_message, request_message, Ended,
+};
 
 pub const APPROVE_ACTION: &str = "approve";
 pub const REJECT_ACTION: &str = "reject";
@@ -100,25 +103,24 @@ impl SlackApprover {
     }
 
     /// Updates the approval message (if one was posted) a last time with how the
-    /// rollout ended, so the channel shows the whole story in one message.
-    pub async fn rollout_ended(&self, outcome: Outcome, reason: &str) {
+    /// rollout ended and, after a rollback, why (`explanation`), so the channel
+    /// shows the whole story in one message.
+    pub async fn rollout_ended(
+        &self,
+        outcome: Outcome,
+        reason: &str,
+        explanation: Option<&Narrative>,
+    ) {
         let posted = self.posted.lock().ok().and_then(|p| p.clone());
         let Some(p) = posted else {
             return;
         };
-        let when = crate::journal::timeline::utc(wall_now());
-        let text = format!(
-            "{}\n*Rollout {}* at {when}: {}",
-            p.decided,
-            outcome.as_str().replace('_', " "),
-            escape(reason)
-        );
-        let body = json!({
-            "channel": p.channel,
-            "ts": p.ts,
-            "text": format!("Rollout {}", outcome.as_str().replace('_', " ")),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-        });
+        let ended = Ended {
+            outcome,
+            reason,
+            explanation,
+        };
+        let body = ended_message(&p.channel, &p.ts, &p.decided, &ended);
         if let Err(e) = self.client.call("chat.update", &body).await {
             tracing::warn!(error = %e, "could not update the Slack message with the rollout's end");
         }

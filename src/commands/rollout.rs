@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::git::{ChangeSource, LocalGit};
 use crate::journal::{Journal, JournalSink};
 use crate::llm::LlmClient;
+use crate::narrate::Narrator;
 use crate::planner::{HandoverPlanner, LlmPlanner, Planner, PlaybookPlanner};
 use crate::report::rollout_text;
 use crate::rollout::events::{EventSink, Fanout, JsonLines};
@@ -269,13 +270,20 @@ pub async fn run_rollout_with(
         PlannerKind::Llm => match LlmClient::new(&settings.llm) {
             // A model that cannot go on hands the rollout to the playbook (policy's
             // `max_invalid_turns`, `on_model_failure`) rather than aborting it.
-            Ok(client) => Box::new(HandoverPlanner::new(
-                Box::new(LlmPlanner::new(
-                    client,
-                    &crate::planner::openai::opening_message(&spec.service, &context.assessment),
-                )),
-                &policy.rollout,
-            )),
+            Ok(client) => {
+                // The model explains a rollback too, checked against the numbers.
+                backends = backends.with_narrator(Narrator::model(client.clone()));
+                Box::new(HandoverPlanner::new(
+                    Box::new(LlmPlanner::new(
+                        client,
+                        &crate::planner::openai::opening_message(
+                            &spec.service,
+                            &context.assessment,
+                        ),
+                    )),
+                    &policy.rollout,
+                ))
+            }
             Err(e) => {
                 // Nothing began: the service is free again at once.
                 if let Some(lease) = &lease {
@@ -325,7 +333,13 @@ pub async fn run_rollout_with(
         }
     }
     if let Some(slack) = &slack {
-        slack.rollout_ended(summary.outcome, &summary.reason).await;
+        slack
+            .rollout_ended(
+                summary.outcome,
+                &summary.reason,
+                summary.explanation.as_ref(),
+            )
+            .await;
     }
     let rendered = match cmd.format {
         RolloutFormat::Text => rollout_text(&summary),

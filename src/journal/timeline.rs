@@ -172,6 +172,7 @@ fn detail(kind: &str, p: &Value) -> String {
         "approval_requested" => clip(text(p, "summary"), 160),
         "approval_decided" => approval_decided(p),
         "auto_rollback" => text(p, "reason").to_string(),
+        "explained" => explained(p),
         "budget_exhausted" => format!("{}: {}", text(p, "rule"), text(p, "detail")),
         "planner_handover" => format!(
             "{} → {} at turn {}: {}",
@@ -203,6 +204,15 @@ fn detail(kind: &str, p: &Value) -> String {
         ),
         _ => p.to_string(),
     }
+}
+
+/// `(model) The canary …` or `(template) … — the model's explanation was withheld: …`.
+fn explained(p: &Value) -> String {
+    let withheld = p["withheld"]
+        .as_str()
+        .map(|w| format!(" — {w}"))
+        .unwrap_or_default();
+    format!("({}) {}{withheld}", text(p, "by"), text(p, "text"))
 }
 
 /// `high strategy chosen: canary: 5% first, … — <reason>`.

@@ -17,6 +17,7 @@ mod error;
 pub mod opinion;
 pub mod probe;
 mod structured;
+mod text;
 pub mod textcalls;
 
 use std::time::Duration;

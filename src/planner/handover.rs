@@ -160,6 +160,11 @@ impl Planner for HandoverPlanner {
         }
     }
 
+    /// The playbook's after the hand-over, the primary's before.
+    fn writes_rust_text(&self) -> bool {
+        self.playbook.is_some() || self.primary.writes_rust_text()
+    }
+
     async fn next(
         &mut self,
         state: &RolloutState,

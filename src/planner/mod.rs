@@ -77,4 +77,12 @@ pub trait Planner: Send {
     fn take_handover(&mut self) -> Option<Handover> {
         None
     }
+    /// Whether the texts in this planner's calls (an approval summary, a
+    /// rollback reason) are Rust's own, not a model's: those are shown as
+    /// written; a model's are checked against the measurements first
+    /// ([`crate::narrate`]). Models, and planners standing in for them, keep
+    /// the default.
+    fn writes_rust_text(&self) -> bool {
+        false
+    }
 }

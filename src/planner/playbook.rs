@@ -262,6 +262,10 @@ impl Planner for PlaybookPlanner {
         "playbook".into()
     }
 
+    fn writes_rust_text(&self) -> bool {
+        true
+    }
+
     async fn next(
         &mut self,
         state: &RolloutState,

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::text::{model_line, trust_line};
 use super::{describe_strategy, short};
 use crate::assess::Assessment;
+use crate::narrate::{By, Facts, Kind, Narrative};
 use crate::policy::Level;
 
 /// A hidden marker so a later run can find and update its own comment.
@@ -58,9 +59,7 @@ pub fn markdown(a: &Assessment) -> String {
         "| Size | {} files, +{} −{} lines |",
         st.files, st.lines_added, st.lines_deleted
     );
-    if let Some(r) = &a.llm.rationale {
-        let _ = writeln!(s, "\n> {}", escape(r));
-    }
+    let _ = writeln!(s, "\n{}", in_short(a));
     let _ = writeln!(
         s,
         "\n<details><summary>Factors behind the score</summary>\n"
@@ -93,4 +92,55 @@ pub fn markdown(a: &Assessment) -> String {
 
 fn escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// The "In short" paragraph: the model's rationale when it is grounded in the
+/// assessment's numbers (the table above shows Rust's), else the template,
+/// saying why the rationale was withheld. Markdown-escaped either way.
+pub fn in_short(a: &Assessment) -> String {
+    let facts = Facts::for_assessment(a);
+    let n = match &a.llm.rationale {
+        Some(r) => Narrative::check(Kind::Assessment, r, &facts),
+        None => Narrative::template(Kind::Assessment, &facts),
+    };
+    let by = match n.by {
+        By::Model => " (the model's words, checked against the numbers above)",
+        By::Template => "",
+    };
+    let mut out = format!("**In short**{by}: {}", escape_inline(&n.text));
+    if let Some(why) = &n.withheld {
+        out.push_str(&format!("\n\n_{}._", escape_inline(why)));
+    }
+    out
+}
+
+/// Text shown literally in a Markdown paragraph: every character that could
+/// start emphasis, a link, an image, HTML, a table cell or code is
+/// backslash-escaped, and lines are joined.
+pub fn escape_inline(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_inline;
+
+    #[test]
+    fn markdown_from_the_model_shows_literally() {
+        assert_eq!(
+            escape_inline("[click](http://x) <b>*hi*</b>\n| ok"),
+            "\\[click\\](http://x) \\<b\\>\\*hi\\*\\</b\\> \\| ok"
+        );
+    }
 }

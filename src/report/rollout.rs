@@ -16,6 +16,12 @@ pub fn rollout_text(s: &RolloutSummary) -> String {
         s.outcome.as_str().to_uppercase().replace('_', " ")
     );
     let _ = writeln!(o, "  why       {}", s.reason);
+    if let Some(n) = &s.explanation {
+        let _ = writeln!(o, "  explained {} ({})", n.text, n.by.as_str());
+        if let Some(why) = &n.withheld {
+            let _ = writeln!(o, "            {why}");
+        }
+    }
     let _ = writeln!(
         o,
         "  risk      {:.2} {} → {}",

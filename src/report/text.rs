@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{describe_strategy, short, utc_date};
 use crate::assess::Assessment;
+use crate::narrate::{By, Facts, Kind, Narrative};
 
 pub fn text(a: &Assessment) -> String {
     let mut s = String::new();
@@ -41,7 +42,17 @@ pub fn text(a: &Assessment) -> String {
     let _ = writeln!(s, "Approval  {approval}");
     let _ = writeln!(s, "Model     {}", model_line(a));
     if let Some(r) = &a.llm.rationale {
-        let _ = writeln!(s, "          {r}");
+        // Shown as the model's only when grounded in the numbers above.
+        let n = Narrative::check(Kind::Assessment, r, &Facts::for_assessment(a));
+        match (n.by, &n.withheld) {
+            (By::Model, _) => {
+                let _ = writeln!(s, "          {}", n.text);
+            }
+            (By::Template, Some(why)) => {
+                let _ = writeln!(s, "          ({why})");
+            }
+            (By::Template, None) => {}
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "Factors (contribution in log-odds; + raises risk)");

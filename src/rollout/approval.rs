@@ -9,6 +9,7 @@ use super::events::Event;
 use super::runner::Runner;
 use super::state::{ApprovalRecord, Outcome, Phase};
 use crate::approval::{ApprovalAnswer, ApprovalRequest};
+use crate::narrate::{Facts, Kind, Narrative};
 
 impl Runner<'_> {
     /// The rollout's approval (before traffic moves), or — `without_pass` —
@@ -22,7 +23,7 @@ impl Runner<'_> {
         if let Some(a) = &self.state.approval {
             return json!({"approved": a.approved, "by": a.by, "note": "already decided"});
         }
-        let request = self.approval_request(summary, None);
+        let request = self.approval_request(&summary, None, None);
         self.state.phase = Phase::AwaitingApproval;
         self.emit(Event::ApprovalRequested {
             summary: request.summary.clone(),
@@ -53,7 +54,7 @@ impl Runner<'_> {
         let weight = self.state.weight;
         self.state.asked_at = Some(weight);
         let numbers = self.go_on_numbers();
-        let request = self.approval_request(format!("{numbers}\n{summary}"), Some(weight));
+        let request = self.approval_request(&summary, Some(weight), Some(&numbers));
         self.emit(Event::ApprovalRequested {
             summary: request.summary.clone(),
         });
@@ -108,19 +109,61 @@ impl Runner<'_> {
         )
     }
 
-    fn approval_request(&self, summary: String, go_on_at: Option<u8>) -> ApprovalRequest {
-        ApprovalRequest {
+    /// The request an approver sees: Rust's numbers (`judge`, going on
+    /// without a Pass) first, then the planner's summary — a model's only when
+    /// it is grounded in the numbers, else the template and why.
+    fn approval_request(
+        &self,
+        summary: &str,
+        go_on_at: Option<u8>,
+        judge: Option<&str>,
+    ) -> ApprovalRequest {
+        let mut request = ApprovalRequest {
             rollout_id: self.spec.id.clone(),
             service: self.spec.service.clone(),
             rev: self.spec.rev.clone(),
             risk_score: self.state.risk.score,
             level: self.state.risk.level,
             reasons: self.state.risk.approval_reasons.clone(),
-            summary: summary.chars().take(2_500).collect(),
+            summary: String::new(),
             timeout_seconds: self.limits.approval_timeout_seconds,
             required_approvals: self.required_approvals.max(1),
             go_on_at,
+        };
+        let shown = self.shown_summary(&request, summary, judge);
+        let summary = match judge {
+            Some(numbers) => format!("{numbers}\n{shown}"),
+            None => shown,
+        };
+        request.summary = summary.chars().take(2_500).collect();
+        request
+    }
+
+    /// The planner's summary as shown: the playbook's as written (Rust's
+    /// words), a model's checked against the facts of `request`.
+    fn shown_summary(
+        &self,
+        request: &ApprovalRequest,
+        summary: &str,
+        judge: Option<&str>,
+    ) -> String {
+        if self.rust_planner {
+            return summary.to_string();
         }
+        let mut facts = Facts::for_approval(
+            request,
+            &self.state.risk.strategy,
+            self.state.verdict.as_ref(),
+            judge,
+        );
+        // The model read the assessment (`assess_risk`): its numbers are facts too.
+        facts.include("assessment", Facts::for_assessment(&self.change.assessment));
+        let narrative = if summary.trim().is_empty() {
+            Narrative::template(Kind::Approval, &facts)
+        } else {
+            Narrative::check(Kind::Approval, summary, &facts)
+        };
+        narrative.display()
     }
 
     /// Waits for the answer; `None` when the rollout ended meanwhile.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::canary::Verdict;
 use crate::guard::Rule;
+use crate::narrate::By;
 use crate::policy::{Level, Strategy};
 use crate::rollout::state::{Outcome, RiskSnapshot};
 
@@ -122,6 +123,14 @@ pub enum Event {
     MetricsAdded {
         metrics: Vec<String>,
         reason: String,
+    },
+    /// Why the rollout was rolled back, for people, written once the
+    /// traffic was back on stable: the model's text when grounded in the
+    /// numbers (`by: model`), else the template (and why, in `withheld`).
+    Explained {
+        text: String,
+        by: By,
+        withheld: Option<String>,
     },
     Finished {
         outcome: Outcome,

@@ -31,6 +31,7 @@ impl Runner<'_> {
             ToolCall::SetCanaryWeight(a) => self.set_weight(a.weight).await,
             ToolCall::QueryMetrics(a) => Ok(self.query_metrics(a.wait_seconds).await),
             ToolCall::Rollback(a) => {
+                self.model_reason = !self.rust_planner;
                 self.end_safely(
                     Outcome::RolledBack,
                     format!("planner rolled back: {}", a.reason),

@@ -5,6 +5,7 @@ mod approval;
 mod budgets;
 pub mod events;
 mod exec;
+mod explain;
 mod handover;
 mod judging;
 mod metrics;
@@ -30,6 +31,7 @@ use crate::clock::Clock;
 use crate::guard::Rule;
 use crate::journal::{Journal, LeaseKeeper};
 use crate::metrics::MetricsSource;
+use crate::narrate::{Narrative, Narrator};
 use crate::traffic::TrafficRouter;
 
 pub use resume::{resume, ResumePoint};
@@ -66,6 +68,9 @@ pub struct Backends {
     /// The service's lease, when journaled: every intent is fenced by it, and
     /// once it is lost the loop makes no further change (the new owner does).
     pub lease: Option<Arc<LeaseKeeper>>,
+    /// Writes the texts people read about the rollout (the rollback's
+    /// explanation): templates unless a model is configured.
+    pub narrator: Narrator,
 }
 
 impl Backends {
@@ -84,6 +89,7 @@ impl Backends {
             journal: None,
             stop: StopSignal::default(),
             lease: None,
+            narrator: Narrator::template(),
         };
         (backends, world)
     }
@@ -103,6 +109,7 @@ impl Backends {
             journal: None,
             stop: StopSignal::default(),
             lease: None,
+            narrator: Narrator::template(),
         }
     }
 
@@ -115,6 +122,12 @@ impl Backends {
     /// Stops the loop (rolling back) when `stop` is triggered.
     pub fn with_stop(mut self, stop: StopSignal) -> Self {
         self.stop = stop;
+        self
+    }
+
+    /// Has the model write the texts people read, checked against the numbers.
+    pub fn with_narrator(mut self, narrator: Narrator) -> Self {
+        self.narrator = narrator;
         self
     }
 
@@ -185,6 +198,9 @@ pub struct RolloutSummary {
     pub approval: Option<ApprovalRecord>,
     /// What the promotion rested on (None unless promoted).
     pub promoted_on: Option<state::PromotedOn>,
+    /// Why it was rolled back, for people (None unless rolled back): the
+    /// model's words when grounded in the numbers, else the template's.
+    pub explanation: Option<Narrative>,
     pub turns: u32,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,

@@ -107,7 +107,7 @@ pub async fn resume(
             runner.drive(planner).await;
         }
     }
-    runner.conclude(planner)
+    runner.conclude(planner).await
 }
 
 fn describe_resume(point: &ResumePoint) -> String {

@@ -53,6 +53,10 @@ pub(super) struct Runner<'a> {
     pub reference: Option<super::reference::Reference>,
     /// The planner handed the rollout over (see [`super::handover`]).
     pub handover: Option<super::HandoverRecord>,
+    /// The planner's texts are Rust's (the playbook): shown as written.
+    pub rust_planner: bool,
+    /// The end reason holds a model's words (it rolled back, with its reason).
+    pub model_reason: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -96,6 +100,8 @@ impl<'a> Runner<'a> {
             target_failures: 0,
             reference: None,
             handover: None,
+            rust_planner: false,
+            model_reason: false,
         }
     }
 }
@@ -158,7 +164,7 @@ pub async fn run(
         };
         runner.drive(planner).await;
     }
-    runner.conclude(planner)
+    runner.conclude(planner).await
 }
 
 impl Runner<'_> {
@@ -179,25 +185,6 @@ impl Runner<'_> {
         planner.notify(&format!(
             "The canary already serves {weight}% of traffic (adopted by the operator); bake and judge at {weight}% before any increase."
         ));
-    }
-
-    /// Tells the planner how it ended, then emits `Finished` — after the last
-    /// tool event, so it is always the last event — and returns the summary.
-    pub(super) fn conclude(self, planner: &mut dyn Planner) -> RolloutSummary {
-        planner.notify(&format!(
-            "The rollout has ended ({:?}): {}",
-            self.state.phase, self.reason
-        ));
-        let summary = self.summary(planner.name());
-        self.sink.emit(
-            summary.ended_at,
-            &Event::Finished {
-                outcome: summary.outcome,
-                reason: summary.reason.clone(),
-                weight: summary.final_weight,
-            },
-        );
-        summary
     }
 
     pub(super) fn emit(&mut self, event: Event) {
@@ -287,6 +274,7 @@ impl Runner<'_> {
             if let Some(handover) = planner.take_handover() {
                 self.planner_handed_over(handover);
             }
+            self.rust_planner = planner.writes_rust_text();
             self.state.turns += 1;
             self.state.prompt_tokens += u64::from(plan.prompt_tokens);
             self.state.completion_tokens += u64::from(plan.completion_tokens);
@@ -351,7 +339,7 @@ impl Runner<'_> {
         content
     }
 
-    fn summary(&self, planner: String) -> RolloutSummary {
+    pub(super) fn summary(&self, planner: String) -> RolloutSummary {
         let s = &self.state;
         let outcome = match s.phase {
             Phase::Promoted => Outcome::Promoted,
@@ -373,6 +361,7 @@ impl Runner<'_> {
             vetoes: self.vetoes.clone(),
             approval: s.approval.clone(),
             promoted_on: self.state.promoted_on,
+            explanation: None,
             turns: s.turns,
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,

@@ -80,6 +80,10 @@ pub fn describe(event: &Event) -> Option<String> {
         }
         Event::ToolFailed { tool, error, .. } => format!("FAILED {tool}: {error}"),
         Event::AutoRollback { reason } => format!("AUTOMATIC ROLLBACK: {reason}"),
+        Event::Explained { text, by, withheld } => match withheld {
+            Some(why) => format!("WHY ({}): {text} [{why}]", by.as_str()),
+            None => format!("WHY ({}): {text}", by.as_str()),
+        },
         Event::Adopted { detail, .. } => format!("ADOPTED: {detail}"),
         Event::Promotion { stage, detail } => format!("promotion {stage}: {detail}"),
         Event::BudgetExhausted { rule, detail } => format!("STOP {}: {detail}", rule.as_str()),

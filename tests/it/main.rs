@@ -21,6 +21,7 @@ mod kube_adapters;
 mod leases;
 mod llm_check;
 mod llm_compat;
+mod narrate;
 mod replicas;
 mod resume;
 mod rollout_catalogue;

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use super::{button_value, APPROVE_ACTION, REJECT_ACTION};
 use crate::approval::{ApprovalAnswer, ApprovalRequest};
 use crate::journal::wall_now;
+use crate::narrate::{By, Narrative};
+use crate::rollout::state::Outcome;
 
 /// The chat.postMessage body: the change and two buttons.
 pub fn request_message(channel: &str, request: &ApprovalRequest, nonce: &str) -> Value {
@@ -98,6 +100,42 @@ pub fn progress_message(
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}));
     }
     body
+}
+
+/// How a rollout ended, for the last update of its approval message.
+pub struct Ended<'a> {
+    pub outcome: Outcome,
+    pub reason: &'a str,
+    /// Why it was rolled back: the model's words (grounded in the numbers) or the template's.
+    pub explanation: Option<&'a Narrative>,
+}
+
+/// The chat.update body when the rollout ends: the approval's outcome
+/// (`decided`, already built), how the rollout ended and, after a rollback,
+/// why — the model's words marked as such, below Rust's reason, escaped.
+pub fn ended_message(channel: &str, ts: &str, decided: &str, ended: &Ended) -> Value {
+    let when = crate::journal::timeline::utc(wall_now());
+    let outcome = ended.outcome.as_str().replace('_', " ");
+    let mut text = format!(
+        "{decided}\n*Rollout {outcome}* at {when}: {}",
+        escape(ended.reason)
+    );
+    if let Some(n) = ended.explanation {
+        let by = match n.by {
+            By::Model => "written by the model, checked against the numbers",
+            By::Template => "deterministic",
+        };
+        text.push_str(&format!("\n*Why* ({by}): {}", escape(&n.text)));
+        if let Some(why) = &n.withheld {
+            text.push_str(&format!("\n_{}_", escape(why)));
+        }
+    }
+    json!({
+        "channel": channel,
+        "ts": ts,
+        "text": format!("Rollout {outcome}"),
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    })
 }
 
 /// `slack:U1` (a click) as a Slack mention `<@U1>` (only when the id is
@@ -197,6 +235,26 @@ mod tests {
         let text = decided["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(
             text.contains("by &lt;!here&gt;") && text.ends_with(literal),
+            "{text}"
+        );
+        // A rollback's explanation is escaped too, whoever wrote it.
+        let narrative = Narrative {
+            text: evil.into(),
+            by: By::Model,
+            withheld: Some(evil.into()),
+        };
+        let ended = Ended {
+            outcome: Outcome::RolledBack,
+            reason: evil,
+            explanation: Some(&narrative),
+        };
+        let body = ended_message("C1", "1.2", "*Approved*", &ended);
+        let text = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(
+            text.contains(&format!(
+                "*Why* (written by the model, checked against the numbers): {literal}"
+            )) && !text.contains('<')
+                && !text.contains('>'),
             "{text}"
         );
         // A real Slack voter is still a mention; anything else is text.

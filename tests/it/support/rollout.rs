@@ -146,6 +146,8 @@ pub struct Setup {
     pub stop: Option<StopSignal>,
     /// Another judge than the policy's sequential one.
     pub judge: Option<Box<dyn deploy_agent::canary::Judge>>,
+    /// Who writes the texts for people (default: the templates).
+    pub narrator: Option<deploy_agent::narrate::Narrator>,
 }
 
 /// Runs a rollout in `setup`; the target label is `sim:<scenario>` (what
@@ -171,6 +173,9 @@ pub async fn run_setup(
     }
     if let Some(stop) = setup.stop {
         backends = backends.with_stop(stop);
+    }
+    if let Some(narrator) = setup.narrator {
+        backends = backends.with_narrator(narrator);
     }
     if setup.start_weight > 0 {
         world
