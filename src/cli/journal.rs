@@ -24,12 +24,8 @@ pub struct HistoryArgs {
 pub struct ShowArgs {
     /// The rollout id (see `history`).
     id: String,
-    /// `html`: one self-contained page (inline SVG and CSS, no scripts or
-    /// external assets) with a summary, the chart and the events; `svg`: the
-    /// chart alone (canary weight, error rate and latency of both versions with
-    /// the judge's bound, e-values against their thresholds, and markers for
-    /// approvals, vetoes, verdicts, intents, hand-overs and the outcome, whose
-    /// detail a browser shows on hover).
+    /// `html` and `svg` draw the rollout (weight, both versions' error rate and
+    /// latency, evidence, a marker per decision with its detail on hover).
     #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
     format: ShowFormat,
     /// Write to FILE instead of standard output (e.g. `--format html --output rollout.html`).

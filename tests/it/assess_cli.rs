@@ -171,7 +171,13 @@ fn markdown_is_a_pr_comment() {
     assert!(chart.starts_with("xychart-beta\n"), "{chart}");
     assert!(chart.contains("\"touches_migration\""), "{chart}");
     assert!(chart.contains("levels: medium ≥ "), "{chart}");
-    assert_eq!(chart.lines().filter(|l| l.trim().starts_with("bar [")).count(), 1);
+    assert_eq!(
+        chart
+            .lines()
+            .filter(|l| l.trim().starts_with("bar ["))
+            .count(),
+        1
+    );
 }
 
 #[test]
