@@ -16,6 +16,8 @@ use super::model::{Judgement, MarkerKind, RolloutChart};
 pub(super) const WIDTH: u32 = 960;
 const HEADER: u32 = 36;
 const LANE: u32 = 16;
+/// The smallest distance between two markers' centres in a lane (px).
+const MARKER_GAP: i32 = 9;
 const PANEL: u32 = 180;
 /// Left label area and margins: the same in every panel, so one x maps to one pixel.
 const Y_LABELS: u32 = 80;
@@ -86,8 +88,13 @@ fn overlay(chart: &RolloutChart, xs: &[i32]) -> String {
     }
     s.push_str("</g>");
     s.push_str(r#"<g id="markers">"#);
+    // Markers closer than a marker's width in one lane are set side by side,
+    // so each can be hovered; `data-at` keeps the event's own time.
+    let mut last_x = [i32::MIN / 2; MarkerKind::ALL.len()];
     for (i, m) in chart.markers.iter().enumerate() {
         let Some(&x) = xs.get(i) else { break };
+        let x = x.max(last_x[m.kind.lane()] + MARKER_GAP);
+        last_x[m.kind.lane()] = x;
         let y = lane_y(m.kind);
         let mut title = format!("{} at {}: {}", m.event, minutes(m.at), m.detail);
         if let Some(j) = chart.judgements.iter().find(|j| j.at == m.at) {

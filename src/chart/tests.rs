@@ -164,6 +164,14 @@ fn svg_escapes_event_text_and_has_one_marker_per_veto() {
     assert_eq!(s.matches("class=\"marker outcome\"").count(), 1);
     assert!(s.contains("fails at 21"), "the threshold is labelled");
     assert_eq!(s.matches("<g").count(), s.matches("</g>").count());
+    // The two vetoes, a second apart, are set side by side to be hovered apart.
+    let cx: Vec<i32> = s
+        .split("class=\"marker veto\"")
+        .skip(1)
+        .filter_map(|g| g.split("cx=\"").nth(1)?.split('"').next()?.parse().ok())
+        .collect();
+    assert_eq!(cx.len(), 2);
+    assert!(cx[1] - cx[0] >= 9, "{cx:?}");
 }
 
 #[test]
