@@ -267,3 +267,17 @@ fn risk_factor_bars_are_the_largest_with_sanitised_labels_and_thresholds() {
     a.factors.clear();
     assert_eq!(risk_factors_mermaid(&a), "");
 }
+
+#[test]
+fn a_rollout_without_events_still_draws() {
+    let mut r = record();
+    r.outcome = None;
+    r.finished_at = None;
+    let s = svg(&r, &[]);
+    assert!(s.starts_with("<svg") && s.trim_end().ends_with("</svg>"));
+    assert!(!s.contains("class=\"marker"));
+    assert!(s.contains("<tspan id=\"svg-outcome\">running</tspan>"));
+    let h = html(&r, &[]);
+    assert!(h.contains("<span id=\"outcome\" class=\"outcome-running\">running</span>"));
+    assert_eq!(h.matches("<tr data-seq=").count(), 0);
+}
