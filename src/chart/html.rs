@@ -9,9 +9,10 @@ use super::{escape, svg};
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}\
-td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
-th{background:#f4f4f4}\
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
+th{background:#f4f4f4;white-space:nowrap}\
 #events td:first-child{white-space:nowrap;font-family:monospace}\
+#events td:last-child,#summary td{overflow-wrap:anywhere}\
 .outcome-promoted{color:#2a9d3a}.outcome-rolled_back,.outcome-aborted,.outcome-rollback_failed{color:#d62828}\
 #chart svg{max-width:100%;height:auto}\
 .marker{cursor:help}";
