@@ -15,6 +15,7 @@ pub mod backtest;
 pub mod bench;
 pub mod canary;
 pub mod change;
+pub mod chart;
 pub mod clock;
 pub mod doctor;
 pub mod error;

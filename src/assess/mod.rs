@@ -121,6 +121,8 @@ pub struct PolicyRef {
     pub name: String,
     pub version: u32,
     pub hash: String,
+    /// The scores at which levels start, so a report can say where this one sits.
+    pub levels: crate::policy::LevelThresholds,
 }
 
 /// Assesses one change. Git errors are the only errors: the model never fails it.
@@ -253,6 +255,7 @@ async fn finish(
             name: policy.name.clone(),
             version: policy.version,
             hash: policy.hash.clone(),
+            levels: policy.levels,
         },
         warnings,
     };

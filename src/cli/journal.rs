@@ -4,8 +4,9 @@
 use clap::Args;
 use deploy_agent::commands::journal::{
     run_approve, run_history, run_show, ApproveCommand, HistoryCommand, JournalFormat,
-    JournalLocation, ShowCommand,
+    JournalLocation, ShowCommand, ShowFormat,
 };
+use deploy_agent::commands::ArgError;
 use deploy_agent::exit;
 
 #[derive(Args)]
@@ -23,8 +24,13 @@ pub struct HistoryArgs {
 pub struct ShowArgs {
     /// The rollout id (see `history`).
     id: String,
-    #[arg(long, value_enum, default_value_t = JournalFormat::Text)]
-    format: JournalFormat,
+    /// `html` and `svg` draw the rollout (weight, both versions' error rate and
+    /// latency, evidence, a marker per decision with its detail on hover).
+    #[arg(long, value_enum, default_value_t = ShowFormat::Text)]
+    format: ShowFormat,
+    /// Write to FILE instead of standard output (e.g. `--format html --output rollout.html`).
+    #[arg(long, value_name = "FILE")]
+    output: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -63,7 +69,15 @@ impl ShowArgs {
             id: self.id,
             format: self.format,
         };
-        print!("{}", run_show(&cmd)?);
+        let shown = run_show(&cmd)?;
+        match self.output {
+            Some(path) => std::fs::write(&path, shown).map_err(|source| ArgError::CannotWrite {
+                flag: "--output",
+                path,
+                source,
+            })?,
+            None => print!("{shown}"),
+        }
         Ok(exit::OK)
     }
 }

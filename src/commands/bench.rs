@@ -213,6 +213,7 @@ pub fn synthetic_assessment(policy: &Policy, level: Level) -> Assessment {
             name: policy.name.clone(),
             version: policy.version,
             hash: policy.hash.clone(),
+            levels: policy.levels,
         },
         warnings: vec![],
     }

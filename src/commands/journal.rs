@@ -21,6 +21,20 @@ pub enum JournalFormat {
     Json,
 }
 
+/// Output formats of `show`: `history`'s, and pictures of the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowFormat {
+    /// The timeline as a table.
+    Text,
+    /// The rollout, its events and approval votes as JSON.
+    Json,
+    /// One self-contained HTML page (inline SVG and CSS, no scripts): summary, chart, events.
+    Html,
+    /// The chart alone: weight, error rate and latency of both versions, evidence
+    /// against its threshold, and markers (detail on hover) for every decision.
+    Svg,
+}
+
 /// Where the journal is: `--journal`, else the settings' `journal.path`, else the default.
 #[derive(Debug, Clone, Default)]
 pub struct JournalLocation {
@@ -42,7 +56,7 @@ pub struct HistoryCommand {
 pub struct ShowCommand {
     pub location: JournalLocation,
     pub id: String,
-    pub format: JournalFormat,
+    pub format: ShowFormat,
 }
 
 /// `deploy-agent approve <id>`. Who decides is not a field: it is the OS user
@@ -82,8 +96,10 @@ pub fn run_show(cmd: &ShowCommand) -> Result<String, Error> {
     let events = journal.events(&cmd.id)?;
     let votes = journal.approval_votes(&record.id, &record.rev)?;
     Ok(match cmd.format {
-        JournalFormat::Text => render_timeline(&record, &events) + &render_votes(&votes),
-        JournalFormat::Json => pretty(&timeline_json(&record, &events, &votes)),
+        ShowFormat::Text => render_timeline(&record, &events) + &render_votes(&votes),
+        ShowFormat::Json => pretty(&timeline_json(&record, &events, &votes)),
+        ShowFormat::Html => crate::chart::html(&record, &events),
+        ShowFormat::Svg => crate::chart::svg(&record, &events) + "\n",
     })
 }
 

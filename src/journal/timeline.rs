@@ -143,7 +143,7 @@ fn ending(r: &RolloutRecord) -> String {
 }
 
 /// The detail column: what a person needs from each kind of event.
-fn detail(kind: &str, p: &Value) -> String {
+pub(crate) fn detail(kind: &str, p: &Value) -> String {
     match kind {
         "started" => format!("{} on {}", text(p, "service"), text(p, "target")),
         "assessed" => assessed(&p["risk"]),
@@ -280,12 +280,12 @@ fn clip(s: &str, max: usize) -> String {
     out
 }
 
-fn short_rev(rev: &str) -> &str {
+pub(crate) fn short_rev(rev: &str) -> &str {
     rev.get(..10).unwrap_or(rev)
 }
 
 /// `  2m05s` from the first event (the rollout's own clock).
-fn offset(secs: f64) -> String {
+pub(crate) fn offset(secs: f64) -> String {
     let t = secs.max(0.0);
     format!("{:>3}m{:02}s", (t / 60.0) as u64, (t % 60.0) as u64)
 }

@@ -35,7 +35,8 @@ pub struct CalibrationPolicy {
     pub prior_strength: f64,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+/// The lowest score of each level above `low`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelThresholds {
     pub medium: f64,

@@ -60,6 +60,11 @@ pub fn markdown(a: &Assessment) -> String {
         st.files, st.lines_added, st.lines_deleted
     );
     let _ = writeln!(s, "\n{}", in_short(a));
+    // The chart GitHub draws, beside the table it summarises.
+    let chart = crate::chart::risk_factors_mermaid(a);
+    if !chart.is_empty() {
+        let _ = write!(s, "\n{chart}");
+    }
     let _ = writeln!(
         s,
         "\n<details><summary>Factors behind the score</summary>\n"

@@ -162,6 +162,22 @@ fn markdown_is_a_pr_comment() {
     assert!(md.starts_with("<!-- deploy-agent:assess -->"), "{md}");
     assert!(md.contains("approval required"));
     assert!(md.contains("| `touches_migration` |"));
+    // The factors as bars GitHub draws, beside the table, with the policy's levels.
+    let chart = md
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a mermaid block");
+    assert!(chart.starts_with("xychart-beta\n"), "{chart}");
+    assert!(chart.contains("\"touches_migration\""), "{chart}");
+    assert!(chart.contains("levels: medium ≥ "), "{chart}");
+    assert_eq!(
+        chart
+            .lines()
+            .filter(|l| l.trim().starts_with("bar ["))
+            .count(),
+        1
+    );
 }
 
 #[test]

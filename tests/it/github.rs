@@ -201,6 +201,10 @@ fn post_twice_creates_one_comment_then_updates_it() {
     let ours = comments[3]["body"].as_str().unwrap();
     assert!(ours.starts_with("<!-- deploy-agent:assess -->"), "{ours}");
     assert!(ours.contains("deploy-agent risk"), "{ours}");
+    assert!(
+        ours.contains("```mermaid\nxychart-beta\n"),
+        "the factors' chart GitHub draws: {ours}"
+    );
     let reqs = gh.requests();
     let posts = reqs.iter().filter(|r| r.starts_with("POST ")).count();
     let patches = reqs.iter().filter(|r| r.starts_with("PATCH ")).count();
@@ -232,10 +236,9 @@ fn check_runs_carry_the_policy_conclusion() {
         let score = format!("{:.2}", j["risk_score"].as_f64().unwrap());
         assert!(title.contains(&score), "{title}");
         assert!(title.contains(j["level"].as_str().unwrap()), "{title}");
-        assert!(run["output"]["summary"]
-            .as_str()
-            .unwrap()
-            .contains("deploy-agent risk"));
+        let summary = run["output"]["summary"].as_str().unwrap();
+        assert!(summary.contains("deploy-agent risk"));
+        assert!(summary.contains("```mermaid\nxychart-beta\n"), "{summary}");
     }
     // A commit gets the check run only.
     let out = assess(&gh, &[REPO, HEAD, "--post"], TOKEN, APP_TOKEN);

@@ -8,6 +8,7 @@ mod assess_history;
 mod assess_kinds;
 mod assess_llm;
 mod backtest_cli;
+mod chart_cli;
 mod doctor;
 mod e2e_loopback;
 mod evals;
