@@ -16,30 +16,11 @@ use deploy_agent::sim::Scenario;
 use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
 
-use crate::support::openai::{sensible_step, FakeOpenAi, Reply};
+use crate::support::openai::{results, sensible_step, tool_call, FakeOpenAi, Reply};
 use crate::support::repo::Repo;
 use crate::support::rollout::{approve, assessed, migration_repo, run_setup, Ran, Setup};
 
 const CHECKOUT: &str = "endpoint:/checkout";
-
-/// The tool results the model has read, oldest first (vetoes included).
-fn results(request: &Value) -> Vec<Value> {
-    request["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
-        .collect()
-}
-
-fn tool_call(request: &Value, name: &str, args: Value) -> Value {
-    let n = request["messages"].as_array().map_or(0, Vec::len);
-    json!({"role": "assistant", "content": null, "tool_calls": [{
-        "id": format!("call_{n}"), "type": "function",
-        "function": {"name": name, "arguments": args.to_string()}}]})
-}
 
 /// A model that reads the assessment, asks for a metric the catalogue does
 /// not list (vetoed), then adds the checkout endpoint, then plays the

@@ -15,7 +15,7 @@ use deploy_agent::sim::Scenario;
 use deploy_agent::tools::Rule;
 use serde_json::{json, Value};
 
-use crate::support::openai::{sensible_step, unterminated, FakeOpenAi, Reply};
+use crate::support::openai::{results, sensible_step, tool_call, unterminated, FakeOpenAi, Reply};
 use crate::support::repo::Repo;
 use crate::support::rollout::{approve, assessed, migration_repo, run_setup, shown, Ran, Setup};
 
@@ -28,25 +28,6 @@ fn docs_repo() -> Repo {
     r.write("README.md", "# App\n");
     r.commit("docs");
     r
-}
-
-/// The tool results the model has read, oldest first.
-fn results(request: &Value) -> Vec<Value> {
-    request["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
-        .collect()
-}
-
-fn tool_call(request: &Value, name: &str, args: Value) -> Value {
-    let n = request["messages"].as_array().map_or(0, Vec::len);
-    json!({"role": "assistant", "content": null, "tool_calls": [{
-        "id": format!("call_{n}"), "type": "function",
-        "function": {"name": name, "arguments": args.to_string()}}]})
 }
 
 /// A careful model: assess, choose `level`'s strategy, try a 10 % first step

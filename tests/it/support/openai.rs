@@ -195,3 +195,23 @@ pub fn unterminated() -> Reply {
         "function": {"name": "set_canary_weight", "arguments": "{\"weight\": 5, \"reason\": \"first st"}}]}),
     )
 }
+
+/// The tool results a request shows the model, oldest first (vetoes included).
+pub fn results(request: &Value) -> Vec<Value> {
+    request["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| serde_json::from_str(m["content"].as_str()?).ok())
+        .collect()
+}
+
+/// A reply calling `name` with `args`, its id unique within the conversation.
+pub fn tool_call(request: &Value, name: &str, args: Value) -> Value {
+    let n = request["messages"].as_array().map_or(0, Vec::len);
+    json!({"role": "assistant", "content": null, "tool_calls": [{
+        "id": format!("call_{n}"), "type": "function",
+        "function": {"name": name, "arguments": args.to_string()}}]})
+}
