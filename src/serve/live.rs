@@ -7,7 +7,8 @@
 //! by this server, another replica or a CLI sharing the journal. Each SSE id is
 //! the event's `seq`, so a reconnecting `EventSource` resumes with
 //! `Last-Event-ID` (or `?after=N`, the last row the page was rendered with).
-//! The stream ends after `finished`.
+//! The stream ends after `finished`, and when serve shuts down ([`Closing`]):
+//! an open page must not hold up the drain of connections.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -79,13 +80,42 @@ pub fn with_live_script(page: String) -> String {
     }
 }
 
-/// The SSE stream of `rollout_id`'s events after `after`, ending after `finished`.
+/// Tells open streams that serve is shutting down; [`Closing::never`] for a
+/// server that does not.
+#[derive(Clone)]
+pub struct Closing(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Closing {
+    pub fn never() -> Self {
+        Closing(None)
+    }
+
+    /// Closes when `true` is sent (or the sender is dropped).
+    pub fn on(receiver: tokio::sync::watch::Receiver<bool>) -> Self {
+        Closing(Some(receiver))
+    }
+
+    /// Completes once serve is shutting down.
+    async fn wait(&mut self) {
+        match &mut self.0 {
+            Some(rx) => {
+                let _ = rx.wait_for(|closing| *closing).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// The SSE stream of `rollout_id`'s events after `after`, ending after
+/// `finished` or when `closing` says so.
 pub fn stream(
     journal: Arc<dyn Journal>,
     rollout_id: String,
     after: u64,
+    closing: Closing,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     struct Cursor {
+        closing: Closing,
         journal: Arc<dyn Journal>,
         id: String,
         after: u64,
@@ -94,6 +124,7 @@ pub fn stream(
         first: bool,
     }
     let cursor = Cursor {
+        closing,
         journal,
         id: rollout_id,
         after,
@@ -110,7 +141,10 @@ pub fn stream(
                 return None;
             }
             if !c.first {
-                tokio::time::sleep(POLL).await;
+                tokio::select! {
+                    () = tokio::time::sleep(POLL) => {}
+                    () = c.closing.wait() => return None,
+                }
             }
             c.first = false;
             let (journal, id) = (c.journal.clone(), c.id.clone());

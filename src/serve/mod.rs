@@ -148,7 +148,13 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         metrics: state.metrics.clone(),
     });
     let watcher = tokio::spawn(takeover::watch(watch));
-    let pages = pages::router(journal.clone(), pages::Access::from_env());
+    // Open pages' event streams end at shutdown instead of holding up the drain.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let pages = pages::router(
+        journal.clone(),
+        pages::Access::from_env(),
+        live::Closing::on(closing_rx),
+    );
     let app = router(state, startup::slack_state(&settings, journal)).merge(pages);
     let listen_error = |source| ServeError::Listen {
         address: cmd.listen,
@@ -164,7 +170,11 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         request_timeout: Duration::from_secs(settings.serve.request_timeout_secs),
         max_connections: settings.serve.max_connections,
     };
-    http::serve(listener, app, limits, http::shutdown_signal()).await;
+    let shutdown = async move {
+        http::shutdown_signal().await;
+        let _ = closing.send(true);
+    };
+    http::serve(listener, app, limits, shutdown).await;
     watcher.abort();
     eprintln!("deploy-agent serve: shutting down, waiting for running rollouts");
     let left = queue.shutdown(cmd.shutdown_grace).await;

@@ -50,6 +50,7 @@ impl Access {
 #[derive(Clone)]
 struct PagesState {
     journal: Arc<dyn Journal>,
+    closing: live::Closing,
 }
 
 /// Why a page was not shown.
@@ -91,16 +92,16 @@ impl IntoResponse for PageError {
     }
 }
 
-/// The pages' routes over `journal`, guarded by `access`. Peers are read from
-/// `ConnectInfo<SocketAddr>`: without it (a server that does not record them)
-/// only a token opens the pages.
-pub fn router(journal: Arc<dyn Journal>, access: Access) -> Router {
+/// The pages' routes over `journal`, guarded by `access`; event streams end
+/// when `closing` says so. Peers are read from `ConnectInfo<SocketAddr>`:
+/// without it (a server that does not record them) only a token opens the pages.
+pub fn router(journal: Arc<dyn Journal>, access: Access, closing: live::Closing) -> Router {
     Router::new()
         .route("/rollouts", get(list))
         .route("/rollouts/{id}", get(page))
         .route("/rollouts/{id}/chart.svg", get(chart))
         .route("/rollouts/{id}/events", get(events))
-        .with_state(PagesState { journal })
+        .with_state(PagesState { journal, closing })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let access = access.clone();
             async move {
@@ -211,5 +212,5 @@ async fn events(
         .or_else(|| query_param(uri.query(), "after"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    Ok(live::stream(s.journal.clone(), id, after).into_response())
+    Ok(live::stream(s.journal.clone(), id, after, s.closing.clone()).into_response())
 }

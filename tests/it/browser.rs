@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deploy_agent::journal::Journal;
+use deploy_agent::serve::live::Closing;
 use deploy_agent::serve::pages::{self, Access};
 
 use crate::support::browser::{exclusive, Browser};
@@ -17,7 +18,7 @@ use crate::support::rollout::running_record;
 const FOLLOW: Duration = Duration::from_secs(2);
 
 async fn pages_on_loopback(journal: Arc<dyn Journal>) -> String {
-    let addr = serve_with_peer(pages::router(journal, Access::default())).await;
+    let addr = serve_with_peer(pages::router(journal, Access::default(), Closing::never())).await;
     format!("http://{addr}")
 }
 

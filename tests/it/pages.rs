@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploy_agent::journal::Journal;
+use deploy_agent::serve::live::Closing;
 use deploy_agent::serve::pages::{self, Access};
 
 use crate::support::live::{journal, replay, simulated_events, HOSTILE};
@@ -23,7 +24,7 @@ async fn finished_rollout(id: &str) -> (tempfile::TempDir, Arc<dyn Journal>, usi
 #[tokio::test]
 async fn journal_text_is_escaped_and_nothing_can_change_a_rollout() {
     let (_dir, journal, _) = finished_rollout("checkout-esc-1").await;
-    let addr = serve_with_peer(pages::router(journal, Access::default())).await;
+    let addr = serve_with_peer(pages::router(journal, Access::default(), Closing::never())).await;
     let http = reqwest::Client::new();
     let page = http
         .get(format!("http://{addr}/rollouts/checkout-esc-1"))
@@ -68,7 +69,12 @@ async fn journal_text_is_escaped_and_nothing_can_change_a_rollout() {
 async fn without_a_token_only_loopback_peers_are_served_and_a_token_opens_them() {
     let (_dir, journal, _) = finished_rollout("checkout-acc-1").await;
     // No peer recorded: treated as not loopback.
-    let no_peer = serve(pages::router(journal.clone(), Access::default())).await;
+    let no_peer = serve(pages::router(
+        journal.clone(),
+        Access::default(),
+        Closing::never(),
+    ))
+    .await;
     let refused = reqwest::get(format!("http://{no_peer}/rollouts"))
         .await
         .expect("GET");
@@ -79,7 +85,7 @@ async fn without_a_token_only_loopback_peers_are_served_and_a_token_opens_them()
     let access = Access {
         token: Some("s3cret".into()),
     };
-    let addr = serve_with_peer(pages::router(journal, access)).await;
+    let addr = serve_with_peer(pages::router(journal, access, Closing::never())).await;
     let http = reqwest::Client::new();
     let url = format!("http://{addr}/rollouts");
     assert_eq!(http.get(&url).send().await.expect("GET").status(), 401);
@@ -113,7 +119,7 @@ async fn without_a_token_only_loopback_peers_are_served_and_a_token_opens_them()
 #[tokio::test]
 async fn events_stream_resumes_after_last_event_id_and_ends_after_finished() {
     let (_dir, journal, n) = finished_rollout("checkout-sse-1").await;
-    let addr = serve_with_peer(pages::router(journal, Access::default())).await;
+    let addr = serve_with_peer(pages::router(journal, Access::default(), Closing::never())).await;
     let url = format!("http://{addr}/rollouts/checkout-sse-1/events");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -145,4 +151,30 @@ async fn events_stream_resumes_after_last_event_id_and_ends_after_finished() {
         .expect("stream ends");
     let count = resumed.lines().filter(|l| l.starts_with("id:")).count();
     assert_eq!(count, 2, "{resumed}");
+}
+
+#[tokio::test]
+async fn events_stream_of_a_running_rollout_ends_when_serve_shuts_down() {
+    let (_dir, journal) = journal();
+    let events = simulated_events("checkout-run-1").await;
+    // Started and one more: running, nothing more coming.
+    replay(journal.clone(), events[..2].to_vec(), Duration::ZERO)
+        .join()
+        .expect("writer");
+    let (closing, rx) = tokio::sync::watch::channel(false);
+    let app = pages::router(journal, Access::default(), Closing::on(rx));
+    let addr = serve_with_peer(app).await;
+    let url = format!("http://{addr}/rollouts/checkout-run-1/events");
+    let mut stream = reqwest::get(&url).await.expect("GET");
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.chunk())
+        .await
+        .expect("the first events in time")
+        .expect("chunk");
+    assert!(first.is_some_and(|c| String::from_utf8_lossy(&c).contains("id:")));
+    closing.send(true).expect("send");
+    let rest = tokio::time::timeout(Duration::from_secs(2), async {
+        while stream.chunk().await.expect("chunk").is_some() {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream did not end at shutdown");
 }
