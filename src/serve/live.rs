@@ -30,7 +30,7 @@ pub const POLL: Duration = Duration::from_millis(250);
 pub const SCRIPT: &str = r#"<script>
 (function () {
   if (!window.EventSource) return;
-  document.documentElement.setAttribute('data-live', 'on');
+  document.documentElement.setAttribute('data-script', 'ran');
   var m = location.search.match(/[?&]token=([^&]*)/);
   var token = m ? 'token=' + m[1] : '';
   var base = location.pathname.replace(/\/+$/, '');
@@ -40,6 +40,10 @@ pub const SCRIPT: &str = r#"<script>
   var weight = document.getElementById('weight');
   var outcome = document.getElementById('outcome');
   var chart = document.getElementById('chart');
+  // A finished rollout has nothing more to stream (and a stream that ends at
+  // once would only make EventSource reconnect every few seconds).
+  if (outcome.textContent !== 'running') return;
+  document.documentElement.setAttribute('data-live', 'on');
   var q = '?after=' + last + (token ? '&' + token : '');
   var source = new EventSource(base + '/events' + q);
   source.onmessage = function (message) {

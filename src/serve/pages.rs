@@ -166,7 +166,18 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn list(State(s): State<PagesState>, uri: axum::http::Uri) -> Result<Response, PageError> {
-    let records = blocking(&s.journal, |j| j.list(None, LIST_LIMIT)).await?;
+    // Live ones even when older than the newest LIST_LIMIT (a rollout waiting
+    // hours for an approval), once each.
+    let records = blocking(&s.journal, |j| {
+        let mut records = j.unfinished()?;
+        for r in j.list(None, LIST_LIMIT)? {
+            if !records.iter().any(|u| u.id == r.id) {
+                records.push(r);
+            }
+        }
+        Ok(records)
+    })
+    .await?;
     Ok(Html(render::list_page(&records, &token_query(uri.query()))).into_response())
 }
 

@@ -126,12 +126,16 @@ fn document(title: &str, body: &str) -> String {
     )
 }
 
-/// `GET /rollouts`: live rollouts first, then the rest newest first (the
-/// journal lists newest first). `query` (`?token=…` or empty) is carried into
+/// `GET /rollouts`: live rollouts first, then the rest, each group newest first. `query` (`?token=…` or empty) is carried into
 /// the links so a token given in the URL still opens each page.
 pub fn list_page(records: &[RolloutRecord], query: &str) -> String {
     let mut sorted: Vec<&RolloutRecord> = records.iter().collect();
-    sorted.sort_by_key(|r| r.finished_at.is_some());
+    // Stable: within each group, newest first.
+    sorted.sort_by(|a, b| {
+        (a.finished_at.is_some(), -a.started_at)
+            .partial_cmp(&(b.finished_at.is_some(), -b.started_at))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let mut body = String::from(
         "<h1>Rollouts</h1>\n<table id=\"rollouts\"><thead><tr><th>id</th><th>service</th>\
 <th>rev</th><th>outcome</th><th>weight</th><th>started</th></tr></thead><tbody>\n",
@@ -277,12 +281,15 @@ mod tests {
         done.id = "done".into();
         let mut live = record(false);
         live.id = "live one".into();
-        let page = list_page(&[done, live], "?token=t");
-        let (live_at, done_at) = (
-            page.find(">live one<").unwrap(),
-            page.find(">done<").unwrap(),
+        let mut older = record(true);
+        older.id = "older".into();
+        older.started_at -= 100.0;
+        let page = list_page(&[older, done, live], "?token=t");
+        let at = |id: &str| page.find(&format!(">{id}<")).unwrap();
+        assert!(
+            at("live one") < at("done") && at("done") < at("older"),
+            "{page}"
         );
-        assert!(live_at < done_at, "{page}");
         assert!(page.contains("href=\"/rollouts/live+one?token=t\""));
         assert!(page.contains("<td>2027-01-15 08:00:00 UTC</td>"), "{page}");
     }

@@ -53,6 +53,13 @@ async fn live_page_follows_the_journal_in_chromium() {
     let browser = Browser::start(&[]).await;
     browser.goto(&format!("{base}/rollouts/{id}")).await;
     let first_rows = rows(&browser).await;
+    assert_eq!(
+        browser
+            .eval("return document.documentElement.getAttribute('data-live');")
+            .await,
+        "on",
+        "a running rollout's page streams its events"
+    );
 
     // Every weight the journal reaches must show on the page within FOLLOW.
     let mut seen: Vec<(u8, Instant, bool)> = Vec::new();
@@ -137,7 +144,7 @@ async fn page_without_javascript_is_rendered_by_the_server() {
     browser.goto(&format!("{base}/rollouts/{id}")).await;
     assert_eq!(
         browser
-            .eval("return document.documentElement.getAttribute('data-live');")
+            .eval("return document.documentElement.getAttribute('data-script');")
             .await,
         serde_json::Value::Null,
         "the page's script must not have run with JavaScript off"
@@ -185,4 +192,13 @@ async fn list_shows_the_live_rollout_on_top() {
     );
     let phase = text(&browser, "#rollouts tbody tr td:nth-child(4)").await;
     assert_eq!(phase, "running");
+
+    // A finished rollout's page runs its script but opens no stream.
+    browser
+        .goto(&format!("{base}/rollouts/checkout-done-1"))
+        .await;
+    let marks = browser
+        .eval("var d = document.documentElement; return [d.getAttribute('data-script'), d.getAttribute('data-live')];")
+        .await;
+    assert_eq!(marks, serde_json::json!(["ran", null]));
 }
