@@ -24,7 +24,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::{Extension, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -93,8 +94,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        // The peer for handlers that check it (the pages answer loopback only
+        // when no token is set).
+        let app = app.clone().layer(Extension(ConnectInfo(peer)));
+        let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

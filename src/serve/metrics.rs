@@ -41,6 +41,44 @@ struct Counters {
     takeovers: u64,
     duplicates: u64,
     leases_held: i64,
+    approval_wait: Histogram,
+}
+
+/// Upper bounds (seconds) of `deploy_agent_approval_wait_seconds`: from an
+/// automated approval (under a second) to a person answering within the hour.
+pub const APPROVAL_WAIT_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// A Prometheus histogram over [`APPROVAL_WAIT_BUCKETS`].
+#[derive(Debug, Default)]
+struct Histogram {
+    /// Observations at or below each bound (not cumulative; summed when rendered).
+    buckets: [u64; APPROVAL_WAIT_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, value: f64) {
+        let value = value.max(0.0);
+        if let Some(i) = APPROVAL_WAIT_BUCKETS.iter().position(|b| value <= *b) {
+            self.buckets[i] += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (bound, n) in APPROVAL_WAIT_BUCKETS.iter().zip(self.buckets) {
+            cumulative += n;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum {}\n{name}_count {}", self.sum, self.count);
+    }
 }
 
 /// Shared counters; cheap to clone.
@@ -92,6 +130,7 @@ impl Metrics {
         MetricsSink {
             metrics: self.clone(),
             rollout_id: String::new(),
+            approval_requested_at: None,
         }
     }
 
@@ -184,6 +223,11 @@ impl Metrics {
             "gauge",
             c.leases_held as f64,
         );
+        c.approval_wait.render(
+            &mut out,
+            "deploy_agent_approval_wait_seconds",
+            "Seconds from an approval request to its decision (on the rollout's clock).",
+        );
         out
     }
 }
@@ -220,19 +264,31 @@ fn escape(v: &str) -> String {
 pub struct MetricsSink {
     metrics: Metrics,
     rollout_id: String,
+    /// When the pending approval was requested (the rollout's clock), to time the wait.
+    approval_requested_at: Option<f64>,
 }
 
 impl EventSink for MetricsSink {
-    fn emit(&mut self, _at: f64, event: &Event) {
+    fn emit(&mut self, at: f64, event: &Event) {
+        let mut waited = None;
         match event {
             Event::Started { rollout_id, .. } => self.rollout_id.clone_from(rollout_id),
-            Event::ApprovalRequested { summary } => tracing::warn!(
-                rollout = %self.rollout_id, %summary,
-                "approval pending: deploy-agent approve {} (as an approver's OS account)", self.rollout_id
-            ),
+            Event::ApprovalRequested { summary } => {
+                self.approval_requested_at = Some(at);
+                tracing::warn!(
+                    rollout = %self.rollout_id, %summary,
+                    "approval pending: deploy-agent approve {} (as an approver's OS account)", self.rollout_id
+                );
+            }
+            Event::ApprovalDecided { .. } => {
+                waited = self.approval_requested_at.take().map(|from| at - from);
+            }
             _ => {}
         }
         let mut c = self.metrics.lock();
+        if let Some(waited) = waited {
+            c.approval_wait.observe(waited);
+        }
         match event {
             Event::Vetoed { rule, .. } => {
                 *c.vetoes.entry(rule.as_str().into()).or_default() += 1;
@@ -295,6 +351,20 @@ mod tests {
                 turn: 2,
             },
         );
+        sink.emit(
+            10.0,
+            &Event::ApprovalRequested {
+                summary: "big change".into(),
+            },
+        );
+        sink.emit(
+            52.5,
+            &Event::ApprovalDecided {
+                approved: true,
+                by: Some("alice".into()),
+                reason: "ok".into(),
+            },
+        );
         m.webhook(WebhookResult::Rejected);
         m.superseded();
         let text = m.render();
@@ -307,6 +377,12 @@ mod tests {
             "deploy_agent_webhooks_total{result=\"accepted\"} 0",
             "deploy_agent_superseded_total 1",
             "deploy_agent_active_rollouts 0",
+            "# TYPE deploy_agent_approval_wait_seconds histogram",
+            "deploy_agent_approval_wait_seconds_bucket{le=\"30\"} 0",
+            "deploy_agent_approval_wait_seconds_bucket{le=\"60\"} 1",
+            "deploy_agent_approval_wait_seconds_bucket{le=\"+Inf\"} 1",
+            "deploy_agent_approval_wait_seconds_sum 42.5",
+            "deploy_agent_approval_wait_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }

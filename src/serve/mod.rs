@@ -7,8 +7,9 @@
 //! fetched into the clone if missing ([`fetch`]). `GET /metrics` exposes
 //! counters fed by an event sink in every rollout's fanout ([`metrics`]);
 //! `GET /healthz` says ok; `POST /slack/interactivity` decides approvals from
-//! Slack buttons ([`slack`]). Connections are served with timeouts and a cap
-//! ([`http`]).
+//! Slack buttons ([`slack`]); `GET /rollouts…` are read-only pages of the
+//! journal's rollouts ([`pages`], rendered by [`render`], kept live by [`live`]).
+//! Connections are served with timeouts and a cap ([`http`]).
 //!
 //! Shutdown (SIGTERM or ctrl-c): stop accepting, let requests in flight finish
 //! (bounded by the request timeout), drop queued rollouts that have not started, give running ones `shutdown_grace` to finish. A rollout still
@@ -20,8 +21,11 @@ mod error;
 pub mod fetch;
 mod github;
 pub mod http;
+pub mod live;
 pub mod metrics;
+pub mod pages;
 pub mod queue;
+pub mod render;
 pub mod slack;
 mod startup;
 mod takeover;
@@ -144,7 +148,14 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         metrics: state.metrics.clone(),
     });
     let watcher = tokio::spawn(takeover::watch(watch));
-    let app = router(state, startup::slack_state(&settings, journal));
+    // Open pages' event streams end at shutdown instead of holding up the drain.
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
+    let pages = pages::router(
+        journal.clone(),
+        pages::Access::from_env(),
+        live::Closing::on(closing_rx),
+    );
+    let app = router(state, startup::slack_state(&settings, journal)).merge(pages);
     let listen_error = |source| ServeError::Listen {
         address: cmd.listen,
         source,
@@ -159,7 +170,11 @@ pub async fn run_serve(cmd: &ServeCommand) -> Result<u8, Error> {
         request_timeout: Duration::from_secs(settings.serve.request_timeout_secs),
         max_connections: settings.serve.max_connections,
     };
-    http::serve(listener, app, limits, http::shutdown_signal()).await;
+    let shutdown = async move {
+        http::shutdown_signal().await;
+        let _ = closing.send(true);
+    };
+    http::serve(listener, app, limits, shutdown).await;
     watcher.abort();
     eprintln!("deploy-agent serve: shutting down, waiting for running rollouts");
     let left = queue.shutdown(cmd.shutdown_grace).await;

@@ -229,10 +229,12 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
             "{line} missing:\n{metrics}"
         );
     }
-    assert!(
-        metrics.contains("# TYPE deploy_agent_judge_verdicts_total counter"),
-        "{metrics}"
-    );
+    for family in [
+        "# TYPE deploy_agent_judge_verdicts_total counter",
+        "# TYPE deploy_agent_approval_wait_seconds histogram",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
 
     let history = history_json(work.path(), &db);
     let rows = history.as_array().cloned().unwrap_or_default();
@@ -242,6 +244,18 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
         .unwrap_or_else(|| panic!("no demo rollout in {history}"));
     assert_eq!(row["outcome"], "promoted", "{row}");
     assert_eq!(row["rev"], sha.as_str(), "{row}");
+
+    // The read-only pages, to this loopback client (serve records the peer).
+    let id = row["id"].as_str().expect("rollout id");
+    let (status, list) = get(&base, "/rollouts").await;
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains(&format!("href=\"/rollouts/{id}\"")), "{list}");
+    let (status, page) = get(&base, &format!("/rollouts/{id}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<span id=\"outcome\">promoted</span>"),
+        "{page}"
+    );
 
     let mut server = server;
     let pid = server.child.id().to_string();
@@ -262,6 +276,31 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// With `SERVE_PAGES_TOKEN` set, the pages want it even from loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_pages_want_the_token_when_one_is_set() {
+    let repo = Repo::new();
+    repo.lines("src/app.rs", 20, "a");
+    repo.commit("initial");
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("deploy-agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\nrepo = {:?}\nrepositories = [\"acme/shop\"]\nservices = [\"demo\"]\n[services.demo]\ntarget = \"sim\"\n",
+            repo.path()
+        ),
+    )
+    .expect("write config");
+    let db = work.path().join("journal.db");
+    let server = start_with(work.path(), &config, &db, &[("SERVE_PAGES_TOKEN", "tok")]);
+    let (status, says) = get(&server.base, "/rollouts").await;
+    assert_eq!(status, 401, "{says}");
+    assert!(says.contains("SERVE_PAGES_TOKEN"), "{says}");
+    let (status, _) = get(&server.base, "/rollouts?token=tok").await;
+    assert_eq!(status, 200);
 }
 
 #[test]

@@ -24,6 +24,14 @@ impl Drop for Proc {
 }
 
 impl Proc {
+    /// Owns `child`: killed and reaped on drop.
+    pub fn new(name: &str, child: Child) -> Proc {
+        Proc {
+            name: name.into(),
+            child,
+        }
+    }
+
     /// Panics with the log when the process has already exited.
     pub fn assert_running(&mut self, log: &Path) {
         if let Ok(Some(status)) = self.child.try_wait() {
@@ -230,6 +238,20 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// [`serve`] with each request's peer address (`ConnectInfo<SocketAddr>`), as
+/// `deploy-agent serve` records it.
+pub async fn serve_with_peer(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app).await;
     });
     addr

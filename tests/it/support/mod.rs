@@ -1,9 +1,11 @@
 //! Shared helpers for the integration tests: real git repos and a local model server.
 #![allow(dead_code)] // helpers shared by test modules; not every module uses each one
 
+pub mod browser;
 pub mod fake_github;
 pub mod fake_kube;
 pub mod fake_slack;
+pub mod live;
 pub mod loopback;
 pub mod openai;
 pub mod postgres;
