@@ -23,7 +23,7 @@ pub(super) fn render(chart: &RolloutChart) -> String {
         String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
     let _ = writeln!(
         s,
-        "<title>{} {} — {}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
+        "<link rel=\"icon\" href=\"data:,\">\n<title>{} {} — {}</title>\n<style>{STYLE}</style>\n</head>\n<body>",
         escape(&chart.service),
         escape(chart.short_rev()),
         escape(outcome)
@@ -96,8 +96,10 @@ fn summary(chart: &RolloutChart) -> String {
 }
 
 fn events(chart: &RolloutChart) -> String {
-    let mut s = String::from(
-        "<table id=\"events\">\n<thead><tr><th>time</th><th>event</th><th>detail</th></tr></thead>\n<tbody>\n",
+    // `data-last-seq`: where a live page's event stream picks up.
+    let last = chart.rows.last().map_or(0, |r| r.seq);
+    let mut s = format!(
+        "<table id=\"events\" data-last-seq=\"{last}\">\n<thead><tr><th>time</th><th>event</th><th>detail</th></tr></thead>\n<tbody>\n",
     );
     for r in &chart.rows {
         let _ = writeln!(

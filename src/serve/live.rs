@@ -52,14 +52,20 @@ pub const SCRIPT: &str = r#"<script>
     last = e.seq;
     table.setAttribute('data-last-seq', String(last));
     var tr = document.createElement('tr');
-    [String(e.seq), e.at.toFixed(1), e.kind, e.detail].forEach(function (text) {
+    tr.setAttribute('data-seq', String(e.seq));
+    tr.className = 'event ' + e.kind;
+    [e.time, e.kind, e.detail].forEach(function (text) {
       var td = document.createElement('td');
       td.textContent = text;
       tr.appendChild(td);
     });
     rows.appendChild(tr);
     outcome.textContent = e.outcome;
-    if (weight.textContent !== String(e.weight)) {
+    var cell = document.getElementById('outcome-cell');
+    if (cell) cell.textContent = e.outcome;
+    var most = document.getElementById('max-weight');
+    if (most && e.weight > Number(most.textContent)) most.textContent = String(e.weight);
+    if (weight.textContent !== String(e.weight) || e.kind === 'finished') {
       weight.textContent = String(e.weight);
       if (chart) {
         fetch(base + '/chart.svg' + (token ? '?' + token : ''))
@@ -156,7 +162,7 @@ pub fn stream(
             match read {
                 Ok(Ok((events, finished))) => {
                     let mut weight = 0;
-                    let t0 = render::start(&events);
+                    let t0 = events.first().map_or(0.0, |e| e.at);
                     for e in &events {
                         weight = render::weight_after(weight, e);
                         if e.seq > c.after {
@@ -211,8 +217,9 @@ fn sse_event(event: &StoredEvent, start: f64, weight: u8, finished: Option<&str>
     let data = json!({
         "seq": event.seq,
         "at": event.at - start,
+        "time": crate::journal::timeline::offset(event.at - start).trim(),
         "kind": event.kind,
-        "detail": render::detail(event),
+        "detail": crate::journal::timeline::detail(&event.kind, &event.payload),
         "weight": weight,
         "outcome": outcome,
     });

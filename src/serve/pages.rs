@@ -181,10 +181,10 @@ async fn list(State(s): State<PagesState>, uri: axum::http::Uri) -> Result<Respo
     Ok(Html(render::list_page(&records, &token_query(uri.query()))).into_response())
 }
 
-/// The one function that renders a rollout's page. The swap point for the full
-/// chart page: replace `render::rollout_page` with `crate::chart::html`.
+/// A rollout's page: the same self-contained chart page `show --format html`
+/// writes, plus the live script (which only updates its ids).
 fn rollout_document(record: &RolloutRecord, events: &[StoredEvent]) -> String {
-    live::with_live_script(render::rollout_page(record, events))
+    live::with_live_script(crate::chart::html(record, events))
 }
 
 async fn record_and_events(
@@ -200,10 +200,10 @@ async fn page(State(s): State<PagesState>, Path(id): Path<String>) -> Result<Res
 }
 
 async fn chart(State(s): State<PagesState>, Path(id): Path<String>) -> Result<Response, PageError> {
-    let (_, events) = record_and_events(&s, id).await?;
+    let (record, events) = record_and_events(&s, id).await?;
     Ok((
         [(header::CONTENT_TYPE, "image/svg+xml")],
-        render::chart_svg(&events),
+        crate::chart::svg(&record, &events),
     )
         .into_response())
 }

@@ -153,9 +153,16 @@ async fn page_without_javascript_is_rendered_by_the_server() {
     assert_eq!(Some(text(&browser, "#outcome").await), record.outcome);
     assert_eq!(rows(&browser).await, total);
     let chart = browser
-        .eval("return document.querySelectorAll('#chart svg polyline').length;")
+        .eval("return document.querySelectorAll('#chart > svg').length;")
         .await;
     assert_eq!(chart, 1, "the chart is inline");
+    let weight_marks = browser
+        .eval("return document.querySelectorAll('#chart svg .marker').length;")
+        .await;
+    assert!(
+        weight_marks.as_u64().unwrap_or(0) > 0,
+        "the chart's event markers are drawn: {weight_marks}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,7 +207,7 @@ async fn show_draws_the_journaled_rollout_as_svg_and_html() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "", "--output writes the file, not stdout");
     let html = std::fs::read_to_string(&page).expect("the page");
-    well_formed(&html, &["meta"]).unwrap();
+    well_formed(&html, &["meta", "link"]).unwrap();
     assert!(
         !html.contains("<script"),
         "model text became markup in the page"

@@ -253,7 +253,7 @@ async fn a_signed_push_to_main_is_rolled_out_and_sigterm_exits_cleanly() {
     let (status, page) = get(&base, &format!("/rollouts/{id}")).await;
     assert_eq!(status, 200, "{page}");
     assert!(
-        page.contains("<span id=\"outcome\">promoted</span>"),
+        page.contains("<span id=\"outcome\" class=\"outcome-promoted\">promoted</span>"),
         "{page}"
     );
 
