@@ -33,6 +33,9 @@ pub enum ShowFormat {
     /// The chart alone: weight, error rate and latency of both versions, evidence
     /// against its threshold, and markers (detail on hover) for every decision.
     Svg,
+    /// The canary weight over time as a Mermaid `xychart-beta` block, for a
+    /// pull request, an issue or a wiki page (GitHub renders it).
+    Mermaid,
 }
 
 /// Where the journal is: `--journal`, else the settings' `journal.path`, else the default.
@@ -100,6 +103,7 @@ pub fn run_show(cmd: &ShowCommand) -> Result<String, Error> {
         ShowFormat::Json => pretty(&timeline_json(&record, &events, &votes)),
         ShowFormat::Html => crate::chart::html(&record, &events),
         ShowFormat::Svg => crate::chart::svg(&record, &events) + "\n",
+        ShowFormat::Mermaid => crate::chart::mermaid(&record, &events),
     })
 }
 

@@ -189,6 +189,20 @@ async fn show_draws_the_journaled_rollout_as_svg_and_html() {
         "the hostile text is shown, escaped"
     );
 
+    let out = run_cli(
+        dir.path(),
+        &["show", &id, "--journal", db, "--format", "mermaid"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mermaid = stdout(&out);
+    assert!(mermaid.starts_with("```mermaid\nxychart-beta"), "{mermaid}");
+    assert!(mermaid.trim_end().ends_with("```"), "{mermaid}");
+    assert!(
+        mermaid.contains(&max_weight.to_string()),
+        "the weight line reaches {max_weight}%: {mermaid}"
+    );
+
     let page = dir.path().join("rollout.html");
     let out = run_cli(
         dir.path(),
