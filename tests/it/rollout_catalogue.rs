@@ -18,7 +18,9 @@ use serde_json::{json, Value};
 
 use crate::support::openai::{results, sensible_step, tool_call, FakeOpenAi, Reply};
 use crate::support::repo::Repo;
-use crate::support::rollout::{approve, assessed, migration_repo, run_setup, Ran, Setup};
+use crate::support::rollout::{
+    approve, assessed, migration_repo, resume_playbook, run_setup, Ran, Setup,
+};
 
 const CHECKOUT: &str = "endpoint:/checkout";
 
@@ -190,27 +192,8 @@ async fn a_healthy_endpoint_passes_and_the_rollout_promotes_judging_it() {
 /// Resumes a rollout at 5 % in `endpoint-regression` under the playbook,
 /// with or without the metrics the dead process had added.
 async fn resumed(chosen_metrics: Vec<String>) -> Outcome {
-    use deploy_agent::canary::SequentialJudge;
-    use deploy_agent::clock::VirtualClock;
-    use deploy_agent::planner::PlaybookPlanner;
-    use deploy_agent::rollout::events::Collector;
-    use deploy_agent::rollout::{self, Backends, ResumePoint, RolloutSpec};
-    use deploy_agent::sim::SimConfig;
-    use deploy_agent::traffic::TrafficRouter;
-
     let (context, policy) = assessed(&migration_repo()).await;
-    let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
-    let sim = SimConfig::new(Scenario::EndpointRegression, 7);
-    let (backends, world) = Backends::simulated(sim, clock, approve());
-    world.traffic().set_canary_weight(5).await.unwrap();
-    let spec = RolloutSpec {
-        id: "resumed".into(),
-        service: "checkout".into(),
-        rev: context.assessment.rev.clone(),
-        target: "sim:endpoint-regression".into(),
-        start_weight: 5,
-    };
-    let point = ResumePoint {
+    let point = deploy_agent::rollout::ResumePoint {
         risk: context.risk(),
         weight: 5,
         approval: Some(deploy_agent::rollout::state::ApprovalRecord {
@@ -226,21 +209,10 @@ async fn resumed(chosen_metrics: Vec<String>) -> Outcome {
         chosen_strategy: None,
         chosen_metrics,
     };
-    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
-    let judge = Box::new(SequentialJudge::new(policy.canary));
-    let mut sink = Collector::default();
-    let summary = rollout::resume(
-        &spec,
-        &context,
-        &policy,
-        &mut planner,
-        judge,
-        backends,
-        &mut sink,
-        point,
-    )
-    .await;
-    summary.outcome
+    resume_playbook(&context, &policy, Scenario::EndpointRegression, point)
+        .await
+        .0
+        .outcome
 }
 
 #[tokio::test]

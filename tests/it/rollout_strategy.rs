@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 
 use crate::support::openai::{results, sensible_step, tool_call, unterminated, FakeOpenAi, Reply};
 use crate::support::repo::Repo;
-use crate::support::rollout::{approve, assessed, migration_repo, run_setup, shown, Ran, Setup};
+use crate::support::rollout::{
+    approve, assessed, migration_repo, resume_playbook, run_setup, shown, Ran, Setup,
+};
 
 /// A README change: low risk, a direct deploy under the default policy.
 fn docs_repo() -> Repo {
@@ -214,28 +216,8 @@ async fn after_a_handover_the_playbook_keeps_the_chosen_slower_limits() {
 /// Resumes a low-risk rollout at 5 % (what the target serves after a crash),
 /// with or without the strategy the dead process had chosen.
 async fn resumed(chosen: Option<(Level, Strategy)>) -> (Vec<u8>, Outcome) {
-    use deploy_agent::canary::SequentialJudge;
-    use deploy_agent::clock::VirtualClock;
-    use deploy_agent::planner::PlaybookPlanner;
-    use deploy_agent::rollout::events::Collector;
-    use deploy_agent::rollout::{self, Backends, ResumePoint, RolloutSpec};
-    use deploy_agent::sim::SimConfig;
-    use deploy_agent::traffic::TrafficRouter;
-
-    let repo = docs_repo();
-    let (context, policy) = assessed(&repo).await;
-    let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
-    let (backends, world) =
-        Backends::simulated(SimConfig::new(Scenario::Healthy, 7), clock, approve());
-    world.traffic().set_canary_weight(5).await.unwrap();
-    let spec = RolloutSpec {
-        id: "resumed".into(),
-        service: "checkout".into(),
-        rev: context.assessment.rev.clone(),
-        target: "sim:healthy".into(),
-        start_weight: 5,
-    };
-    let point = ResumePoint {
+    let (context, policy) = assessed(&docs_repo()).await;
+    let point = deploy_agent::rollout::ResumePoint {
         risk: context.risk(),
         weight: 5,
         approval: None,
@@ -246,21 +228,7 @@ async fn resumed(chosen: Option<(Level, Strategy)>) -> (Vec<u8>, Outcome) {
         chosen_strategy: chosen,
         chosen_metrics: Vec::new(),
     };
-    let mut planner = PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
-    let judge = Box::new(SequentialJudge::new(policy.canary));
-    let mut sink = Collector::default();
-    let summary = rollout::resume(
-        &spec,
-        &context,
-        &policy,
-        &mut planner,
-        judge,
-        backends,
-        &mut sink,
-        point,
-    )
-    .await;
-    let weights = world.weight_history().iter().map(|(_, w)| *w).collect();
+    let (summary, weights) = resume_playbook(&context, &policy, Scenario::Healthy, point).await;
     (weights, summary.outcome)
 }
 

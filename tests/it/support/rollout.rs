@@ -313,3 +313,45 @@ pub fn shown(ran: &Ran, pick: impl Fn(&Event) -> bool) -> (&Event, String) {
     let line = deploy_agent::rollout::terminal::describe(event).expect("the event has a line");
     (event, line)
 }
+
+/// Resumes `context`'s rollout with the playbook from `point` (its weight
+/// already served by the target, as after a crash) in `scenario`; returns the
+/// summary and the weights the target served.
+pub async fn resume_playbook(
+    context: &ChangeContext,
+    policy: &Policy,
+    scenario: Scenario,
+    point: deploy_agent::rollout::ResumePoint,
+) -> (RolloutSummary, Vec<u8>) {
+    let clock = Arc::new(VirtualClock::new(1_800_000_000.0));
+    let (backends, world) = Backends::simulated(SimConfig::new(scenario, 7), clock, approve());
+    world
+        .traffic()
+        .set_canary_weight(point.weight)
+        .await
+        .expect("the weight before the crash");
+    let spec = RolloutSpec {
+        id: "resumed".into(),
+        service: "checkout".into(),
+        rev: context.assessment.rev.clone(),
+        target: format!("sim:{}", scenario.as_str()),
+        start_weight: point.weight,
+    };
+    let mut planner =
+        deploy_agent::planner::PlaybookPlanner::new(policy.rollout.max_inconclusive_bakes);
+    let judge = Box::new(SequentialJudge::new(policy.canary));
+    let mut sink = Collector::default();
+    let summary = rollout::resume(
+        &spec,
+        context,
+        policy,
+        &mut planner,
+        judge,
+        backends,
+        &mut sink,
+        point,
+    )
+    .await;
+    let weights = world.weight_history().iter().map(|(_, w)| *w).collect();
+    (summary, weights)
+}
