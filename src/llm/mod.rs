@@ -48,6 +48,23 @@ pub struct Reply<T> {
     pub attempts: u32,
 }
 
+impl<T> Reply<T> {
+    /// `value` with the usage the server reported (zero when it reported none).
+    pub(crate) fn counted(
+        value: T,
+        usage: Option<async_openai::types::chat::CompletionUsage>,
+        attempts: u32,
+    ) -> Self {
+        let usage = usage.unwrap_or_default();
+        Self {
+            value,
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            attempts,
+        }
+    }
+}
+
 /// A chat-completions client for one model.
 #[derive(Clone)]
 pub struct LlmClient {

@@ -77,13 +77,7 @@ impl LlmClient {
             .and_then(|c| c.message.content.clone())
             .ok_or_else(|| LlmError::Malformed("the reply has no message content".into()))?;
         let value = parse_json_answer(&content)?;
-        let usage = response.usage.unwrap_or_default();
-        Ok(Reply {
-            value,
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            attempts,
-        })
+        Ok(Reply::counted(value, response.usage, attempts))
     }
 
     fn structured_request(

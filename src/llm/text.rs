@@ -41,12 +41,6 @@ impl LlmClient {
             .and_then(|c| c.message.content.clone())
             .filter(|c| !c.trim().is_empty())
             .ok_or_else(|| LlmError::Malformed("the reply has no text".into()))?;
-        let usage = response.usage.unwrap_or_default();
-        Ok(Reply {
-            value,
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            attempts,
-        })
+        Ok(Reply::counted(value, response.usage, attempts))
     }
 }
